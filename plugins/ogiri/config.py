@@ -1,0 +1,153 @@
+"""Deployment settings from ``OGIRI_*`` environment variables, read lazily.
+
+Nothing here touches AWS or the Airflow metadata DB, so DAG files may import it freely; call
+:func:`get_settings` inside tasks (or templates), not at module level, so a changed environment is
+picked up by the next task run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+#: On-demand USD per hour for the instance types we use (us-east-1 list prices); override with
+#: ``OGIRI_INSTANCE_PRICES`` (JSON object). Used to make the cost of each run visible.
+DEFAULT_INSTANCE_PRICES: dict[str, float] = {
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.c5.xlarge": 0.204,
+    "ml.g4dn.xlarge": 0.736,
+    "ml.g5.xlarge": 1.408,
+    "ml.g5.2xlarge": 1.515,
+    "ml.g6.xlarge": 1.167,
+    "ml.p3.2xlarge": 3.825,
+}
+
+
+class ConfigError(ValueError):
+    """A setting is present but not valid."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "true" if default else "false").lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in _env(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All deployment constants. Per-run overrides come from DAG ``Param``s, not from here."""
+
+    bucket: str = "ogiri-mlops"
+    table: str = "ogiri-captions"
+    region: str = "us-east-1"
+    sagemaker_role_arn: str = "arn:aws:iam::123456789012:role/ogiri-sagemaker-execution"
+    aws_conn_id: str = "aws_default"
+    ledger_conn_id: str = "ogiri_ledger"
+    # Training / serving
+    training_instance_type: str = "ml.g5.xlarge"
+    processing_instance_type: str = "ml.m5.xlarge"
+    endpoint_instance_type: str = "ml.g5.xlarge"
+    transform_instance_type: str = "ml.m5.xlarge"
+    endpoint_name: str = "ogiri-captioner"
+    framework_version: str = "2.5"
+    py_version: str = "py311"
+    # Ingestion
+    max_caption_chars: int = 280
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 512
+    fetch_concurrency: int = 16
+    rekognition_tps: float = 5.0
+    rekognition_min_confidence: float = 70.0
+    ingest_chunk_rows: int = 500
+    #: ``host:port`` pairs (or bare hosts) that may resolve to private/loopback addresses.
+    #: Local mode only; empty (off) by default.
+    private_host_allowlist: tuple[str, ...] = ()
+    # Evaluation gate
+    min_cider_improvement: float = 0.02
+    max_bleu_regression: float = 0.01
+    min_new_images: int = 20
+    instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
+
+    def price_per_hour(self, instance_type: str) -> float | None:
+        """On-demand price of ``instance_type`` in USD/hour, or None when unknown."""
+        return self.instance_prices.get(instance_type)
+
+    def s3_uri(self, key: str) -> str:
+        """``s3://<bucket>/<key>``."""
+        return f"s3://{self.bucket}/{key.lstrip('/')}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for logging; holds no secrets)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def get_settings() -> Settings:
+    """Read ``OGIRI_*`` now. Cheap; call it where the value is used."""
+    prices = dict(DEFAULT_INSTANCE_PRICES)
+    raw_prices = _env("OGIRI_INSTANCE_PRICES", "")
+    if raw_prices:
+        try:
+            prices.update({str(k): float(v) for k, v in json.loads(raw_prices).items()})
+        except (ValueError, AttributeError) as exc:
+            raise ConfigError("OGIRI_INSTANCE_PRICES must be a JSON object of instance type -> USD/hour") from exc
+    d = Settings()
+    return Settings(
+        bucket=_env("OGIRI_BUCKET", d.bucket),
+        table=_env("OGIRI_TABLE", d.table),
+        region=_env("OGIRI_REGION", _env("AWS_DEFAULT_REGION", d.region)),
+        sagemaker_role_arn=_env("OGIRI_SAGEMAKER_ROLE_ARN", d.sagemaker_role_arn),
+        aws_conn_id=_env("OGIRI_AWS_CONN_ID", d.aws_conn_id),
+        ledger_conn_id=_env("OGIRI_LEDGER_CONN_ID", d.ledger_conn_id),
+        training_instance_type=_env("OGIRI_TRAINING_INSTANCE_TYPE", d.training_instance_type),
+        processing_instance_type=_env("OGIRI_PROCESSING_INSTANCE_TYPE", d.processing_instance_type),
+        endpoint_instance_type=_env("OGIRI_ENDPOINT_INSTANCE_TYPE", d.endpoint_instance_type),
+        transform_instance_type=_env("OGIRI_TRANSFORM_INSTANCE_TYPE", d.transform_instance_type),
+        endpoint_name=_env("OGIRI_ENDPOINT_NAME", d.endpoint_name),
+        framework_version=_env("OGIRI_FRAMEWORK_VERSION", d.framework_version),
+        py_version=_env("OGIRI_PY_VERSION", d.py_version),
+        max_caption_chars=_env_int("OGIRI_MAX_CAPTION_CHARS", d.max_caption_chars),
+        max_image_bytes=_env_int("OGIRI_MAX_IMAGE_BYTES", d.max_image_bytes),
+        max_image_pixels=_env_int("OGIRI_MAX_IMAGE_PIXELS", d.max_image_pixels),
+        max_image_side=_env_int("OGIRI_MAX_IMAGE_SIDE", d.max_image_side),
+        fetch_concurrency=_env_int("OGIRI_FETCH_CONCURRENCY", d.fetch_concurrency),
+        rekognition_tps=_env_float("OGIRI_REKOGNITION_TPS", d.rekognition_tps),
+        rekognition_min_confidence=_env_float("OGIRI_REKOGNITION_MIN_CONFIDENCE", d.rekognition_min_confidence),
+        ingest_chunk_rows=_env_int("OGIRI_INGEST_CHUNK_ROWS", d.ingest_chunk_rows),
+        private_host_allowlist=_env_list("OGIRI_PRIVATE_HOST_ALLOWLIST"),
+        min_cider_improvement=_env_float("OGIRI_MIN_CIDER_IMPROVEMENT", d.min_cider_improvement),
+        max_bleu_regression=_env_float("OGIRI_MAX_BLEU_REGRESSION", d.max_bleu_regression),
+        min_new_images=_env_int("OGIRI_MIN_NEW_IMAGES", d.min_new_images),
+        instance_prices=prices,
+    )
