@@ -138,6 +138,25 @@ def emulator(tmp_path_factory):
                 os.environ[k] = v
 
 
+@pytest.fixture(scope="session")
+def airflow_db():
+    """The isolated Airflow metadata DB (SQLite under the test AIRFLOW_HOME), migrated once.
+
+    Needed by ``dag.test()`` runs. Migrating in a subprocess keeps this process's Airflow
+    settings untouched until the tests import them.
+    """
+    marker = _AIRFLOW_HOME / ".migrated"
+    if not marker.exists():
+        subprocess.run(
+            [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+            check=True,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+        )
+        marker.touch()
+    return _AIRFLOW_HOME
+
+
 @pytest.fixture
 def aws(emulator):
     """The emulator, reset to an empty account for this test."""
