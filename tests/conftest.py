@@ -148,7 +148,7 @@ def airflow_db():
     marker = _AIRFLOW_HOME / ".migrated"
     if not marker.exists():
         subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+            [sys.executable, "-m", "airflow", "db", "migrate"],
             check=True,
             env=dict(os.environ),
             stdout=subprocess.DEVNULL,
