@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from ogiri_local.emulator import Emulator, free_port  # noqa: F401 - re-exported for tests
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,86 +43,11 @@ for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Emulator:
-    """A running `python -m localaws serve` process."""
-
-    def __init__(self, home: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.home = home
-        self.log_path = home / "localaws.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        env = dict(os.environ, LOCALAWS_HOME=str(home), PYTHONPATH=str(REPO))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "localaws", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited early:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_localaws/health", timeout=1) as r:
-                    if json.load(r).get("status") == "ok":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"emulator not healthy in 30 s:\n{self.log_path.read_text()}")
-
-    def reset(self) -> None:
-        """Drop all emulated AWS state (moto reset) and clear injected faults."""
-        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=10).close()
-        req = urllib.request.Request(f"{self.url}/_localaws/faults", method="DELETE")
-        urllib.request.urlopen(req, timeout=10).close()
-
-    def inject(self, **fault) -> None:
-        """Add a fault rule (see docs/interfaces.md)."""
-        req = urllib.request.Request(
-            f"{self.url}/_localaws/faults",
-            data=json.dumps(fault).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        urllib.request.urlopen(req, timeout=10).close()
-
-    def client(self, service: str, **kwargs):
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", **kwargs)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     """The emulator for the whole session; also wires `aws_default` and boto3 to it."""
     emu = Emulator(tmp_path_factory.mktemp("localaws"))
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"region_name": "us-east-1", "endpoint_url": emu.url},
-    }
+    conn = emu.aws_connection()
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AIRFLOW_CONN_AWS_DEFAULT")}
     os.environ["AWS_ENDPOINT_URL"] = emu.url
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(conn)
