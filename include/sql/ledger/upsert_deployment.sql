@@ -1,0 +1,19 @@
+-- One deployment decision per (run, endpoint). NULL parameters keep stored values; deployed_at is
+-- set once, the first time the row reaches status 'succeeded' (it orders the champion history).
+INSERT INTO deployments (
+    run_key, endpoint_name, endpoint_config, model_name, training_job, model_artifact, action,
+    reason, status, deployed_at, created_at, updated_at
+) VALUES (
+    :run_key, :endpoint_name, :endpoint_config, :model_name, :training_job, :model_artifact, :action,
+    :reason, :status, :deployed_at, :now, :now
+)
+ON CONFLICT (run_key, endpoint_name) DO UPDATE SET
+    endpoint_config = COALESCE(excluded.endpoint_config, deployments.endpoint_config),
+    model_name = COALESCE(excluded.model_name, deployments.model_name),
+    training_job = COALESCE(excluded.training_job, deployments.training_job),
+    model_artifact = COALESCE(excluded.model_artifact, deployments.model_artifact),
+    action = excluded.action,
+    reason = COALESCE(excluded.reason, deployments.reason),
+    status = excluded.status,
+    deployed_at = COALESCE(deployments.deployed_at, excluded.deployed_at),
+    updated_at = excluded.updated_at
