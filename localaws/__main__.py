@@ -1,0 +1,33 @@
+"""Command line: ``python -m localaws serve --host 127.0.0.1 --port N [--home DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run it; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m localaws", description="Local AWS emulator (moto + extensions)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the emulator until SIGTERM/SIGINT")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; only this one)"
+    )
+    serve.add_argument("--port", type=int, default=4566, help="TCP port (default 4566; 0 picks a free one)")
+    serve.add_argument(
+        "--home", default=None, help="work-dir root (default $LOCALAWS_HOME or a new temp dir)"
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0-65535, got {args.port}")
+
+    from localaws.server import serve as run_server
+
+    return run_server(args.host, args.port, args.home)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""WSGI middleware around moto's app: ``/_localaws/*`` admin routes and fault injection.
+
+Routes:
+  ``GET /_localaws/health``          -> ``{"status": "ok"}``
+  ``GET /_localaws/faults``          -> ``{"rules": [...]}`` with ``fired``/``matched`` counters
+  ``POST /_localaws/faults``         -> add one rule (JSON object) or several (JSON list)
+  ``DELETE /_localaws/faults``       -> remove every rule
+  ``DELETE /_localaws/faults/<id>``  -> remove one rule
+Every other request goes to moto, unless a fault rule fires for it first. After
+``POST /moto-api/reset`` the ``reset_hooks`` run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from localaws.faults import (
+    FaultRuleError,
+    FaultStore,
+    error_response,
+    operation_from_environ,
+    service_from_environ,
+)
+
+ADMIN_PREFIX = "/_localaws"
+_MAX_ADMIN_BODY = 1024 * 1024
+
+
+class LocalAwsMiddleware:
+    """Wraps a WSGI app (moto's dispatcher) with admin routes and fault injection."""
+
+    def __init__(self, app: Callable, faults: FaultStore | None = None):
+        self.app = app
+        self.faults = faults if faults is not None else FaultStore()
+        # Called after moto's state is reset (``POST /moto-api/reset``), e.g. to stop running jobs.
+        self.reset_hooks: list[Callable[[], Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            return self._admin(environ, start_response, path[len(ADMIN_PREFIX) :])
+        if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            result = self.app(environ, start_response)
+            for hook in self.reset_hooks:
+                try:
+                    hook()
+                except Exception as e:  # a failing hook must not break the reset itself
+                    print(f"localaws: reset hook failed: {e!r}", file=sys.stderr, flush=True)
+            return result
+        if not path.startswith("/moto-api"):
+            service = service_from_environ(environ)
+            if service is not None:
+                operation = operation_from_environ(environ, service)
+                rule = self.faults.check(service, operation)
+                if rule is not None:
+                    _drain(environ)
+                    status, headers, body = error_response(rule, environ, service)
+                    headers.append(("Content-Length", str(len(body))))
+                    start_response(status, headers)
+                    return [body]
+        return self.app(environ, start_response)
+
+    # --- admin API ---------------------------------------------------------------------------
+
+    def _admin(self, environ: dict[str, Any], start_response: Callable, route: str) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = route.rstrip("/")
+        if route == "/health" and method in ("GET", "HEAD"):
+            return _json(start_response, 200, {"status": "ok"})
+        if route == "/faults":
+            if method == "GET":
+                return _json(start_response, 200, {"rules": self.faults.snapshot()})
+            if method == "DELETE":
+                return _json(start_response, 200, {"removed": self.faults.clear()})
+            if method == "POST":
+                try:
+                    data = json.loads(_read_body(environ) or b"null")
+                except (ValueError, UnicodeDecodeError) as e:
+                    return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+                try:
+                    if isinstance(data, list):
+                        rules = [self.faults.add(item) for item in data]
+                        return _json(start_response, 201, {"rules": [r.to_json() for r in rules]})
+                    return _json(start_response, 201, self.faults.add(data).to_json())
+                except FaultRuleError as e:
+                    return _json(start_response, 400, {"error": str(e)})
+            return _json(
+                start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/faults"}
+            )
+        if route.startswith("/faults/") and method == "DELETE":
+            rule_id = route.split("/", 2)[2]
+            if self.faults.remove(rule_id):
+                return _json(start_response, 200, {"removed": 1})
+            return _json(start_response, 404, {"error": f"no fault rule with id {rule_id!r}"})
+        return _json(
+            start_response, 404, {"error": f"unknown localaws admin route {method} {ADMIN_PREFIX}{route}"}
+        )
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > _MAX_ADMIN_BODY:
+        raise ValueError(f"admin request body over {_MAX_ADMIN_BODY} bytes")
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _drain(environ: dict[str, Any]) -> None:
+    """Consume an unread request body so the keep-alive connection stays in sync."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    stream = environ.get("wsgi.input")
+    while length > 0 and stream is not None:
+        chunk = stream.read(min(length, 65536))
+        if not chunk:
+            break
+        length -= len(chunk)
+
+
+def _json(start_response: Callable, status: int, payload: Any) -> list[bytes]:
+    from http import HTTPStatus
+
+    body = json.dumps(payload).encode()
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]

@@ -1,0 +1,138 @@
+"""Run moto's server in this process with the localaws extensions installed.
+
+``serve(host, port, home)`` binds ``host:port`` (only that address), installs the extensions
+(Rekognition labels from pixels, current SageMaker instance types, ``localaws.sagemaker``),
+prints ``localaws listening on http://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
+``localaws.sagemaker.shutdown()`` when that exists.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from localaws.faults import FaultRuleError, FaultStore
+from localaws.middleware import LocalAwsMiddleware
+
+READY_MESSAGE = "localaws listening on {url}"
+# Services whose moto apps are built before the ready message, so first calls answer quickly.
+WARM_SERVICES = ("s3", "dynamodb", "rekognition", "sagemaker", "sagemaker-runtime", "sts", "logs", "iam")
+
+
+def install_extensions() -> None:
+    """Patch moto with every localaws extension (idempotent; patches live on moto's classes,
+    so they survive ``/moto-api/reset``)."""
+    from localaws import instance_types, rekognition
+
+    rekognition.install()
+    instance_types.install()
+    sagemaker = _sagemaker_module()
+    if sagemaker is not None:
+        sagemaker.install()
+
+
+def _sagemaker_module() -> Any:
+    try:
+        import localaws.sagemaker as sagemaker
+    except ImportError as e:  # only a missing package is tolerated, never a broken one
+        if e.name != "localaws.sagemaker":
+            raise
+        return None
+    return sagemaker
+
+
+def _sagemaker_hook(name: str) -> Callable[[], Any] | None:
+    sagemaker = sys.modules.get("localaws.sagemaker")
+    hook = getattr(sagemaker, name, None)
+    return hook if callable(hook) else None
+
+
+def build_app(faults: FaultStore | None = None) -> LocalAwsMiddleware:
+    """moto's dispatcher app wrapped in the localaws middleware (admin routes + faults)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = LocalAwsMiddleware(DomainDispatcherApplication(create_backend_app), faults)
+    app.reset_hooks.append(lambda: _call_hook("reset"))
+    return app
+
+
+def _call_hook(name: str) -> None:
+    hook = _sagemaker_hook(name)
+    if hook is not None:
+        hook()
+
+
+def _warm(app: LocalAwsMiddleware) -> None:
+    dispatcher = app.app
+    for service in WARM_SERVICES:
+        if service not in dispatcher.app_instances:
+            dispatcher.app_instances[service] = dispatcher.create_app(service)
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """The work-dir root: ``home``, else ``$LOCALAWS_HOME``, else a new temp dir (created)."""
+    chosen = home or os.environ.get("LOCALAWS_HOME")
+    path = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="localaws-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit status."""
+    faults = FaultStore()
+    env_faults = os.environ.get("LOCALAWS_FAULTS")
+    if env_faults:
+        try:
+            faults.load_json(env_faults)
+        except FaultRuleError as e:
+            print(f"localaws: bad LOCALAWS_FAULTS: {e}", file=sys.stderr, flush=True)
+            return 2
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    app = build_app(faults)
+    try:
+        server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    except OSError as e:
+        print(f"localaws: cannot listen on {host}:{port}: {e}", file=sys.stderr, flush=True)
+        return 1
+    bound_port = server.server_address[1]
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{bound_port}"
+    os.environ["LOCALAWS_HOME"] = str(resolve_home(home))
+    os.environ["LOCALAWS_ENDPOINT_URL"] = url
+    os.environ["MOTO_PORT"] = str(bound_port)  # moto builds some URLs (presigned, queues) from it
+
+    install_extensions()
+    _warm(app)
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    print(READY_MESSAGE.format(url=url), flush=True)
+    print(f"localaws home: {os.environ['LOCALAWS_HOME']}", flush=True)
+    try:
+        while not stop.wait(1.0):
+            if not thread.is_alive():
+                print("localaws: server thread died", file=sys.stderr, flush=True)
+                return 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        _call_hook("shutdown")
+        print("localaws stopped", flush=True)
+    return 0
