@@ -1,0 +1,164 @@
+"""Validate untrusted image bytes with Pillow and normalise them to a content-addressed RGB JPEG.
+
+:func:`normalise_image` opens only raster formats Pillow decodes itself (no EPS/PDF, which would
+run external programs), refuses decompression bombs from the header size **before** any pixel is
+decoded, verifies the file, then decodes it, applies the EXIF orientation, converts to 8-bit RGB
+(alpha composited on white, CMYK/greyscale/palette/16-bit handled), bounds the longest side and
+writes a baseline JPEG without any metadata (no EXIF, ICC, comments). The same input bytes always
+give byte-identical output, and the S3 key is derived from the output's SHA-256.
+
+Pillow's own global limit (``PIL.Image.MAX_IMAGE_PIXELS``) is left untouched; images above twice
+that limit are refused by Pillow itself and reported as ``decompression_bomb`` too, so the effective
+limit is ``min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ogiri.ingest.reasons import Reason, Rejected
+
+#: Formats accepted as input. Everything else (including EPS/PDF/ICO/...) is ``not_an_image``.
+INPUT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+_WHITE = (255, 255, 255)
+
+
+class ImageRejected(Rejected):
+    """The bytes are not an acceptable image; ``reason`` is a :class:`Reason`."""
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    """A normalised JPEG, its SHA-256 (hex), its size, and its content-addressed S3 key."""
+
+    jpeg: bytes
+    sha256: str
+    width: int
+    height: int
+    key: str
+    source_format: str = ""
+    source_width: int = 0
+    source_height: int = 0
+
+
+def image_key(sha256_hex: str) -> str:
+    """``images/<first two hex digits>/<sha256>.jpg``."""
+    return f"images/{sha256_hex[:2]}/{sha256_hex}.jpg"
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Open lazily (header only) and refuse bombs by declared size."""
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(INPUT_FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # warning: if -W error
+        raise ImageRejected(Reason.DECOMPRESSION_BOMB, str(exc)) from None
+    except (UnidentifiedImageError, SyntaxError, ValueError, TypeError, OSError, EOFError) as exc:
+        raise ImageRejected(Reason.NOT_AN_IMAGE, f"not a supported image: {exc}") from None
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageRejected(Reason.NOT_AN_IMAGE, f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            Reason.DECOMPRESSION_BOMB, f"{width}x{height} = {width * height} pixels > {max_pixels}"
+        )
+    return img
+
+
+def _decode_error(exc: BaseException, stage: str) -> ImageRejected:
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, Image.DecompressionBombError) or "decompressed data too large" in lowered:
+        return ImageRejected(Reason.DECOMPRESSION_BOMB, text)
+    if isinstance(exc, EOFError) or any(w in lowered for w in ("truncated", "broken data stream", "premature")):
+        return ImageRejected(Reason.TRUNCATED_IMAGE, f"{stage}: {text or type(exc).__name__}")
+    return ImageRejected(Reason.NOT_AN_IMAGE, f"{stage}: {type(exc).__name__}: {text}")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB, alpha composited on white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "L"):
+        return img.convert("RGB")
+    elif mode.startswith("I") or mode == "F":
+        lo, hi = img.getextrema()
+        grey = img.convert("I") if mode != "F" else img
+        scale = 1.0 if hi <= 255 else (1 / 257 if hi <= 65535 and lo >= 0 else 255 / max(hi, 1))
+        if mode == "F":
+            grey = grey.point(lambda v: v * scale).convert("L")
+        else:
+            grey = grey.point(lambda v: v * scale, "L") if scale != 1.0 else grey.convert("L")
+        return grey.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "A" in mode:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def normalise_image(
+    data: bytes, *, max_pixels: int, max_side: int, jpeg_quality: int = 90
+) -> NormalisedImage:
+    """Validate ``data`` and return the normalised JPEG, or raise :class:`ImageRejected`.
+
+    Reasons: ``not_an_image`` (unknown/unsupported/corrupt), ``truncated_image`` (data ends early),
+    ``decompression_bomb`` (declared width*height above ``max_pixels``; checked before decoding).
+    """
+    if max_pixels < 1 or max_side < 1 or not 1 <= jpeg_quality <= 95:
+        raise ValueError("max_pixels and max_side must be >= 1 and jpeg_quality in 1..95")
+    if not data:
+        raise ImageRejected(Reason.NOT_AN_IMAGE, "empty body")
+    probe = _open(data, max_pixels)
+    source_format = probe.format or ""
+    try:
+        probe.verify()
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        raise _decode_error(exc, "verify") from None
+    finally:
+        probe.close()
+
+    img = _open(data, max_pixels)  # verify() leaves the image unusable: reopen
+    source_size = img.size
+    try:
+        if img.format in ("JPEG", "MPO"):
+            img.draft(None, (max_side, max_side))  # DCT-domain downscale: faster, less memory
+        img.load()
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # unreadable EXIF: keep the stored orientation rather than drop the image
+            pass
+        img = _to_rgb(img)
+        width, height = img.size
+        longest = max(width, height)
+        if longest > max_side:
+            factor = max_side / longest
+            size = (max(1, round(width * factor)), max(1, round(height * factor)))
+            img = img.resize(size, Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        clean = Image.new("RGB", img.size)
+        clean.paste(img)  # a fresh image carries no info/EXIF/ICC from the source
+        clean.save(out, format="JPEG", quality=jpeg_quality, optimize=False, progressive=False)
+    except ImageRejected:
+        raise
+    except Exception as exc:
+        raise _decode_error(exc, "decode") from None
+    jpeg = out.getvalue()
+    digest = hashlib.sha256(jpeg).hexdigest()
+    return NormalisedImage(
+        jpeg=jpeg,
+        sha256=digest,
+        width=clean.width,
+        height=clean.height,
+        key=image_key(digest),
+        source_format=source_format,
+        source_width=source_size[0],
+        source_height=source_size[1],
+    )

@@ -1,0 +1,124 @@
+"""Rekognition ``DetectLabels`` under a client-side rate limit, with backoff on throttling.
+
+Images already labelled are not sent again: :func:`known_labels` finds the labels stored on any
+DynamoDB record of the same ``ImageKey`` (the content hash), which the pipeline checks before
+calling :meth:`Labeler.detect` for an image that was already in S3.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ogiri.ingest.backoff import TokenBucket, with_backoff
+
+log = logging.getLogger(__name__)
+
+MAX_LABELS = 10
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """Labels of one image: ``(name, confidence 0-100)`` best first, and the model version."""
+
+    labels: tuple[tuple[str, float], ...]
+    model_version: str
+
+    @property
+    def names(self) -> list[str]:
+        """Label names, best first."""
+        return [name for name, _ in self.labels]
+
+    def to_attribute(self) -> dict[str, Any]:
+        """The DynamoDB ``Labels`` attribute (typed ``L`` of ``M``)."""
+        return {
+            "L": [
+                {"M": {"Name": {"S": name}, "Confidence": {"N": str(Decimal(str(round(conf, 3))))}}}
+                for name, conf in self.labels
+            ]
+        }
+
+    @classmethod
+    def from_attributes(cls, item: dict[str, Any]) -> ImageLabels:
+        """Rebuild from a typed DynamoDB item holding ``Labels`` and ``LabelModelVersion``."""
+        labels = tuple(
+            (entry["M"]["Name"]["S"], float(entry["M"]["Confidence"]["N"])) for entry in item["Labels"]["L"]
+        )
+        return cls(labels=labels, model_version=item.get("LabelModelVersion", {}).get("S", ""))
+
+
+class Labeler:
+    """Calls ``DetectLabels`` on S3 objects at most ``tps`` times per second (all threads together).
+
+    Every attempt, retries included, takes a rate-limit token; throttling errors are retried with
+    capped exponential backoff up to ``attempts`` times. Counters: ``calls`` (requests sent),
+    ``throttled`` (requests refused with a throttling error), ``labelled`` (images labelled).
+    """
+
+    def __init__(
+        self,
+        rekognition: Any,
+        *,
+        tps: float,
+        min_confidence: float,
+        max_labels: int = MAX_LABELS,
+        attempts: int = 10,
+        limiter: TokenBucket | None = None,
+    ):
+        if not 0 <= min_confidence <= 100:
+            raise ValueError(f"min_confidence must be within 0-100, got {min_confidence}")
+        self.client = rekognition
+        self.min_confidence = float(min_confidence)
+        self.max_labels = max_labels
+        self.attempts = attempts
+        self.limiter = limiter or TokenBucket(tps)
+        self.calls = self.throttled = self.labelled = 0
+        self._lock = threading.Lock()
+
+    def _call(self, bucket: str, key: str) -> dict[str, Any]:
+        self.limiter.acquire()
+        with self._lock:
+            self.calls += 1
+        return self.client.detect_labels(
+            Image={"S3Object": {"Bucket": bucket, "Name": key}},
+            MaxLabels=self.max_labels,
+            MinConfidence=self.min_confidence,
+        )
+
+    def _on_retry(self, attempt: int, exc: BaseException) -> None:
+        with self._lock:
+            self.throttled += 1
+        log.debug("DetectLabels throttled (attempt %d): %s", attempt, exc)
+
+    def detect(self, bucket: str, key: str) -> ImageLabels:
+        """Labels of ``s3://bucket/key`` (at most ``max_labels``, confidence >= ``min_confidence``)."""
+        response = with_backoff(lambda: self._call(bucket, key), attempts=self.attempts, on_retry=self._on_retry)
+        labels = tuple(
+            (str(label["Name"]), float(label["Confidence"]))
+            for label in response.get("Labels", [])
+            if float(label.get("Confidence", 0.0)) >= self.min_confidence
+        )[: self.max_labels]
+        with self._lock:
+            self.labelled += 1
+        return ImageLabels(labels=labels, model_version=str(response.get("LabelModelVersion", "")))
+
+
+def known_labels(dynamodb: Any, table: str, image_key: str) -> ImageLabels | None:
+    """Labels already stored for ``image_key`` on any of its caption records, or None."""
+    response = with_backoff(
+        lambda: dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="ImageKey = :k",
+            ExpressionAttributeValues={":k": {"S": image_key}},
+            ProjectionExpression="Labels, LabelModelVersion",
+            ConsistentRead=True,
+            Limit=1,
+        )
+    )
+    for item in response.get("Items", []):
+        if "Labels" in item:
+            return ImageLabels.from_attributes(item)
+    return None
