@@ -49,12 +49,16 @@ def png_bomb(width: int, height: int, valid_pixels: bool = True) -> bytes:
         idat = b"".join(parts)
     else:
         idat = b"\x78\x9c" + b"\xff" * 64
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    )
 
 
 def gradient(size=(64, 48), mode="RGB") -> Image.Image:
     img = Image.linear_gradient("L").resize(size)
-    return img if mode == "L" else Image.merge("RGB", (img, img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), img))
+    return (
+        img if mode == "L" else Image.merge("RGB", (img, img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), img))
+    )
 
 
 def assert_clean_jpeg(result) -> Image.Image:

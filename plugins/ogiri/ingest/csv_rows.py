@@ -176,21 +176,23 @@ def iter_rows(
         data = rec.data[:-1] if rec.data.endswith(b"\r") and not rec.overflow else rec.data
         if not rec.overflow and not data.strip():
             continue  # blank line
-        is_first = not seen_content
+        item = _parse_record(rec, data, max_caption_chars, schemes, prefix, header_allowed=not seen_content)
         seen_content = True
-        item = _parse_record(rec, data, max_caption_chars, schemes, prefix)
-        if is_first and isinstance(item, _Header):
-            continue
-        yield item
-
-
-class _Header:
-    pass
+        if item is not None:
+            yield item
 
 
 def _parse_record(
-    rec: _Record, data: bytes, max_caption_chars: int, schemes: tuple[str, ...], prefix: str
-) -> Row | Reject | _Header:
+    rec: _Record,
+    data: bytes,
+    max_caption_chars: int,
+    schemes: tuple[str, ...],
+    prefix: str,
+    *,
+    header_allowed: bool,
+) -> Row | Reject | None:
+    """The record's Row or Reject, or None for the header."""
+
     def reject(reason: Reason, detail: str) -> Reject:
         return Reject(rec.line_no, reason, prefix + detail, _raw_text(data))
 
@@ -220,8 +222,8 @@ def _parse_record(
     if len(fields) != 2:
         return reject(Reason.COLUMN_COUNT, f"expected 2 columns, found {len(fields)}")
     url, caption = fields[0].strip(), unicodedata.normalize("NFC", fields[1].strip())
-    if tuple(f.strip().lower() for f in fields) == HEADER:
-        return _Header()
+    if header_allowed and tuple(f.strip().lower() for f in fields) == HEADER:
+        return None
     try:
         url = validate_url(url, schemes)
     except FetchRejected as exc:

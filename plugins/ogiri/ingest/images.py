@@ -73,7 +73,9 @@ def _decode_error(exc: BaseException, stage: str) -> ImageRejected:
     lowered = text.lower()
     if isinstance(exc, Image.DecompressionBombError) or "decompressed data too large" in lowered:
         return ImageRejected(Reason.DECOMPRESSION_BOMB, text)
-    if isinstance(exc, EOFError) or any(w in lowered for w in ("truncated", "broken data stream", "premature")):
+    if isinstance(exc, EOFError) or any(
+        w in lowered for w in ("truncated", "broken data stream", "premature")
+    ):
         return ImageRejected(Reason.TRUNCATED_IMAGE, f"{stage}: {text or type(exc).__name__}")
     return ImageRejected(Reason.NOT_AN_IMAGE, f"{stage}: {type(exc).__name__}: {text}")
 
