@@ -1,0 +1,101 @@
+"""The whole local environment: emulator, resources from the CloudFormation template, the
+synthetic captioned image set served over loopback HTTP, and the settings that wire Airflow to it.
+
+Shared by ``make demo``, ``make up`` and the end-to-end tests, so all three run the same thing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from ogiri_local.emulator import REPO, Emulator
+from ogiri_local.image_server import ImageServer
+
+STACK_NAME = "ogiri-local"
+
+
+def _load_deploy_stack():
+    spec = importlib.util.spec_from_file_location("ogiri_deploy_stack", REPO / "infra" / "deploy_stack.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _synthetic():
+    training = str(REPO / "include" / "training")
+    if training not in sys.path:
+        sys.path.insert(0, training)
+    from ogiri_captioner import synthetic
+
+    return synthetic
+
+
+class LocalEnvironment:
+    """Start everything under ``root``; ``env`` holds the variables Airflow processes need.
+
+    ``n_images`` synthetic images are generated deterministically from ``seed`` (same inputs ⇒
+    byte-identical images ⇒ the same content-addressed keys on every run).
+    """
+
+    def __init__(self, root: Path, *, n_images: int = 240, seed: int = 0, emulator_port: int | None = None):
+        self.root = Path(root)
+        self.n_images = n_images
+        self.seed = seed
+        self.emulator_port = emulator_port
+        self._stack = ExitStack()
+        self.emulator: Emulator | None = None
+        self.images: ImageServer | None = None
+        self.dataset: dict[str, Path] = {}
+        self.settings: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+
+    def __enter__(self) -> LocalEnvironment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Emulator → stack from ``infra/ogiri.yaml`` → synthetic images → loopback image server."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.emulator = self._stack.enter_context(Emulator(self.root / "localaws", port=self.emulator_port))
+        deploy_stack = _load_deploy_stack()
+        outputs = deploy_stack.deploy(
+            STACK_NAME,
+            {"EnvironmentName": "local"},
+            endpoint_url=self.emulator.url,
+            region="us-east-1",
+            poll_s=0.5,
+            timeout_s=120,
+        )
+        self.settings = deploy_stack.ogiri_settings(outputs)
+        data_root = self.root / "synthetic"
+        self.dataset = _synthetic().generate(data_root, n=self.n_images, seed=self.seed)
+        self.images = self._stack.enter_context(ImageServer(data_root))
+        ledger_path = self.root / "ledger.db"
+        self.env = {
+            **self.settings,
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(self.emulator.aws_connection()),
+            "AIRFLOW_CONN_OGIRI_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger_path)}),
+            "OGIRI_PRIVATE_HOST_ALLOWLIST": self.images.allowlist_entry,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def write_csv(self, path: Path, splits: tuple[str, ...] = ("train", "val", "test")) -> int:
+        """An ``image_url,caption`` CSV of the synthetic set as served here; returns the row count."""
+        return _synthetic().write_url_csv(self.dataset["root"], self.images.base_url, path, splits=splits)
+
+    def stop(self) -> None:
+        """Stop the image server and the emulator (which stops its jobs and endpoints)."""
+        self._stack.close()
