@@ -229,7 +229,9 @@ def _s3_operation(environ: dict[str, Any], query: dict[str, list[str]]) -> str |
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "/").lstrip("/")
     host = (environ.get("HTTP_HOST") or "").split(":")[0]
-    virtual_host = host.count(".") >= 1 and ".s3" in host
+    # bucket.s3.amazonaws.com / bucket.localhost are virtual-host style; IPs and s3.* hosts are path style.
+    is_ip = all(part.isdigit() for part in host.split(".")) or host.startswith("[")
+    virtual_host = "." in host and not is_ip and not host.startswith(("s3.", "s3-"))
     parts = [p for p in path.split("/", 1) if p]
     has_key = len(parts) >= 1 if virtual_host else len(parts) == 2
     if not parts and not virtual_host:

@@ -100,8 +100,9 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
     app = build_app(faults)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
-    except OSError as e:
-        print(f"localaws: cannot listen on {host}:{port}: {e}", file=sys.stderr, flush=True)
+    except (OSError, SystemExit) as e:  # werkzeug exits (after printing why) when the port is taken
+        reason = e if isinstance(e, OSError) else "address in use or not available"
+        print(f"localaws: cannot listen on {host}:{port}: {reason}", file=sys.stderr, flush=True)
         return 1
     bound_port = server.server_address[1]
     url_host = f"[{host}]" if ":" in host else host
@@ -121,10 +122,12 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
 
+    # The socket already listens (connections wait in the backlog), so announce before serving;
+    # one write per line keeps the line whole when stdout and stderr share a log file.
+    sys.stdout.write(f"localaws home: {os.environ['LOCALAWS_HOME']}\n" + READY_MESSAGE.format(url=url) + "\n")
+    sys.stdout.flush()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
-    print(READY_MESSAGE.format(url=url), flush=True)
-    print(f"localaws home: {os.environ['LOCALAWS_HOME']}", flush=True)
     try:
         while not stop.wait(1.0):
             if not thread.is_alive():

@@ -170,7 +170,9 @@ def test_image_properties_feature(rekognition):
     assert colors[0]["SimplifiedColor"] == "white"
     assert "red" in [c["SimplifiedColor"] for c in colors]
     assert resp["ImageProperties"]["Quality"]["Brightness"] > 50
-    only_props = rekognition.detect_labels(Image={"Bytes": encode(red_circle_on_white())}, Features=["IMAGE_PROPERTIES"])
+    only_props = rekognition.detect_labels(
+        Image={"Bytes": encode(red_circle_on_white())}, Features=["IMAGE_PROPERTIES"]
+    )
     assert "Labels" not in only_props
 
 
@@ -186,7 +188,9 @@ def test_invalid_image_format(rekognition):
         "InvalidImageFormatException"
     )
     gif = encode(red_circle_on_white(), "GIF")  # a real image, but not a format Rekognition takes
-    assert _error_code(lambda: rekognition.detect_labels(Image={"Bytes": gif})) == "InvalidImageFormatException"
+    assert (
+        _error_code(lambda: rekognition.detect_labels(Image={"Bytes": gif})) == "InvalidImageFormatException"
+    )
 
 
 def test_invalid_s3_object(aws, rekognition):
@@ -203,7 +207,10 @@ def test_invalid_parameters(aws):
     image = {"Bytes": encode(red_circle_on_white())}
     assert _error_code(lambda: client.detect_labels(Image={})) == "InvalidParameterException"
     assert _error_code(lambda: client.detect_labels(Image=image, MaxLabels=-1)) == "InvalidParameterException"
-    assert _error_code(lambda: client.detect_labels(Image=image, MinConfidence=101)) == "InvalidParameterException"
+    assert (
+        _error_code(lambda: client.detect_labels(Image=image, MinConfidence=101))
+        == "InvalidParameterException"
+    )
 
 
 def test_image_too_large(rekognition):
