@@ -22,7 +22,17 @@ from localaws.middleware import LocalAwsMiddleware
 
 READY_MESSAGE = "localaws listening on {url}"
 # Services whose moto apps are built before the ready message, so first calls answer quickly.
-WARM_SERVICES = ("s3", "dynamodb", "rekognition", "sagemaker", "sagemaker-runtime", "sts", "logs", "iam")
+WARM_SERVICES = (
+    "s3",
+    "dynamodb",
+    "rekognition",
+    "sagemaker",
+    "sagemakerruntime",
+    "sts",
+    "logs",
+    "iam",
+    "cloudformation",
+)
 
 
 def install_extensions() -> None:

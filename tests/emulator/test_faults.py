@@ -268,3 +268,13 @@ def test_admin_routes(aws):
     assert call("DELETE", "/_localaws/faults") == (200, {"removed": 1})
     assert faults(aws) == []
     assert call("GET", "/_localaws/nope")[0] == 404
+
+
+def test_rest_json_error_for_sagemaker_runtime(aws):
+    # sagemaker-runtime signs as "sagemaker"; the fault fires before any endpoint lookup.
+    aws.inject(service="sagemaker", operation="InvokeEndpoint", error="ThrottlingException", count=1)
+    runtime = aws.client("sagemaker-runtime", config=NO_RETRIES)
+    with pytest.raises(ClientError) as info:
+        runtime.invoke_endpoint(EndpointName="nope", Body=b"{}", ContentType="application/json")
+    assert info.value.response["Error"]["Code"] == "ThrottlingException"
+    assert faults(aws)[0]["fired"] == 1

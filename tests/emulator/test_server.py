@@ -197,6 +197,18 @@ def test_cli_env_faults_home_and_sigterm(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localaws/faults", timeout=5) as r:
             (loaded,) = json.load(r)["rules"]
         assert (loaded["operation"], loaded["remaining"]) == ("GetCallerIdentity", 1)
+        import boto3
+        from botocore.config import Config
+
+        sts = boto3.client(
+            "sts",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        with pytest.raises(ClientError, match="Throttling"):
+            sts.get_caller_identity()
+        assert sts.get_caller_identity()["Account"]
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=30)
