@@ -1,5 +1,51 @@
-"""SageMaker extensions of the emulator: jobs and endpoints that really run our code."""
+"""SageMaker extensions of the emulator: jobs and endpoints that really run our code.
+
+`install()` (called once by the server, after it sets LOCALAWS_ENDPOINT_URL and LOCALAWS_HOME)
+swaps moto's SageMaker backend class for `LocalSageMakerBackend`, adds the API handlers moto lacks
+(StopTrainingJob, UpdateEndpoint, StopTransformJob) and makes sagemaker-runtime InvokeEndpoint call
+the endpoint's model server. `reset()` / `shutdown()` kill every process started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+_installed = False
+_lock = threading.Lock()
 
 
 def install() -> None:
-    """Install the SageMaker backend extensions into moto (called once by the server)."""
+    """Install the SageMaker backend extensions into moto (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        from moto.sagemaker import models
+        from moto.sagemaker.responses import SageMakerResponse
+        from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+        from localaws.sagemaker import runtime
+        from localaws.sagemaker.backend import RESPONSE_METHODS, LocalSageMakerBackend
+
+        models.sagemaker_backends.backend = LocalSageMakerBackend
+        for account_backends in models.sagemaker_backends.values():
+            account_backends.backend = LocalSageMakerBackend
+            account_backends.clear()
+        for name, method in RESPONSE_METHODS.items():
+            setattr(SageMakerResponse, name, method)
+        SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
+        atexit.register(shutdown)
+        _installed = True
+
+
+def reset() -> None:
+    """Kill every job process and model server (the server calls this on `/moto-api/reset`)."""
+    from localaws.sagemaker.registry import REGISTRY
+
+    REGISTRY.shutdown()
+
+
+def shutdown() -> None:
+    """Kill every job process and model server (the server calls this on exit)."""
+    reset()

@@ -1,0 +1,291 @@
+"""moto SageMaker backend subclass whose jobs and endpoints really run, plus the missing API handlers.
+
+`LocalSageMakerBackend` replaces moto's backend class in `moto.sagemaker.models.sagemaker_backends`
+(so backends created after `/moto-api/reset` are ours too). `RESPONSE_METHODS` are added to
+moto's `SageMakerResponse`, which dispatches on snake_case method names.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
+
+from localaws.sagemaker import processing, training, transform
+from localaws.sagemaker.endpoints import EndpointRuntime
+from localaws.sagemaker.registry import REGISTRY
+
+
+def _set_initial(fake: Any, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        setattr(fake, key, value)
+
+
+class LocalSageMakerBackend(SageMakerModelBackend):
+    """SageMaker backend that runs training/processing/transform jobs and endpoints as local processes."""
+
+    @property
+    def _url_module(self) -> Any:  # keep moto's url module (ours lives in another package)
+        import moto.sagemaker.urls
+
+        return moto.sagemaker.urls
+
+    def reset(self) -> None:
+        """Stop every process of this account/region, then drop moto's state."""
+        REGISTRY.shutdown(self.account_id, self.region_name)
+        super().reset()
+
+    def _key(self, kind: str, name: str) -> tuple[str, str, str, str]:
+        return kind, self.account_id, self.region_name, name
+
+    # -- training ---------------------------------------------------------------------------
+    def localaws_create_training_job(self, req: dict[str, Any]) -> FakeTrainingJob:
+        """CreateTrainingJob that starts a real script-mode run."""
+        name = req["TrainingJobName"]
+        if name in self.training_jobs:
+            raise ValidationError(
+                message="Training job names must be unique within an AWS account and region, and a training "
+                f"job with this name already exists ({self.training_jobs[name].arn})"
+            )
+        algo = req.get("AlgorithmSpecification") or {}
+        metric_definitions = copy.deepcopy(algo.get("MetricDefinitions"))
+        job = self.create_training_job(
+            training_job_name=name,
+            hyper_parameters=req.get("HyperParameters") or {},
+            algorithm_specification=copy.deepcopy(algo),
+            role_arn=req.get("RoleArn"),
+            input_data_config=req.get("InputDataConfig"),
+            output_data_config=req.get("OutputDataConfig") or {},
+            resource_config=req.get("ResourceConfig"),
+            vpc_config=req.get("VpcConfig"),
+            stopping_condition=req.get("StoppingCondition"),
+            tags=req.get("Tags"),
+            enable_network_isolation=req.get("EnableNetworkIsolation", False),
+            enable_inter_container_traffic_encryption=req.get("EnableInterContainerTrafficEncryption", False),
+            enable_managed_spot_training=req.get("EnableManagedSpotTraining", False),
+            checkpoint_config=req.get("CheckpointConfig"),
+            debug_hook_config=req.get("DebugHookConfig"),
+            debug_rule_configurations=req.get("DebugRuleConfigurations"),
+            tensor_board_output_config=req.get("TensorBoardOutputConfig"),
+            experiment_config=req.get("ExperimentConfig"),
+        )
+        if metric_definitions is None:
+            job.algorithm_specification.pop("MetricDefinitions", None)
+        else:
+            job.algorithm_specification["MetricDefinitions"] = metric_definitions
+        _set_initial(job, {**training.initial_attrs(), "environment": req.get("Environment")})
+        run = training.TrainingRun(job, req, self.account_id, self.region_name)
+        REGISTRY.put(*self._key("training", name), run)
+        run.start()
+        return job
+
+    def describe_training_job(self, training_job_name: str) -> dict[str, Any]:
+        """DescribeTrainingJob; an unknown name answers like AWS."""
+        if training_job_name not in self.training_jobs:
+            raise ValidationError(message="Requested resource not found.")
+        return super().describe_training_job(training_job_name)
+
+    def stop_training_job(self, training_job_name: str) -> None:
+        """StopTrainingJob: Stopping → Stopped, process tree killed."""
+        job = self.training_jobs.get(training_job_name)
+        if job is None:
+            raise ValidationError(message="Requested resource not found.")
+        if job.training_job_status != "InProgress":
+            raise ValidationError(
+                message=f"The request was rejected because the training job is in status {job.training_job_status}."
+            )
+        run = REGISTRY.get(*self._key("training", training_job_name))
+        if run is not None:
+            run.request_stop()
+
+    # -- processing -------------------------------------------------------------------------
+    def localaws_create_processing_job(self, req: dict[str, Any]) -> Any:
+        """CreateProcessingJob that runs the entrypoint locally."""
+        name = req["ProcessingJobName"]
+        if name in self.processing_jobs:
+            raise ValidationError(
+                message=f"Job name must be unique within an AWS account and region, and a job with this name "
+                f"already exists ({self.processing_jobs[name].arn})"
+            )
+        job = self.create_processing_job(
+            app_specification=req.get("AppSpecification"),
+            experiment_config=req.get("ExperimentConfig"),
+            network_config=req.get("NetworkConfig"),
+            processing_inputs=req.get("ProcessingInputs"),
+            processing_job_name=name,
+            processing_output_config=req.get("ProcessingOutputConfig"),
+            role_arn=req.get("RoleArn"),
+            stopping_condition=req.get("StoppingCondition"),
+            tags=req.get("Tags"),
+        )
+        _set_initial(job, processing.initial_attrs(req))
+        run = processing.ProcessingRun(job, req, self.account_id, self.region_name)
+        REGISTRY.put(*self._key("processing", name), run)
+        run.start()
+        return job
+
+    def stop_processing_job(self, processing_job_name: str) -> None:
+        """StopProcessingJob: Stopping → Stopped, process tree killed."""
+        job = self.processing_jobs.get(processing_job_name)
+        if job is None:
+            raise ValidationError(message="Requested resource not found.")
+        if job.processing_job_status != "InProgress":
+            raise ValidationError(
+                message=f"The request was rejected because the processing job is in status {job.processing_job_status}."
+            )
+        run = REGISTRY.get(*self._key("processing", processing_job_name))
+        if run is not None:
+            run.request_stop()
+
+    # -- transform --------------------------------------------------------------------------
+    def localaws_create_transform_job(self, req: dict[str, Any]) -> Any:
+        """CreateTransformJob that runs the model's handlers over the input prefix."""
+        name = req["TransformJobName"]
+        if name in self.transform_jobs:
+            raise ValidationError(
+                message=f"Job name must be unique within an AWS account and region, and a job with this name "
+                f"already exists ({self.transform_jobs[name].arn})"
+            )
+        model = self._models.get(req.get("ModelName"))
+        if model is None:
+            raise ValidationError(message=f"Could not find model \"{req.get('ModelName')}\".")
+        job = self.create_transform_job(
+            transform_job_name=name,
+            model_name=req.get("ModelName"),
+            max_concurrent_transforms=req.get("MaxConcurrentTransforms"),
+            model_client_config=req.get("ModelClientConfig"),
+            max_payload_in_mb=req.get("MaxPayloadInMB"),
+            batch_strategy=req.get("BatchStrategy"),
+            environment=req.get("Environment"),
+            transform_input=req.get("TransformInput"),
+            transform_output=req.get("TransformOutput"),
+            data_capture_config=req.get("DataCaptureConfig"),
+            transform_resources=req.get("TransformResources"),
+            data_processing=req.get("DataProcessing"),
+            tags=req.get("Tags"),
+            experiment_config=req.get("ExperimentConfig"),
+        )
+        _set_initial(job, transform.initial_attrs())
+        spec = {"PrimaryContainer": model.primary_container, "Containers": model.containers}
+        run = transform.TransformRun(job, req, spec, self.account_id, self.region_name)
+        REGISTRY.put(*self._key("transform", name), run)
+        run.start()
+        return job
+
+    def stop_transform_job(self, transform_job_name: str) -> None:
+        """StopTransformJob: Stopping → Stopped."""
+        job = self.transform_jobs.get(transform_job_name)
+        if job is None:
+            raise ValidationError(message="Requested resource not found.")
+        if job.transform_job_status != "InProgress":
+            raise ValidationError(
+                message=f"The request was rejected because the transform job is in status {job.transform_job_status}."
+            )
+        run = REGISTRY.get(*self._key("transform", transform_job_name))
+        if run is not None:
+            run.request_stop()
+
+    # -- endpoints --------------------------------------------------------------------------
+    def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags: list[dict[str, str]]) -> FakeEndpoint:
+        """CreateEndpoint: Creating → InService (model servers healthy) or Failed."""
+        if endpoint_name in self.endpoints:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+        endpoint = super().create_endpoint(endpoint_name, endpoint_config_name, tags)
+        _set_initial(endpoint, {"endpoint_status": "Creating", "failure_reason": None})
+        runtime = EndpointRuntime(self.account_id, self.region_name, endpoint)
+        REGISTRY.put(*self._key("endpoint", endpoint_name), runtime)
+        variants = self.endpoint_configs[endpoint_config_name].production_variants
+        runtime.create(endpoint_config_name, variants, self._models)
+        return endpoint
+
+    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
+        """UpdateEndpoint: Updating; new servers start beside the old; swap when healthy, else roll back."""
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint "{arn}".')
+        config = self.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(
+                message=f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
+            )
+        runtime = REGISTRY.get(*self._key("endpoint", endpoint_name))
+        if runtime is None:
+            raise ValidationError(message=f'Endpoint "{endpoint.arn}" has no running model servers.')
+        endpoint.endpoint_status = "Updating"
+        runtime.update(endpoint_config_name, config.production_variants, self._models)
+        return endpoint
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        """DeleteEndpoint: stops the endpoint's model servers."""
+        super().delete_endpoint(endpoint_name)
+        runtime = REGISTRY.pop(*self._key("endpoint", endpoint_name))
+        if runtime is not None:
+            runtime.shutdown()
+
+    def endpoint_runtime(self, endpoint_name: str) -> EndpointRuntime | None:
+        """The live model servers of an endpoint (for sagemaker-runtime)."""
+        return REGISTRY.get(*self._key("endpoint", endpoint_name))
+
+
+# -- response handlers added to moto's SageMakerResponse ------------------------------------------
+def _params(self: Any) -> dict[str, Any]:
+    return copy.deepcopy(dict(self.params))
+
+
+def create_training_job(self: Any) -> ActionResult:
+    job = self.sagemaker_backend.localaws_create_training_job(_params(self))
+    return ActionResult({"TrainingJobArn": job.arn})
+
+
+def stop_training_job(self: Any) -> EmptyResult:
+    self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+    return EmptyResult()
+
+
+def create_processing_job(self: Any) -> ActionResult:
+    job = self.sagemaker_backend.localaws_create_processing_job(_params(self))
+    return ActionResult({"ProcessingJobArn": job.arn})
+
+
+def stop_processing_job(self: Any) -> EmptyResult:
+    self.sagemaker_backend.stop_processing_job(self._get_param("ProcessingJobName"))
+    return EmptyResult()
+
+
+def create_transform_job(self: Any) -> ActionResult:
+    job = self.sagemaker_backend.localaws_create_transform_job(_params(self))
+    return ActionResult({"TransformJobArn": job.arn})
+
+
+def stop_transform_job(self: Any) -> EmptyResult:
+    self.sagemaker_backend.stop_transform_job(self._get_param("TransformJobName"))
+    return EmptyResult()
+
+
+def update_endpoint(self: Any) -> ActionResult:
+    endpoint = self.sagemaker_backend.update_endpoint(
+        self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+    )
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+RESPONSE_METHODS = {
+    f.__name__: f
+    for f in (
+        create_training_job,
+        stop_training_job,
+        create_processing_job,
+        stop_processing_job,
+        create_transform_job,
+        stop_transform_job,
+        update_endpoint,
+    )
+}

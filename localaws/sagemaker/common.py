@@ -1,0 +1,301 @@
+"""Helpers shared by the SageMaker job runners: S3 staging, tarballs, child env, logs, processes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+#: Seconds between SIGTERM and SIGKILL when a job is stopped (real SageMaker waits 120 s).
+STOP_GRACE_SECONDS = float(os.environ.get("LOCALAWS_STOP_GRACE_SECONDS", "5"))
+
+
+def now() -> dt.datetime:
+    """The current time, timezone-aware UTC (what moto puts in responses)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def endpoint_url() -> str:
+    """URL of the running emulator, as set by the server before `install()`."""
+    url = os.environ.get("LOCALAWS_ENDPOINT_URL")
+    if not url:
+        raise RuntimeError("LOCALAWS_ENDPOINT_URL is not set: the emulator server must set it before jobs run")
+    return url
+
+
+def home() -> Path:
+    """Root of the emulator's work dirs (`$LOCALAWS_HOME`, else a per-process temp dir)."""
+    root = os.environ.get("LOCALAWS_HOME")
+    if not root:
+        root = tempfile.mkdtemp(prefix="localaws-")
+        os.environ["LOCALAWS_HOME"] = root
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def work_dir(kind: str, name: str) -> Path:
+    """A fresh work dir `$LOCALAWS_HOME/<kind>/<name>/` (emptied if a previous run left one)."""
+    path = home() / kind / name
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def aws_env(region: str) -> dict[str, str]:
+    """Variables that point boto3 in a child process at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url(),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
+def child_env(region: str, extra: dict[str, str] | None = None, bin_dir: Path | None = None) -> dict[str, str]:
+    """Environment for a job process: ours minus AWS secrets, plus the emulator wiring and `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALAWS_FAULTS"))}
+    env.update(aws_env(region))
+    env["PYTHONUNBUFFERED"] = "1"
+    if bin_dir is not None:
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env.update({k: str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+def python_bin_dir(root: Path) -> Path:
+    """A dir with `python`/`python3` links to the emulator's interpreter, to prepend to PATH."""
+    bin_dir = root / ".bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        link = bin_dir / name
+        if not link.exists():
+            link.symlink_to(sys.executable)
+    return bin_dir
+
+
+def s3_client(region: str):
+    """A boto3 S3 client talking to the emulator itself."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url(),
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key); ValueError for anything else."""
+    m = re.match(r"^s3://([^/]+)/?(.*)$", uri or "")
+    if not m:
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    return m.group(1), m.group(2)
+
+
+def list_keys(s3, bucket: str, prefix: str) -> list[str]:
+    """Every key under `prefix` (object keys ending in '/' are folder markers and skipped)."""
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/"))
+    return keys
+
+
+def relative_key(key: str, prefix: str) -> str:
+    """Path of `key` below `prefix` the way SageMaker lays it out (basename for an exact-key prefix)."""
+    if key == prefix:
+        return key.rsplit("/", 1)[-1]
+    rel = key[len(prefix) :] if key.startswith(prefix) else key
+    return rel.lstrip("/")
+
+
+def download_s3_data(s3, uri: str, dest: Path, data_type: str = "S3Prefix") -> int:
+    """Stage an S3Prefix or ManifestFile data source into `dest`; returns the number of files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    bucket, prefix = parse_s3_uri(uri)
+    if data_type == "ManifestFile":
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix)["Body"].read())
+        if not manifest or "prefix" not in manifest[0]:
+            raise ValueError(f"manifest {uri} must be a JSON list starting with {{'prefix': 's3://...'}}")
+        base_bucket, base_prefix = parse_s3_uri(manifest[0]["prefix"])
+        pairs = [(base_bucket, base_prefix + rel, rel) for rel in manifest[1:]]
+    elif data_type in ("S3Prefix", None, ""):
+        pairs = [(bucket, k, relative_key(k, prefix)) for k in list_keys(s3, bucket, prefix)]
+    else:
+        raise ValueError(f"S3DataType {data_type!r} is not supported locally (use S3Prefix or ManifestFile)")
+    for b, key, rel in pairs:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(b, key, str(target))
+    return len(pairs)
+
+
+def upload_dir(s3, src: Path, uri: str) -> int:
+    """Upload every file under `src` to the S3 prefix `uri`, keeping relative paths."""
+    bucket, prefix = parse_s3_uri(uri)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    count = 0
+    if not src.is_dir():
+        return 0
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        s3.upload_file(str(path), bucket, prefix + path.relative_to(src).as_posix())
+        count += 1
+    return count
+
+
+def make_tarball(src: Path, dest: Path) -> Path:
+    """`tar czf dest -C src .` (empty archive for a missing or empty dir)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(dest, "w:gz") as tar:
+        if src.is_dir():
+            for path in sorted(src.iterdir()):
+                tar.add(path, arcname=path.name)
+    return dest
+
+
+def extract_tarball(archive: Path, dest: Path) -> None:
+    """Extract a (gzipped) tarball into `dest`, refusing members that escape it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def unquote_hp(value: object) -> object:
+    """Decode a hyperparameter the SDK sent JSON-encoded (`"\\"train.py\\""` → `train.py`, `"3"` → 3)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def hp_to_str(value: object) -> str:
+    """A decoded hyperparameter as the script-mode toolkit puts it on the command line."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+class LogSink:
+    """Appends lines to a CloudWatch Logs stream in moto's in-process logs backend."""
+
+    def __init__(self, account_id: str, region: str, group: str, stream: str):
+        from moto.logs.models import logs_backends
+
+        self.group, self.stream = group, stream
+        self._backend = logs_backends[account_id][region]
+        self._lock = threading.Lock()
+        with self._lock:
+            if group not in self._backend.groups:
+                try:
+                    self._backend.create_log_group(group, tags={})
+                except Exception:  # noqa: BLE001 - created concurrently
+                    pass
+            try:
+                self._backend.create_log_stream(group, stream)
+            except Exception:  # noqa: BLE001 - already exists
+                pass
+
+    def write(self, message: str) -> None:
+        """Append one log event (timestamp = now, ms)."""
+        with self._lock:
+            try:
+                self._backend.put_log_events(
+                    self.group, self.stream, [{"timestamp": int(time.time() * 1000), "message": message}]
+                )
+            except Exception:  # noqa: BLE001 - state was reset under us; logs are best effort
+                pass
+
+
+def pump_lines(stream, sinks: Iterable[Callable[[str], None]]) -> threading.Thread:
+    """Read `stream` line by line in a thread, passing each decoded line (no newline) to every sink."""
+    sinks = list(sinks)
+
+    def run() -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            for sink in sinks:
+                sink(line)
+        stream.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+class Tail:
+    """Keeps the last `n` lines written to it."""
+
+    def __init__(self, n: int = 20):
+        self.lines: deque[str] = deque(maxlen=n)
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+    def text(self, max_chars: int = 900) -> str:
+        """The kept lines joined, trimmed from the left to `max_chars`."""
+        text = "\n".join(line for line in self.lines if line.strip())
+        return text[-max_chars:]
+
+
+def spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start a job process in its own session (so its whole tree can be killed), pipes on stdout/stderr."""
+    return subprocess.Popen(
+        argv,
+        cwd=str(cwd),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def kill_tree(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM the process group, then SIGKILL it after `grace` seconds if still alive."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def trim_reason(text: str, limit: int = 1024) -> str:
+    """FailureReason is at most 1024 characters in SageMaker."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

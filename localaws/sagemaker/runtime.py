@@ -1,0 +1,90 @@
+"""sagemaker-runtime InvokeEndpoint that calls the named endpoint's real model server.
+
+Replaces moto's `SageMakerRuntimeResponse.invoke_endpoint` (which parses the endpoint name as
+None and returns a fixed body). A handler error becomes `ModelError` (HTTP 424) with
+`OriginalStatusCode` and `OriginalMessage`; an unknown or not-in-service endpoint is a
+`ValidationError`, as in AWS.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from moto.core.exceptions import ServiceException
+
+from localaws.sagemaker.endpoints import EndpointNotReady
+
+_PATH = re.compile(r"/endpoints/([^/]+)/invocations")
+SERVING_STATUSES = ("InService", "Updating", "RollingBack", "SystemUpdating")
+
+
+class RuntimeValidationError(ServiceException):
+    """sagemaker-runtime's ValidationError (HTTP 400)."""
+
+    code = "ValidationError"
+
+
+class ModelError(ServiceException):
+    """The model's handlers answered with an error (HTTP 424)."""
+
+    code = "ModelError"
+
+    def __init__(self, message: str, original_status: int, original_message: str, log_stream_arn: str):
+        super().__init__(message)
+        self.OriginalStatusCode = original_status
+        self.OriginalMessage = original_message
+        self.LogStreamArn = log_stream_arn
+
+
+def invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes]:
+    """Handler installed on moto's SageMakerRuntimeResponse."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    match = _PATH.search(self.path or "")
+    name = unquote(match.group(1)) if match else None
+    backend = sagemaker_backends[self.current_account][self.region]
+    endpoint = backend.endpoints.get(name) if name else None
+    if endpoint is None:
+        raise RuntimeValidationError(f"Endpoint {name} of account {self.current_account} not found.")
+    if endpoint.endpoint_status not in SERVING_STATUSES:
+        raise RuntimeValidationError(
+            f"Endpoint {name} of account {self.current_account} is in status {endpoint.endpoint_status}; "
+            "it serves invocations once InService."
+        )
+    runtime = backend.endpoint_runtime(name)
+    try:
+        if runtime is None:
+            raise EndpointNotReady(f"Endpoint {name} has no running model server")
+        variant, worker = runtime.pick(self.headers.get("X-Amzn-SageMaker-Target-Variant"))
+    except EndpointNotReady as exc:
+        raise RuntimeValidationError(str(exc)) from exc
+    body = self.raw_body if isinstance(self.raw_body, bytes) else (self.raw_body or "").encode("utf-8")
+    log_arn = (
+        f"arn:aws:logs:{self.region}:{self.current_account}:log-group:/aws/sagemaker/Endpoints/{name}"
+    )
+    try:
+        status, content_type, out = worker.invoke(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
+    except OSError as exc:
+        raise ModelError(
+            f"Received server error (0) from {variant} with message \"{exc}\". See {log_arn} for more information.",
+            500,
+            str(exc),
+            log_arn,
+        ) from exc
+    if status != 200:
+        text = out.decode("utf-8", "replace")
+        kind = "client" if 400 <= status < 500 else "server"
+        raise ModelError(
+            f"Received {kind} error ({status}) from {variant} with message \"{text}\". "
+            f"See {log_arn} for more information.",
+            status,
+            text,
+            log_arn,
+        )
+    headers = {"Content-Type": content_type or "application/octet-stream", "x-Amzn-Invoked-Production-Variant": variant}
+    custom = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+    if custom:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
+    return 200, headers, out

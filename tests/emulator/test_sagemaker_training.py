@@ -1,0 +1,151 @@
+"""Training jobs in the emulator really run the script-mode entry point (boto3 → localaws)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
+from sm_helpers import (  # noqa: E402
+    log_messages,
+    make_bucket,
+    poll,
+    read_tar,
+    training_request,
+    upload_training_inputs,
+)
+
+
+@pytest.fixture
+def sm(aws):
+    s3 = aws.client("s3")
+    bucket = make_bucket(s3)
+    upload_training_inputs(s3, bucket)
+    return aws, s3, aws.client("sagemaker"), bucket
+
+
+def _describe(client, name):
+    return lambda: client.describe_training_job(TrainingJobName=name)
+
+
+def test_training_job_runs_script_uploads_model_and_scrapes_metrics(sm):
+    aws, s3, client, bucket = sm
+    req = training_request(
+        "train-ok", bucket, {"epochs": 3, "scale": 1.5}, Environment={"MY_ENV": "hello"}
+    )
+    client.create_training_job(**req)
+    desc, seen = poll(_describe(client, "train-ok"), "TrainingJobStatus")
+
+    assert seen[0] == "InProgress" and seen[-1] == "Completed", desc.get("FailureReason")
+    assert [t["Status"] for t in desc["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Uploading", "Completed"
+    ]
+    assert desc["TrainingEndTime"] >= desc["TrainingStartTime"]
+    assert desc["BillableTimeInSeconds"] >= 1
+    artifact = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact == f"s3://{bucket}/output/train-ok/output/model.tar.gz"
+    metrics = {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]}
+    assert metrics == {"train:loss": pytest.approx(1 / 3, abs=1e-4), "val:acc": pytest.approx(0.8)}
+
+    files = read_tar(s3.get_object(Bucket=bucket, Key="output/train-ok/output/model.tar.gz")["Body"].read())
+    assert json.loads(files["model.json"]) == {"scale": 1.5, "rows": 3}
+    assert "code/inference.py" in files
+    env = json.loads(files["env.json"])
+    assert env["argv"] == ["--epochs", "3", "--scale", "1.5"]
+    assert json.loads(env["SM_CHANNELS"]) == ["train"]
+    assert json.loads(env["SM_HPS"]) == {"epochs": 3, "scale": 1.5}
+    assert env["SM_HP_SCALE"] == "1.5"
+    assert env["SM_CURRENT_HOST"] == "algo-1" and json.loads(env["SM_HOSTS"]) == ["algo-1"]
+    assert env["SM_NUM_GPUS"] == "0" and env["MY_ENV"] == "hello"
+    assert env["SM_CHANNEL_TRAIN"].endswith("/training/train-ok/input/data/train")
+    assert env["cwd"].endswith("/training/train-ok/code")
+    assert env["AWS_ENDPOINT_URL"] == aws.url
+    assert env["hyperparameters.json"]["sagemaker_program"] == '"train.py"'
+    training_env = json.loads(env["SM_TRAINING_ENV"])
+    assert training_env["hyperparameters"] == {"epochs": 3, "scale": 1.5}
+    assert training_env["channel_input_dirs"]["train"] == env["SM_CHANNEL_TRAIN"]
+    assert env["WORLD_SIZE"] is None
+    out = read_tar(s3.get_object(Bucket=bucket, Key="output/train-ok/output/output.tar.gz")["Body"].read())
+    assert out == {"report.txt": b"ok"}
+
+    logs = log_messages(aws.client("logs"), "/aws/sagemaker/TrainingJobs", "train-ok/algo-1-")
+    (messages,) = logs.values()
+    assert "rows=3" in messages and "done" in messages
+
+
+def test_crashing_script_fails_with_stderr_tail(sm):
+    _, _, client, bucket = sm
+    client.create_training_job(**training_request("train-crash", bucket, {"fail": "boom: 大喜利 data is bad"}))
+    desc, _ = poll(_describe(client, "train-crash"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["SecondaryStatus"] == "Failed"
+    assert "ExitCode 1" in desc["FailureReason"]
+    assert "ValueError: boom: 大喜利 data is bad" in desc["FailureReason"]
+    assert "ModelArtifacts" not in desc
+
+
+def test_failure_file_becomes_failure_reason(sm):
+    _, _, client, bucket = sm
+    client.create_training_job(**training_request("train-failfile", bucket, {"failure_file": "no GPU found"}))
+    desc, _ = poll(_describe(client, "train-failfile"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"] == "AlgorithmError: no GPU found"
+
+
+def test_stop_training_job_stops_process_and_keeps_model(sm):
+    _, s3, client, bucket = sm
+    client.create_training_job(**training_request("train-stop", bucket, {"sleep": 120}))
+    poll(_describe(client, "train-stop"), "SecondaryStatus", until={"Training"})
+    client.stop_training_job(TrainingJobName="train-stop")
+    desc, seen = poll(_describe(client, "train-stop"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Stopped"
+    assert "Stopping" in seen or desc["SecondaryStatusTransitions"][-3]["Status"] == "Stopping"
+    files = read_tar(s3.get_object(Bucket=bucket, Key="output/train-stop/output/model.tar.gz")["Body"].read())
+    assert files["terminated.txt"] == b"got SIGTERM"
+    with pytest.raises(ClientError, match="status Stopped"):
+        client.stop_training_job(TrainingJobName="train-stop")
+
+
+def test_max_runtime_exceeded_stops_job(sm):
+    _, _, client, bucket = sm
+    req = training_request("train-slow", bucket, {"sleep": 120}, StoppingCondition={"MaxRuntimeInSeconds": 1})
+    client.create_training_job(**req)
+    desc, _ = poll(_describe(client, "train-slow"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Stopped"
+    assert desc["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert "MaxRuntimeInSeconds" in desc["FailureReason"]
+
+
+def test_checkpoints_are_restored_into_the_next_job(sm):
+    _, s3, client, bucket = sm
+    ckpt = {"S3Uri": f"s3://{bucket}/checkpoints/run", "LocalPath": "/opt/ml/checkpoints"}
+    for name in ("train-ckpt-1", "train-ckpt-2"):
+        client.create_training_job(**training_request(name, bucket, {"epochs": 1}, CheckpointConfig=ckpt))
+        desc, _ = poll(_describe(client, name), "TrainingJobStatus")
+        assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    state = json.loads(s3.get_object(Bucket=bucket, Key="checkpoints/run/state.json")["Body"].read())
+    assert state == {"runs": 2}
+
+
+def test_unknown_job_and_duplicate_name_are_validation_errors(sm):
+    _, _, client, bucket = sm
+    with pytest.raises(ClientError) as err:
+        client.describe_training_job(TrainingJobName="nope")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert "Requested resource not found" in err.value.response["Error"]["Message"]
+    client.create_training_job(**training_request("train-dup", bucket, {"epochs": 1}))
+    with pytest.raises(ClientError, match="must be unique"):
+        client.create_training_job(**training_request("train-dup", bucket, {"epochs": 1}))
+    poll(_describe(client, "train-dup"), "TrainingJobStatus")
+
+
+def test_missing_entry_point_fails_clearly(sm):
+    _, _, client, bucket = sm
+    client.create_training_job(**training_request("train-noentry", bucket, {"sagemaker_program": "nope.py"}))
+    desc, _ = poll(_describe(client, "train-noentry"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "entry point 'nope.py' not found" in desc["FailureReason"]
