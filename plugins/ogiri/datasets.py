@@ -1,0 +1,271 @@
+"""Dataset versions built from the DynamoDB caption table.
+
+* Split: a deterministic hash of ``ImageKey`` (salted, percent buckets), so an image never moves
+  between splits and all captions of one image stay together.
+* Frozen test set: the first version's test split is written once to ``datasets/frozen-test/`` and every
+  later version's ``test.jsonl`` is a byte copy of it, so scores stay comparable across versions. New
+  images that hash into the test bucket are held out (in no split) until the test set is re-frozen.
+* Version id: a hash of the (ImageKey, CaptionId, caption) rows, so rebuilding the same data gives the
+  same version and the same S3 keys.
+* Skip: when fewer than ``min_new_images`` images are new since the previous version.
+
+Manifests follow docs/interfaces.md: ``{"image", "caption", "labels", "image_key"}`` with ``image``
+relative to the images channel (``s3://<bucket>/images/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SPLITS = ("train", "val", "test")
+SPLIT_SALT = "ogiri-split-v1"
+IMAGES_PREFIX = "images/"
+DATASETS_PREFIX = "datasets"
+FROZEN_TEST_DIR = f"{DATASETS_PREFIX}/frozen-test"
+LATEST_POINTER = f"{DATASETS_PREFIX}/latest.json"
+
+#: DynamoDB attribute names tried, in order, for each manifest field.
+S3_URI_ATTRS = ("S3Uri", "ImageS3Uri", "ImageUri", "s3_uri")
+CAPTION_ATTRS = ("Caption", "caption")
+LABEL_ATTRS = ("Labels", "labels")
+
+
+def split_of(image_key: str, *, val_pct: int = 10, test_pct: int = 10, salt: str = SPLIT_SALT) -> str:
+    """``train``/``val``/``test`` for an image, from a salted SHA-256 of its key (stable forever)."""
+    if not image_key:
+        raise ValueError("image_key must be a non-empty string")
+    if not (0 <= val_pct and 0 <= test_pct and val_pct + test_pct < 100):
+        raise ValueError(f"bad split percentages val={val_pct} test={test_pct}")
+    bucket = int(hashlib.sha256(f"{salt}:{image_key}".encode()).hexdigest()[:8], 16) % 100
+    if bucket < test_pct:
+        return "test"
+    if bucket < test_pct + val_pct:
+        return "val"
+    return "train"
+
+
+def _first(item: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        if item.get(name) not in (None, ""):
+            return item[name]
+    return None
+
+
+def _labels(raw: Any) -> list[str]:
+    if not raw:
+        return []
+    out = []
+    for label in raw:
+        if isinstance(label, str):
+            out.append(label)
+        elif isinstance(label, Mapping) and label.get("Name"):
+            out.append(str(label["Name"]))
+    return out
+
+
+def manifest_record(item: Mapping[str, Any], bucket: str) -> dict[str, Any]:
+    """The manifest line of one DynamoDB item (already deserialized to plain Python)."""
+    image_key = item.get("ImageKey")
+    if not image_key:
+        raise ValueError(f"DynamoDB item without ImageKey: {dict(item)!r}")
+    uri = _first(item, S3_URI_ATTRS)
+    caption = _first(item, CAPTION_ATTRS)
+    if not uri or caption is None:
+        raise ValueError(f"item {image_key}/{item.get('CaptionId')} lacks an S3 URI or a caption")
+    prefix = f"s3://{bucket}/{IMAGES_PREFIX}"
+    if not str(uri).startswith(prefix):
+        raise ValueError(f"item {image_key} image {uri} is not under {prefix}")
+    return {
+        "image": str(uri)[len(prefix) :],
+        "caption": str(caption),
+        "labels": _labels(_first(item, LABEL_ATTRS)),
+        "image_key": str(image_key),
+    }
+
+
+def _jsonl(records: Iterable[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode("utf-8")
+
+
+def _parse_jsonl(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+def _rows(items: Iterable[Mapping[str, Any]], bucket: str) -> list[tuple[str, str, dict[str, Any]]]:
+    rows = ((str(i.get("ImageKey")), str(i.get("CaptionId")), manifest_record(i, bucket)) for i in items)
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def _version(rows: list[tuple[str, str, dict[str, Any]]]) -> str:
+    text = "\n".join(f"{k}\x00{c}\x00{r['caption']}\x00{r['image']}" for k, c, r in rows)
+    return "ds-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def dataset_version(items: Iterable[Mapping[str, Any]], bucket: str) -> str:
+    """``ds-<hash>`` of the (ImageKey, CaptionId, caption, image) rows: same data ⇒ same version."""
+    return _version(_rows(items, bucket))
+
+
+@dataclass
+class DatasetPlan:
+    """What one dataset version holds (records per split) or why it was not built."""
+
+    version: str
+    splits: dict[str, list[dict[str, Any]]]
+    total_images: int
+    new_images: int
+    held_out_images: int = 0
+    frozen_test_created: bool = False
+    skip_reason: str | None = None
+    image_keys: list[str] = field(default_factory=list)
+
+    def summary(self, bucket: str) -> dict[str, Any]:
+        """XCom-friendly description (no records): version, S3 URIs, counts, skip reason."""
+        base = f"s3://{bucket}/{DATASETS_PREFIX}/{self.version}"
+        return {
+            "version": self.version,
+            "skip_reason": self.skip_reason,
+            "total_images": self.total_images,
+            "new_images": self.new_images,
+            "held_out_images": self.held_out_images,
+            "frozen_test_created": self.frozen_test_created,
+            "counts": {s: len(self.splits.get(s, [])) for s in SPLITS},
+            "uris": {s: f"{base}/{s}.jsonl" for s in SPLITS},
+            "channels": {s: f"{base}/{s}/" for s in SPLITS},
+            "images_uri": f"s3://{bucket}/{IMAGES_PREFIX}",
+        }
+
+
+def plan_dataset(
+    items: Iterable[Mapping[str, Any]],
+    *,
+    bucket: str,
+    previous_image_keys: Iterable[str] | None,
+    frozen_test: list[dict[str, Any]] | None,
+    min_new_images: int,
+    val_pct: int = 10,
+    test_pct: int = 10,
+) -> DatasetPlan:
+    """Pure planning: split the items, apply the frozen test set, decide whether to skip."""
+    if min_new_images < 0:
+        raise ValueError("min_new_images must be >= 0")
+    rows = _rows(items, bucket)
+    version = _version(rows)
+    image_keys = sorted({k for k, _, _ in rows})
+    previous = set(previous_image_keys or ())
+    new_images = len(set(image_keys) - previous)
+
+    frozen_keys = {r["image_key"] for r in frozen_test} if frozen_test is not None else None
+    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    held_out: set[str] = set()
+    for key, _, record in rows:
+        split = split_of(key, val_pct=val_pct, test_pct=test_pct)
+        if split == "test":
+            if frozen_keys is not None:
+                if key not in frozen_keys:
+                    held_out.add(key)
+                continue  # the frozen records are used as they were frozen
+        splits[split].append(record)
+    if frozen_test is not None:
+        splits["test"] = list(frozen_test)
+
+    plan = DatasetPlan(
+        version=version,
+        splits=splits,
+        total_images=len(image_keys),
+        new_images=new_images,
+        held_out_images=len(held_out),
+        frozen_test_created=frozen_test is None,
+        image_keys=image_keys,
+    )
+    if not rows:
+        plan.skip_reason = "the caption table is empty"
+    elif new_images < min_new_images:
+        plan.skip_reason = (
+            f"too little new data: {new_images} new image(s) since the last dataset version "
+            f"(minimum {min_new_images}); {len(image_keys)} image(s) in total"
+        )
+    else:
+        empty = [s for s in SPLITS if not splits[s]]
+        if empty:
+            plan.skip_reason = f"too few images to fill every split ({', '.join(empty)} empty) from {len(image_keys)} image(s)"
+    return plan
+
+
+def scan_items(dynamodb_client: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of ``table`` as plain Python (paginated Scan)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    items = []
+    for page in dynamodb_client.get_paginator("scan").paginate(TableName=table):
+        for raw in page.get("Items", []):
+            items.append({k: deserializer.deserialize(v) for k, v in raw.items()})
+    return items
+
+
+def _get(s3_client: Any, bucket: str, key: str) -> bytes | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            return None
+        raise
+
+
+def build_dataset_version(
+    s3_client: Any,
+    dynamodb_client: Any,
+    *,
+    bucket: str,
+    table: str,
+    min_new_images: int,
+    val_pct: int = 10,
+    test_pct: int = 10,
+) -> dict[str, Any]:
+    """Plan a version from the table and, unless it is skipped, write its manifests and move the
+    ``latest`` pointer. Returns :meth:`DatasetPlan.summary`. Safe to rerun: the same data gives the same
+    version, the same keys and the same skip decision (it is compared with the version before it)."""
+    latest_raw = _get(s3_client, bucket, LATEST_POINTER)
+    latest = json.loads(latest_raw) if latest_raw else None
+    frozen_raw = _get(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
+    frozen = _parse_jsonl(frozen_raw) if frozen_raw is not None else None
+    items = scan_items(dynamodb_client, table)
+    version = dataset_version(items, bucket)
+    if latest is None:
+        previous_keys = None
+    elif latest.get("version") == version:
+        previous_keys = latest.get("previous_image_keys")
+    else:
+        previous_keys = latest.get("image_keys", [])
+    plan = plan_dataset(
+        items,
+        bucket=bucket,
+        previous_image_keys=previous_keys,
+        frozen_test=frozen,
+        min_new_images=min_new_images,
+        val_pct=val_pct,
+        test_pct=test_pct,
+    )
+    summary = plan.summary(bucket)
+    if plan.skip_reason:
+        return summary
+    if frozen is None:
+        s3_client.put_object(Bucket=bucket, Key=f"{FROZEN_TEST_DIR}/test.jsonl", Body=_jsonl(plan.splits["test"]))
+    base = f"{DATASETS_PREFIX}/{plan.version}"
+    for split in SPLITS:
+        body = _jsonl(plan.splits[split])
+        # Flat file for people and the smoke test; a one-file prefix per split for SageMaker channels.
+        s3_client.put_object(Bucket=bucket, Key=f"{base}/{split}.jsonl", Body=body)
+        s3_client.put_object(Bucket=bucket, Key=f"{base}/{split}/{split}.jsonl", Body=body)
+    meta = {k: v for k, v in summary.items() if k != "skip_reason"}
+    s3_client.put_object(Bucket=bucket, Key=f"{base}/meta.json", Body=json.dumps(meta, indent=1).encode())
+    pointer = {"version": plan.version, "image_keys": plan.image_keys, "previous_image_keys": previous_keys}
+    s3_client.put_object(Bucket=bucket, Key=LATEST_POINTER, Body=json.dumps(pointer).encode())
+    return summary

@@ -1,0 +1,255 @@
+"""Request bodies for the SageMaker calls of one training run, all named from one run key.
+
+Pure functions of (settings, run parameters, dataset summary, code bundle): no AWS calls, so they are
+unit-tested directly and the DAG passes their output to the provider operators as ``config``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ogiri.naming import resource_name
+
+#: Metrics scraped from the training log (names and format pinned in docs/interfaces.md).
+LOGGED_METRICS = ("epoch", "train_loss", "val_loss", "val_bleu4", "val_cider")
+METRIC_DEFINITIONS = [{"Name": m, "Regex": rf"{m}=([0-9.eE+-]+)"} for m in LOGGED_METRICS]
+#: Hyperparameters the training entry point understands (docs/interfaces.md).
+KNOWN_HYPERPARAMETERS = frozenset(
+    {"epochs", "batch_size", "lr", "encoder", "decoder", "embed_dim", "hidden_dim", "max_len", "image_size",
+     "beam_width", "seed", "num_workers"}
+)
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+PROCESSING_ROOT = "/opt/ml/processing"
+MODEL_PACKAGE_GROUP_SUFFIX = "models"
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """Every SageMaker resource name of one run, derived from its run key."""
+
+    run_key: str
+    training_job: str
+    evaluation_job: str
+    model: str
+    endpoint_config: str
+
+    @classmethod
+    def for_run(cls, run_key: str) -> RunNames:
+        """Names for ``run_key`` (deterministic: a retry or rerun of the run gets the same names)."""
+        return cls(
+            run_key=run_key,
+            training_job=resource_name("ogiri-train", run_key),
+            evaluation_job=resource_name("ogiri-eval", run_key),
+            model=resource_name("ogiri-model", run_key),
+            endpoint_config=resource_name("ogiri-epc", run_key),
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """Plain dict (XCom friendly)."""
+        return asdict(self)
+
+
+def hyperparameters(params: dict[str, Any]) -> dict[str, Any]:
+    """The training hyperparameters of a run from its DAG params (``extra_hyperparameters`` merged in)."""
+    hps = {k: params[k] for k in ("epochs", "batch_size", "lr", "encoder", "decoder", "image_size") if k in params}
+    extra = params.get("extra_hyperparameters") or {}
+    if not isinstance(extra, dict):
+        raise ValueError(f"extra_hyperparameters must be an object, not {type(extra).__name__}")
+    unknown = sorted(set(extra) - KNOWN_HYPERPARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(KNOWN_HYPERPARAMETERS)}")
+    hps.update(extra)
+    if int(hps.get("epochs", 1)) < 0:
+        raise ValueError("epochs must be >= 0")
+    return hps
+
+
+def _s3_channel(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
+
+
+def _tags(run_key: str, **extra: str) -> list[dict[str, str]]:
+    tags = {"ogiri:run-key": run_key, **{f"ogiri:{k.replace('_', '-')}": str(v) for k, v in extra.items()}}
+    return [{"Key": k, "Value": v[:256]} for k, v in tags.items()]
+
+
+def training_job_config(
+    settings: Any,
+    names: RunNames,
+    params: dict[str, Any],
+    dataset: dict[str, Any],
+    source: dict[str, Any],
+    image_uri: str,
+) -> dict[str, Any]:
+    """CreateTrainingJob request: script mode on the PyTorch image, Managed Spot with checkpoints,
+    metric definitions for the logged metrics, channels train/val/images from the dataset version."""
+    instance_type = params.get("instance_type") or settings.training_instance_type
+    max_runtime = int(params.get("max_runtime_seconds") or 4 * 3600)
+    spot = bool(params.get("use_spot", True))
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": max_runtime}
+    if spot:
+        max_wait = int(params.get("max_wait_seconds") or 2 * max_runtime)
+        if max_wait < max_runtime:
+            raise ValueError(f"max_wait_seconds ({max_wait}) must be >= max_runtime_seconds ({max_runtime})")
+        stopping["MaxWaitTimeInSeconds"] = max_wait
+    # SageMaker framework containers read JSON-encoded hyperparameter values.
+    hps = {k: json.dumps(v) for k, v in hyperparameters(params).items()}
+    hps.update(
+        {
+            "sagemaker_program": json.dumps("train.py"),
+            "sagemaker_submit_directory": json.dumps(source["sourcedir_uri"]),
+            "sagemaker_region": json.dumps(settings.region),
+            "sagemaker_container_log_level": "20",
+        }
+    )
+    return {
+        "TrainingJobName": names.training_job,
+        "AlgorithmSpecification": {
+            "TrainingImage": image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+            "EnableSageMakerMetricsTimeSeries": True,
+        },
+        "RoleArn": settings.sagemaker_role_arn,
+        "HyperParameters": hps,
+        "InputDataConfig": [
+            _s3_channel("train", dataset["channels"]["train"]),
+            _s3_channel("val", dataset["channels"]["val"]),
+            _s3_channel("images", dataset["images_uri"]),
+        ],
+        "OutputDataConfig": {"S3OutputPath": settings.s3_uri("models/")},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 50},
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": spot,
+        "CheckpointConfig": {
+            "S3Uri": settings.s3_uri(f"checkpoints/{names.training_job}/"),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        },
+        "Tags": _tags(names.run_key, dataset_version=dataset["version"], code_hash=source["code_hash"]),
+    }
+
+
+def evaluation_job_config(
+    settings: Any,
+    names: RunNames,
+    dataset: dict[str, Any],
+    source: dict[str, Any],
+    image_uri: str,
+    candidate_artifact: str,
+    champion_artifact: str | None,
+) -> dict[str, Any]:
+    """CreateProcessingJob request running ``evaluate.py`` on the candidate and (when one is serving) the
+    champion against the same frozen test manifest; ``evaluation.json`` lands under ``evaluations/``."""
+    models = {"candidate": candidate_artifact}
+    if champion_artifact:
+        models["champion"] = champion_artifact
+
+    def _input(name: str, uri: str, local: str) -> dict[str, Any]:
+        return {
+            "InputName": name,
+            "S3Input": {
+                "S3Uri": uri,
+                "LocalPath": local,
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+                "S3DataDistributionType": "FullyReplicated",
+            },
+        }
+
+    inputs = [_input("code", source["files_uri"], f"{PROCESSING_ROOT}/input/code")]
+    inputs += [_input(name, uri, f"{PROCESSING_ROOT}/models/{name}") for name, uri in models.items()]
+    inputs.append(_input("test", dataset["channels"]["test"], f"{PROCESSING_ROOT}/test"))
+    inputs.append(_input("images", dataset["images_uri"], f"{PROCESSING_ROOT}/images"))
+    return {
+        "ProcessingJobName": names.evaluation_job,
+        "RoleArn": settings.sagemaker_role_arn,
+        "AppSpecification": {
+            "ImageUri": image_uri,
+            "ContainerEntrypoint": ["python3", f"{PROCESSING_ROOT}/input/code/evaluate.py"],
+            "ContainerArguments": [
+                "--models", f"{PROCESSING_ROOT}/models",
+                "--test", f"{PROCESSING_ROOT}/test",
+                "--images", f"{PROCESSING_ROOT}/images",
+                "--output", f"{PROCESSING_ROOT}/evaluation",
+            ],
+        },
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "evaluation",
+                    "S3Output": {
+                        "S3Uri": evaluation_prefix(settings, names),
+                        "LocalPath": f"{PROCESSING_ROOT}/evaluation",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": settings.processing_instance_type,
+                "VolumeSizeInGB": 30,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 2 * 3600},
+        "Tags": _tags(names.run_key, dataset_version=dataset["version"]),
+    }
+
+
+def evaluation_prefix(settings: Any, names: RunNames) -> str:
+    """Where the evaluation job writes ``evaluation.json``."""
+    return settings.s3_uri(f"evaluations/{names.training_job}/")
+
+
+def model_config(
+    settings: Any, names: RunNames, image_uri: str, model_artifact: str, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """CreateModel request: the PyTorch inference image serving ``code/inference.py`` from the artifact."""
+    env = {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_REGION": settings.region,
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+    }
+    env.update({str(k): str(v) for k, v in (extra_env or {}).items()})
+    return {
+        "ModelName": names.model,
+        "ExecutionRoleArn": settings.sagemaker_role_arn,
+        "PrimaryContainer": {"Image": image_uri, "ModelDataUrl": model_artifact, "Environment": env},
+        "Tags": _tags(names.run_key),
+    }
+
+
+def endpoint_config_config(settings: Any, names: RunNames, instance_type: str | None = None) -> dict[str, Any]:
+    """CreateEndpointConfig request: one variant with all traffic on this run's model."""
+    return {
+        "EndpointConfigName": names.endpoint_config,
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": names.model,
+                "InitialInstanceCount": 1,
+                "InstanceType": instance_type or settings.endpoint_instance_type,
+            }
+        ],
+        "Tags": _tags(names.run_key),
+    }
+
+
+def endpoint_config(settings: Any, names: RunNames) -> dict[str, Any]:
+    """CreateEndpoint / UpdateEndpoint request for the serving endpoint."""
+    return {"EndpointName": settings.endpoint_name, "EndpointConfigName": names.endpoint_config}
+
+
+def model_package_group(settings: Any) -> str:
+    """Model Registry group of the serving endpoint."""
+    return f"{settings.endpoint_name}-{MODEL_PACKAGE_GROUP_SUFFIX}"
