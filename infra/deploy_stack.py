@@ -1,0 +1,161 @@
+"""Deploy ``infra/ogiri.yaml`` with boto3 and print the ``OGIRI_*`` settings from the stack outputs.
+
+Works against real AWS (credentials from the usual chain) and against the local emulator
+(``--endpoint-url http://127.0.0.1:5055``). Creates the stack, or updates it when it exists
+("no updates" is not an error), waits for it to settle and prints ``export`` lines::
+
+    python infra/deploy_stack.py --stack-name ogiri-dev --param EnvironmentName=dev
+    eval "$(python infra/deploy_stack.py --endpoint-url http://127.0.0.1:5055 --stack-name ogiri-local \
+        --param EnvironmentName=local --param BucketName=ogiri-mlops)"
+
+Importable too: :func:`deploy` returns the outputs, :func:`ogiri_settings` maps them to env vars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TEMPLATE = Path(__file__).resolve().parent / "ogiri.yaml"
+
+#: Stack output key -> ``OGIRI_*`` setting it provides.
+OUTPUT_TO_SETTING = {
+    "OgiriBucket": "OGIRI_BUCKET",
+    "OgiriTable": "OGIRI_TABLE",
+    "OgiriSageMakerRoleArn": "OGIRI_SAGEMAKER_ROLE_ARN",
+    "OgiriRegion": "OGIRI_REGION",
+}
+
+_DONE_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+_IN_PROGRESS_SUFFIX = "_IN_PROGRESS"
+
+
+class DeployError(RuntimeError):
+    """The stack did not reach a complete state."""
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["Key=Value", …]`` -> dict; raises ``ValueError`` naming a malformed pair."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param must look like Key=Value, got {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+def _wait(cfn: Any, stack_name: str, timeout_s: float, poll_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        status = stack["StackStatus"]
+        if not status.endswith(_IN_PROGRESS_SUFFIX):
+            if status in _DONE_OK:
+                return stack
+            events = cfn.describe_stack_events(StackName=stack_name).get("StackEvents", [])
+            reasons = [
+                f"{e.get('LogicalResourceId')}: {e.get('ResourceStatusReason')}"
+                for e in events
+                if e.get("ResourceStatus", "").endswith("FAILED")
+            ]
+            raise DeployError(
+                f"stack {stack_name} ended {status}: " + ("; ".join(reasons) or "no reason given")
+            )
+        if time.monotonic() > deadline:
+            raise DeployError(f"stack {stack_name} still {status} after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def deploy(
+    stack_name: str,
+    params: dict[str, str] | None = None,
+    *,
+    template_path: str | Path = TEMPLATE,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    session: Any = None,
+    timeout_s: float = 1800,
+    poll_s: float = 5,
+) -> dict[str, str]:
+    """Create or update ``stack_name`` from the template; return its outputs ``{OutputKey: Value}``."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    body = Path(template_path).read_text(encoding="utf-8")
+    cfn = (session or boto3.session.Session()).client(
+        "cloudformation", endpoint_url=endpoint_url, region_name=region
+    )
+    kwargs = {
+        "StackName": stack_name,
+        "TemplateBody": body,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in (params or {}).items()],
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+    }
+    try:
+        cfn.describe_stacks(StackName=stack_name)
+        exists = True
+    except ClientError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        exists = False
+    if exists:
+        try:
+            cfn.update_stack(**kwargs)
+        except ClientError as exc:
+            if "No updates are to be performed" not in str(exc):
+                raise
+    else:
+        cfn.create_stack(**kwargs)
+    stack = _wait(cfn, stack_name, timeout_s, poll_s)
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def ogiri_settings(outputs: dict[str, str]) -> dict[str, str]:
+    """The ``OGIRI_*`` environment variables the stack outputs provide."""
+    missing = sorted(set(OUTPUT_TO_SETTING) - set(outputs))
+    if missing:
+        raise DeployError(f"stack outputs lack {missing}; is this the ogiri template?")
+    return {setting: outputs[key] for key, setting in OUTPUT_TO_SETTING.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; prints ``export OGIRI_…=…`` lines and the worker policy ARN."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack-name", required=True)
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="template parameter"
+    )
+    parser.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:5055 for the local emulator")
+    parser.add_argument("--region", help="AWS region (default: from the environment)")
+    parser.add_argument("--template", default=str(TEMPLATE))
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the stack")
+    args = parser.parse_args(argv)
+    try:
+        params = parse_params(args.param)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        outputs = deploy(
+            args.stack_name,
+            params,
+            template_path=args.template,
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            timeout_s=args.timeout,
+        )
+        settings = ogiri_settings(outputs)
+    except DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, value in settings.items():
+        print(f"export {name}={value}")
+    print(f"# attach to the Airflow execution role: {outputs.get('WorkerPolicyArn', '?')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""infra/ogiri.yaml: cfn-lint clean, hardened storage, least-privilege IAM that still covers the pipeline."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from infra_policy import (
+    ACCOUNT,
+    REGION,
+    STAR_RESOURCE_ACTIONS,
+    TEMPLATE_PATH,
+    all_policy_statements,
+    identity_policies,
+    is_allowed,
+    load_template,
+    resolve_template,
+)
+
+BUCKET = "ogiri-mlops-test"
+PARAMS = {"EnvironmentName": "test", "BucketName": BUCKET, "TableName": "ogiri-captions-test"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resolved(template):
+    return resolve_template(template, PARAMS)
+
+
+@pytest.fixture(scope="module")
+def roles(resolved):
+    return identity_policies(resolved.resources)
+
+
+def _cfn_lint(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("cfn-lint")
+    assert exe.exists(), f"cfn-lint is not installed next to {sys.executable}"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
+
+
+# ---------------------------------------------------------------- lint
+
+
+def test_cfn_lint_passes_including_informational_checks():
+    result = _cfn_lint("--include-checks", "I", "--", str(TEMPLATE_PATH))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_cfn_lint_would_catch_a_misspelt_iam_action(tmp_path):
+    """Guards the lint test itself: the same invocation fails on a broken copy of the template."""
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert "rekognition:DetectLabels]" in text
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        text.replace("rekognition:DetectLabels]", "rekognition:DetectLabelz]"), encoding="utf-8"
+    )
+    result = _cfn_lint("--include-checks", "I", "--", str(broken))
+    assert result.returncode != 0
+    assert "detectlabelz" in result.stdout.lower()
+
+
+# ---------------------------------------------------------------- least privilege (structure)
+
+
+def test_no_allow_statement_uses_a_wildcard_action(resolved):
+    stmts = all_policy_statements(resolved.resources)
+    assert stmts, "no policy statements found"
+    for s in stmts:
+        assert "NotAction" not in s.raw and "NotResource" not in s.raw, s.raw
+        if s.effect == "Allow":
+            wild = [a for a in s.actions if "*" in a or "?" in a]
+            assert not wild, f"{s.owner} allows wildcard actions {wild}"
+
+
+def test_the_only_wildcard_is_the_tls_deny(resolved):
+    denies = [s for s in all_policy_statements(resolved.resources) if s.effect == "Deny"]
+    assert len(denies) == 1
+    deny = denies[0]
+    assert deny.owner == "DataBucketPolicy"
+    assert deny.actions == ("s3:*",)
+    assert deny.condition == {"Bool": {"aws:SecureTransport": "false"}}
+    assert set(deny.resources) == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
+
+
+def test_star_resource_only_for_actions_that_require_it_and_always_with_a_condition(resolved):
+    for s in all_policy_statements(resolved.resources):
+        if s.effect != "Allow" or "*" not in s.resources:
+            continue
+        assert s.resources == ("*",), f"{s.owner}: mixes '*' with scoped resources"
+        assert set(s.actions) <= STAR_RESOURCE_ACTIONS, f"{s.owner}: {s.actions} on Resource '*'"
+        assert s.condition, f"{s.owner}: Resource '*' statement without a condition"
+
+
+def test_star_resource_actions_are_documented_in_the_template():
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    for action in STAR_RESOURCE_ACTIONS:
+        i = text.index(f"[{action}]")
+        preceding = text[max(0, i - 600) : i]
+        assert 'Resource "*"' in preceding, f"no comment explaining Resource '*' before {action}"
+
+
+def _allowed_scopes(resolved) -> list[str]:
+    sm = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
+    bucket_arn = resolved.physical["DataBucket"]["Arn"]
+    table_arn = resolved.physical["CaptionTable"]["Arn"]
+    dlc = resolved.params["DlcRegistryAccountId"]
+    return [
+        rf"{re.escape(bucket_arn)}(/[a-z-]+/\*)?",
+        rf"{re.escape(table_arn)}(/index/\*)?",
+        rf"{re.escape(sm)}(training-job|processing-job|transform-job|model|endpoint-config|endpoint"
+        rf"|model-package-group|model-package)/ogiri-\*",
+        rf"{re.escape(sm)}model-package/\*",
+        rf"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/\*(:log-stream:\*)?",
+        rf"arn:aws:ecr:{REGION}:{dlc}:repository/pytorch-(training|inference)",
+        re.escape(resolved.physical["SageMakerExecutionRole"]["Arn"]),
+    ]
+
+
+def test_every_scoped_resource_is_this_stacks_bucket_table_or_ogiri_resource(resolved):
+    scopes = [re.compile(p) for p in _allowed_scopes(resolved)]
+    for s in all_policy_statements(resolved.resources):
+        if s.effect != "Allow":
+            continue  # the TLS deny covers the whole bucket on purpose (checked above)
+        for r in s.resources:
+            if r == "*":
+                continue
+            assert any(p.fullmatch(r) for p in scopes), (
+                f"{s.owner}: resource {r} is outside the stack's scope"
+            )
+
+
+def test_every_action_is_granted_on_a_resource_type_it_supports(resolved):
+    """Cross-check against the IAM reference data shipped with cfn-lint (no network)."""
+    import cfnlint.data.AdditionalSpecs as specs
+
+    ref = json.loads((Path(specs.__file__).parent / "Policies.json").read_text())
+
+    def arn_regexes(service: str, action: str) -> list[re.Pattern]:
+        svc = ref[service]
+        out = []
+        for rtype in svc["Actions"][action.lower()].get("Resources", []):
+            for fmt in svc["Resources"][rtype]["ARNFormats"]:
+                fmt = (
+                    fmt.replace("${Partition}", "aws")
+                    .replace("${Region}", "[^:]*")
+                    .replace("${Account}", "[^:]*")
+                )
+                out.append(re.compile(fmt))
+        return out
+
+    for s in all_policy_statements(resolved.resources):
+        if s.effect != "Allow" or s.resources == ("*",):
+            continue
+        for action in s.actions:
+            service, name = action.split(":")
+            patterns = arn_regexes(service, name)
+            assert patterns, f"{s.owner}: {action} has no resource types, so it needs Resource '*'"
+            assert any(p.fullmatch(r) for p in patterns for r in s.resources), (
+                f"{s.owner}: none of {s.resources} is a resource type {action} is authorized on"
+            )
+
+
+def test_pass_role_only_for_the_sagemaker_role_and_only_to_sagemaker(resolved):
+    sm_role = resolved.physical["SageMakerExecutionRole"]["Arn"]
+    grants = [s for s in all_policy_statements(resolved.resources) if s.effect == "Allow"]
+    iam_actions = [(s.owner, a) for s in grants for a in s.actions if a.lower().startswith(("iam:", "sts:"))]
+    assert {a for _, a in iam_actions} == {"iam:PassRole"}, iam_actions
+    for s in grants:
+        if "iam:PassRole" in s.actions:
+            assert s.actions == ("iam:PassRole",)
+            assert s.resources == (sm_role,)
+            assert s.condition == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_role_trust_policies(resolved):
+    res = resolved.resources
+    sm_trust = res["SageMakerExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in sm_trust] == [{"Service": "sagemaker.amazonaws.com"}]
+    assert sm_trust[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    worker_trust = res["WorkerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in worker_trust] == [{"Service": "ecs-tasks.amazonaws.com"}]
+    ec2 = resolve_template(load_template(), {**PARAMS, "WorkerTrustedService": "ec2.amazonaws.com"})
+    assert ec2.resources["WorkerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0][
+        "Principal"
+    ] == {"Service": "ec2.amazonaws.com"}
+
+
+# ---------------------------------------------------------------- least privilege (behaviour)
+
+
+def _s3(key: str = "") -> str:
+    return f"arn:aws:s3:::{BUCKET}" + (f"/{key}" if key else "")
+
+
+def _sm(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
+
+
+def test_worker_can_do_what_the_dags_do(roles, resolved):
+    from ogiri.batch.layout import request_file_key, transform_job_name
+    from ogiri.config import Settings
+    from ogiri.ingest.accounting import rejects_key
+    from ogiri.sagemaker.configs import RunNames, model_package_group
+
+    worker = roles["WorkerRole"]
+    run_key = "ogiri_train:2024-05-01T00:00:00+00:00"
+    names = RunNames.for_run(run_key)
+    settings = Settings()
+    table_arn = resolved.physical["CaptionTable"]["Arn"]
+    sm_role = resolved.physical["SageMakerExecutionRole"]["Arn"]
+    needed = [
+        ("s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv")),
+        ("s3:ListBucket", _s3()),
+        ("s3:PutObject", _s3("images/ab/" + "ab" * 32 + ".jpg")),
+        ("s3:PutObject", _s3(rejects_key("2024-05-01", "run"))),
+        ("s3:PutObject", _s3("datasets/v1/train.jsonl")),
+        ("s3:PutObject", _s3("code/0123456789abcdef/sourcedir.tar.gz")),
+        ("s3:GetObject", _s3(f"evaluations/{names.training_job}/evaluation.json")),
+        ("s3:PutObject", _s3(request_file_key("ogiri_batch_caption:x", "set-000", 0))),
+        ("s3:DeleteObject", _s3(request_file_key("ogiri_batch_caption:x", "set-000", 0))),
+        ("dynamodb:BatchWriteItem", table_arn),
+        ("dynamodb:Query", f"{table_arn}/index/IngestDateIndex"),
+        ("dynamodb:Scan", table_arn),
+        ("rekognition:DetectLabels", "*"),
+        ("sagemaker:CreateTrainingJob", _sm("training-job", names.training_job)),
+        ("sagemaker:AddTags", _sm("training-job", names.training_job)),
+        ("sagemaker:DescribeProcessingJob", _sm("processing-job", names.evaluation_job)),
+        ("sagemaker:CreateModel", _sm("model", names.model)),
+        ("sagemaker:CreateEndpointConfig", _sm("endpoint-config", names.endpoint_config)),
+        ("sagemaker:UpdateEndpoint", _sm("endpoint", settings.endpoint_name)),
+        ("sagemaker:InvokeEndpoint", _sm("endpoint", settings.endpoint_name)),
+        (
+            "sagemaker:CreateTransformJob",
+            _sm("transform-job", transform_job_name("ogiri_batch_caption:x", "set-000")),
+        ),
+        ("sagemaker:CreateModelPackageGroup", _sm("model-package-group", model_package_group(settings))),
+        ("sagemaker:CreateModelPackage", _sm("model-package", f"{model_package_group(settings)}/1")),
+        (
+            "logs:GetLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:log-stream:"
+            f"{names.training_job}/algo-1-1700000000",
+        ),
+    ]
+    for action, resource in needed:
+        assert is_allowed(worker, action, resource), f"worker cannot {action} on {resource}"
+    assert is_allowed(worker, "iam:PassRole", sm_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+
+
+def test_worker_is_denied_everything_next_to_its_job(roles, resolved):
+    worker = roles["WorkerRole"]
+    table_arn = resolved.physical["CaptionTable"]["Arn"]
+    sm_role = resolved.physical["SageMakerExecutionRole"]["Arn"]
+    denied = [
+        ("s3:PutObject", _s3("landing/dt=2024-05-01/rows.csv")),  # producers land CSVs, not Airflow
+        ("s3:PutObject", _s3("models/ogiri-train-x/output/model.tar.gz")),  # only SageMaker writes models
+        ("s3:DeleteObject", _s3("images/ab/abc.jpg")),
+        ("s3:GetObject", "arn:aws:s3:::someone-elses-bucket/landing/x.csv"),
+        ("s3:PutBucketPolicy", _s3()),
+        ("dynamodb:DeleteTable", table_arn),
+        ("dynamodb:Query", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/other-table"),
+        ("sagemaker:CreateTrainingJob", _sm("training-job", "other-team-job")),
+        ("sagemaker:DeleteEndpoint", _sm("endpoint", "prod-search")),
+        ("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:training-job/ogiri-train-x"),
+        ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x"),
+    ]
+    for action, resource in denied:
+        assert not is_allowed(worker, action, resource), f"worker may {action} on {resource}"
+    worker_role = resolved.physical["WorkerRole"]["Arn"]
+    for role, service in [(sm_role, "ec2.amazonaws.com"), (worker_role, "sagemaker.amazonaws.com")]:
+        assert not is_allowed(worker, "iam:PassRole", role, {"iam:PassedToService": service})
+    assert not is_allowed(worker, "rekognition:DetectLabels", "*", {"aws:RequestedRegion": "eu-west-1"})
+
+
+def test_sagemaker_role_reads_inputs_and_writes_only_outputs(roles, resolved):
+    sm = roles["SageMakerExecutionRole"]
+    for key in [
+        "images/ab/x.jpg",
+        "datasets/v1/train.jsonl",
+        "code/h/sourcedir.tar.gz",
+        "models/ogiri-train-x/output/model.tar.gz",
+        "checkpoints/ogiri-train-x/ckpt.pt",
+        "batch/run/input/set-000/part-00000.jsonl",
+    ]:
+        assert is_allowed(sm, "s3:GetObject", _s3(key)), key
+    for key in [
+        "models/ogiri-train-x/output/model.tar.gz",
+        "checkpoints/ogiri-train-x/ckpt.pt",
+        "evaluations/ogiri-train-x/evaluation.json",
+        "batch/run/output/set-000/part-00000.jsonl.out",
+    ]:
+        assert is_allowed(sm, "s3:PutObject", _s3(key)), key
+    for key in ["landing/dt=2024-05-01/rows.csv", "images/ab/x.jpg", "datasets/v1/train.jsonl", "code/h/x"]:
+        assert not is_allowed(sm, "s3:PutObject", _s3(key)), key
+    assert not is_allowed(sm, "s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv"))
+    assert not is_allowed(sm, "dynamodb:Scan", resolved.physical["CaptionTable"]["Arn"])
+    assert is_allowed(
+        sm, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+    )
+    assert not is_allowed(sm, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Billing"})
+    dlc = resolved.params["DlcRegistryAccountId"]
+    assert is_allowed(sm, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{dlc}:repository/pytorch-training")
+    assert not is_allowed(sm, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/anything")
+
+
+def test_plain_http_is_denied_even_where_allowed(roles, resolved):
+    bucket_policy = [s for s in all_policy_statements(resolved.resources) if s.owner == "DataBucketPolicy"]
+    worker = roles["WorkerRole"] + bucket_policy
+    key = _s3("images/ab/x.jpg")
+    assert is_allowed(worker, "s3:GetObject", key)
+    assert not is_allowed(worker, "s3:GetObject", key, {"aws:SecureTransport": "false"})
+
+
+# ---------------------------------------------------------------- storage
+
+
+def test_bucket_is_versioned_encrypted_private_and_expires_rejects(template, resolved):
+    bucket = resolved.resources["DataBucket"]
+    props = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert props["BucketName"] == BUCKET
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    rules = {r.get("Prefix"): r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["rejects/"]["ExpirationInDays"] == resolved.params["RejectsRetentionDays"] == "90"
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    assert resolved.resources["DataBucketPolicy"]["Properties"]["Bucket"] == BUCKET
+
+
+def test_default_bucket_name_is_unique_per_account_and_region(template):
+    resolved = resolve_template(template, {"EnvironmentName": "dev"})
+    assert resolved.resources["DataBucket"]["Properties"]["BucketName"] == f"ogiri-dev-{ACCOUNT}-{REGION}"
+
+
+def test_table_matches_what_the_ingestion_code_writes(resolved):
+    from ogiri.ingest.provision import table_definition
+
+    props = resolved.resources["CaptionTable"]["Properties"]
+    expected = table_definition(props["TableName"])
+    assert props["KeySchema"] == expected["KeySchema"]
+    assert sorted(props["AttributeDefinitions"], key=str) == sorted(expected["AttributeDefinitions"], key=str)
+    assert props["GlobalSecondaryIndexes"] == expected["GlobalSecondaryIndexes"]
+    assert props["BillingMode"] == expected["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    index_name = expected["GlobalSecondaryIndexes"][0]["IndexName"]
+    assert resolved.outputs["OgiriTableIngestDateIndex"] == index_name
+
+
+def test_outputs_feed_every_ogiri_setting(resolved, monkeypatch):
+    sys.path.insert(0, str(TEMPLATE_PATH.parent))
+    try:
+        from deploy_stack import OUTPUT_TO_SETTING, ogiri_settings
+    finally:
+        sys.path.remove(str(TEMPLATE_PATH.parent))
+    from ogiri.config import get_settings
+
+    assert set(OUTPUT_TO_SETTING) <= set(resolved.outputs)
+    env = ogiri_settings(resolved.outputs)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = get_settings()
+    assert settings.bucket == BUCKET
+    assert settings.table == PARAMS["TableName"]
+    assert settings.region == REGION
+    assert settings.sagemaker_role_arn == resolved.physical["SageMakerExecutionRole"]["Arn"]
+    assert resolved.outputs["WorkerPolicyArn"] == f"arn:aws:iam::{ACCOUNT}:policy/ogiri-test-airflow-worker"
