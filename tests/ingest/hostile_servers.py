@@ -13,7 +13,7 @@ to a refused address::
         assert srv.connections == 0
 
 ``tls=(certfile, keyfile)`` serves HTTPS instead (see :func:`make_test_ca` for a throwaway CA).
-Use the ``hostile_server`` fixture factory below from test modules (import it by name).
+Test modules get the ``hostile_server`` fixture by importing ``hostile_server_fixture``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,12 @@ class HostileServer:
         self._server = _Server(self, context)
         self.port = self._server.server_address[1]
         self.scheme = "https" if tls else "http"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hostile-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="hostile-server",
+            daemon=True,
+        )
 
     # -- lifecycle
     def start(self) -> HostileServer:
@@ -152,6 +157,10 @@ class HostileServer:
     def add(self, path: str, body: bytes, content_type: str = "application/octet-stream", status: int = 200):
         """Serve ``body`` at ``path``."""
         self.routes[path] = _Route(status=status, body=body, headers={"Content-Type": content_type})
+
+    def route(self, path: str, handler: Callable[[BaseHTTPRequestHandler, HostileServer], None]) -> None:
+        """Answer ``path`` with ``handler(request_handler, server)`` (write the response yourself)."""
+        self.routes[path] = _Route(handler=handler)
 
     def redirect(self, path: str, location: str, status: int = 302) -> None:
         """Answer ``path`` with a redirect to ``location``."""
@@ -252,9 +261,10 @@ def make_test_ca(directory: Path, hostnames: list[str]) -> tuple[Path, Path, Pat
     return paths
 
 
-@pytest.fixture
-def hostile_server():
-    """Factory: ``hostile_server(tls=None)`` starts a :class:`HostileServer`, stopped after the test."""
+@pytest.fixture(name="hostile_server")
+def hostile_server_fixture():
+    """Fixture ``hostile_server``: a factory ``hostile_server(tls=None)`` -> started :class:`HostileServer`,
+    stopped after the test. Import ``hostile_server_fixture`` into a test module to use it."""
     started: list[HostileServer] = []
 
     def start(tls: tuple[Path, Path] | None = None) -> HostileServer:

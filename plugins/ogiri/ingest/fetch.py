@@ -357,7 +357,7 @@ class SafeFetcher:
             "Accept-Encoding": "identity",
             "Connection": "close",
         }
-        conn = None
+        conn = resp = None
         try:
             for i, ip in enumerate(ips):
                 conn = self._connection(scheme, host, port, ip, _remaining(deadline))
@@ -384,7 +384,9 @@ class SafeFetcher:
             raise FetchRejected(Reason.TIMEOUT, f"{url} timed out") from None
         except (OSError, http.client.HTTPException) as exc:
             raise FetchRejected(Reason.CONNECTION_ERROR, f"{url}: {type(exc).__name__}: {exc}") from None
-        finally:
+        finally:  # the response owns the socket once the server said "close": close both
+            if resp is not None:
+                resp.close()
             if conn is not None:
                 conn.close()
 
