@@ -5,9 +5,9 @@
 
 * colours: the share of pixels in each named colour (hue/saturation/value bins), e.g. ``Red``;
 * brightness: ``Bright`` / ``Dark`` from mean luminance;
-* composition: a foreground object (pixels unlike the border) gives ``Shape`` plus a guess of
-  ``Circle``, ``Rectangle`` (``Square`` when about as wide as high) or ``Triangle`` from how much of
-  its bounding box it fills; ``Pattern`` for a high density of strong edges.
+* composition: each object (a connected region of pixels unlike the border colour) gives ``Shape``
+  plus a guess of ``Circle``, ``Rectangle`` (``Square`` when about as wide as high) or ``Triangle``
+  from how much of its bounding box it fills; ``Pattern`` for a high density of strong edges.
 
 The same pixels always give the same labels; confidences grow with the evidence.
 """
@@ -23,6 +23,7 @@ from PIL import Image
 _ANALYSIS_SIZE = 96
 _COLOR_CATEGORY = "Colors and Visual Composition"
 _SHAPE_CATEGORY = "Colors and Visual Composition"
+_ACHROMATIC = {"White", "Black", "Gray"}
 
 # Hue bins in degrees (start inclusive), checked in order; red wraps around 0.
 _HUE_BINS = (
@@ -102,8 +103,45 @@ def _luma(p: tuple[int, int, int]) -> float:
     return (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]) / 255.0
 
 
+def _components(mask: list[bool], w: int, h: int) -> list[list[int]]:
+    """4-connected components of a boolean mask, as lists of pixel indices."""
+    seen = [False] * len(mask)
+    out: list[list[int]] = []
+    for start, on in enumerate(mask):
+        if not on or seen[start]:
+            continue
+        seen[start] = True
+        stack, comp = [start], []
+        while stack:
+            i = stack.pop()
+            comp.append(i)
+            x, y = i % w, i // w
+            for j, ok in ((i - 1, x > 0), (i + 1, x < w - 1), (i - w, y > 0), (i + w, y < h - 1)):
+                if ok and mask[j] and not seen[j]:
+                    seen[j] = True
+                    stack.append(j)
+        out.append(comp)
+    return out
+
+
+def _shape_guesses(fill: float, aspect: float, evidence: float) -> dict[str, float]:
+    """Shape name -> confidence for one object, from how much of its bounding box it fills."""
+    guesses: dict[str, float] = {}
+    for name, ideal in (("Circle", math.pi / 4), ("Rectangle", 1.0), ("Triangle", 0.5)):
+        closeness = 1.0 - abs(fill - ideal) / 0.12
+        if closeness <= 0:
+            continue
+        conf = 50.0 + 45.0 * closeness * evidence
+        if name == "Circle":
+            conf *= 0.7 + 0.3 * aspect  # circles are round: their box is square
+        guesses[name] = conf
+        if name == "Rectangle" and aspect > 0.85:
+            guesses["Square"] = conf * (0.8 + 0.2 * aspect)
+    return guesses
+
+
 def _shape_labels(pixels: list[tuple[int, int, int]], w: int, h: int) -> list[dict[str, Any]]:
-    """Foreground = pixels far from the mean border colour; guess its shape from the box fill."""
+    """Objects = connected regions unlike the border colour; guess each one's shape from its box fill."""
     if w < 4 or h < 4:
         return []
     border = [pixels[x] for x in range(w)] + [pixels[(h - 1) * w + x] for x in range(w)]
@@ -111,37 +149,27 @@ def _shape_labels(pixels: list[tuple[int, int, int]], w: int, h: int) -> list[di
     # The border's dominant colour class is the background; its mean RGB is the reference.
     dominant = Counter(color_name(*p) for p in border).most_common(1)[0]
     if dominant[1] < 0.6 * len(border):
-        return []  # no uniform background: no single object to describe
+        return []  # no uniform background: no object to single out
     bg = [p for p in border if color_name(*p) == dominant[0]]
     ref = tuple(sum(c[i] for c in bg) / len(bg) for i in range(3))
-    xs: list[int] = []
-    ys: list[int] = []
-    for i, p in enumerate(pixels):
-        if (p[0] - ref[0]) ** 2 + (p[1] - ref[1]) ** 2 + (p[2] - ref[2]) ** 2 > 60.0**2:
-            xs.append(i % w)
-            ys.append(i // w)
+    limit = 60.0**2
+    mask = [(p[0] - ref[0]) ** 2 + (p[1] - ref[1]) ** 2 + (p[2] - ref[2]) ** 2 > limit for p in pixels]
     n = len(pixels)
-    fg = len(xs)
-    if fg < 0.01 * n or fg > 0.9 * n:
+    if sum(mask) > 0.9 * n:
         return []
-    bw, bh = max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
-    fill = fg / (bw * bh)
-    aspect = min(bw, bh) / max(bw, bh)
-    # Object evidence: enough pixels, and compact (most of the foreground inside its box).
-    size_evidence = min(1.0, (fg / n) / 0.08)
-    labels = [_label("Shape", 55.0 + 40.0 * size_evidence * min(1.0, fill / 0.45), _SHAPE_CATEGORY)]
-    targets = (("Circle", math.pi / 4), ("Rectangle", 1.0), ("Triangle", 0.5))
-    for name, ideal in targets:
-        closeness = 1.0 - abs(fill - ideal) / 0.12
-        if closeness <= 0:
-            continue
-        conf = 50.0 + 45.0 * closeness * size_evidence
-        if name == "Circle":
-            conf *= 0.7 + 0.3 * aspect  # circles are round: their box is square
-        labels.append(_label(name, conf, _SHAPE_CATEGORY))
-        if name == "Rectangle" and aspect > 0.85:
-            labels.append(_label("Square", conf * (0.8 + 0.2 * aspect), _SHAPE_CATEGORY))
-    return labels
+    best: dict[str, float] = {}
+    for comp in _components(mask, w, h):
+        if len(comp) < max(6, 0.006 * n):
+            continue  # speckle, JPEG ringing
+        xs = [i % w for i in comp]
+        ys = [i // w for i in comp]
+        bw, bh = max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
+        fill = len(comp) / (bw * bh)
+        evidence = min(1.0, (len(comp) / n) / 0.03)  # bigger objects are surer
+        best["Shape"] = max(best.get("Shape", 0.0), 55.0 + 40.0 * evidence * min(1.0, fill / 0.45))
+        for name, conf in _shape_guesses(fill, min(bw, bh) / max(bw, bh), evidence).items():
+            best[name] = max(best.get(name, 0.0), conf)
+    return [_label(name, conf, _SHAPE_CATEGORY) for name, conf in best.items()]
 
 
 def _edge_density(pixels: list[tuple[int, int, int]], w: int, h: int) -> float:
@@ -196,8 +224,11 @@ def labels_for_image(img: Image.Image) -> list[dict[str, Any]]:
     w, h = stats["size"]
     labels: list[dict[str, Any]] = []
     for name, share in stats["color_shares"].items():
-        if share >= 0.03:
-            labels.append(_label(name, 40.0 + 60.0 * math.sqrt(min(1.0, share / 0.6))))
+        if name in _ACHROMATIC:
+            if share >= 0.03:  # grey tones are everywhere: only a large share is worth a label
+                labels.append(_label(name, 40.0 + 60.0 * math.sqrt(min(1.0, share / 0.6))))
+        elif share >= 0.01:  # a saturated colour is strong evidence even on a small object
+            labels.append(_label(name, 55.0 + 45.0 * math.sqrt(min(1.0, share / 0.25))))
     brightness = stats["brightness"]
     if brightness >= 0.6:
         labels.append(_label("Bright", 50.0 + 50.0 * (brightness - 0.6) / 0.4))

@@ -97,7 +97,17 @@ def test_confidence_grows_with_evidence():
         ImageDraw.Draw(img).rectangle((0, 0, share_px - 1, 99), fill=(220, 20, 20))
         return next(lb["Confidence"] for lb in labels_for_image(img) if lb["Name"] == "Red")
 
-    assert red_confidence(10) < red_confidence(30) < red_confidence(60)
+    assert red_confidence(2) < red_confidence(6) < red_confidence(15)
+
+
+def test_every_object_is_described():
+    img = Image.new("RGB", (192, 96), (225, 225, 230))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((20, 25, 66, 71), fill=(215, 40, 40))
+    draw.polygon([(144, 22), (120, 70), (168, 70)], fill=(40, 80, 220))
+    labels = labels_for_image(img)
+    assert {"Red", "Circle", "Blue", "Triangle", "Shape"} <= set(names(labels))
+    assert not {"Square", "Rectangle"} & set(names(labels))
 
 
 def test_pattern_and_plain_images():
