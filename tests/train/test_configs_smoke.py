@@ -1,0 +1,161 @@
+"""SageMaker request builders, the smoke-test caption checks, rollback and the Model Registry (moto)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ogiri.config import get_settings
+from ogiri.naming import run_key
+from ogiri.sagemaker import configs
+from ogiri.sagemaker.configs import RunNames
+from ogiri.sagemaker.registry import register_model_version
+from ogiri.sagemaker.smoke import caption_problems, rollback, serving, smoke_test, vocabulary_of
+
+KEY = run_key("ogiri_train", "manual__2026-03-01T00:00:00+00:00")
+DATASET = {
+    "version": "ds-abc",
+    "channels": {s: f"s3://b/datasets/ds-abc/{s}/" for s in ("train", "val", "test")},
+    "images_uri": "s3://b/images/",
+}
+SOURCE = {"code_hash": "h", "sourcedir_uri": "s3://b/code/h/sourcedir.tar.gz", "files_uri": "s3://b/code/h/files/"}
+
+
+def test_names_are_deterministic_valid_and_distinct():
+    a, b = RunNames.for_run(KEY), RunNames.for_run(KEY)
+    assert a == b
+    other = RunNames.for_run(run_key("ogiri_train", "manual__2026-03-02T00:00:00+00:00"))
+    names = [v for k, v in a.as_dict().items() if k != "run_key"]
+    assert len(set(names)) == 4 and not set(names) & set(other.as_dict().values())
+    assert all(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", n) and len(n) <= 63 for n in names)
+
+
+def test_training_config_spot_metrics_image_and_hyperparameters():
+    s = get_settings()
+    params = {"epochs": 3, "lr": 0.01, "use_spot": True, "max_runtime_seconds": 600, "max_wait_seconds": 1200,
+              "extra_hyperparameters": {"embed_dim": 64}}
+    cfg = configs.training_job_config(s, RunNames.for_run(KEY), params, DATASET, SOURCE, "img:gpu")
+    assert cfg["TrainingJobName"] == RunNames.for_run(KEY).training_job
+    assert cfg["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert cfg["EnableManagedSpotTraining"] is True
+    assert cfg["StoppingCondition"] == {"MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 1200}
+    assert cfg["CheckpointConfig"]["S3Uri"].startswith(f"s3://{s.bucket}/checkpoints/")
+    names = {m["Name"] for m in cfg["AlgorithmSpecification"]["MetricDefinitions"]}
+    assert {"val_bleu4", "val_cider", "train_loss"} <= names
+    regex = next(m["Regex"] for m in cfg["AlgorithmSpecification"]["MetricDefinitions"] if m["Name"] == "val_cider")
+    assert re.search(regex, "epoch=2 val_bleu4=0.12 val_cider=1.5e-01").group(1) == "1.5e-01"
+    hps = cfg["HyperParameters"]
+    assert json.loads(hps["epochs"]) == 3 and json.loads(hps["embed_dim"]) == 64
+    assert json.loads(hps["sagemaker_submit_directory"]) == SOURCE["sourcedir_uri"]
+    assert [c["ChannelName"] for c in cfg["InputDataConfig"]] == ["train", "val", "images"]
+
+
+def test_on_demand_and_bad_params():
+    s = get_settings()
+    cfg = configs.training_job_config(s, RunNames.for_run(KEY), {"use_spot": False, "instance_type": "ml.m5.xlarge"},
+                                      DATASET, SOURCE, "img")
+    assert cfg["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in cfg["StoppingCondition"]
+    assert cfg["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    with pytest.raises(ValueError, match="max_wait_seconds"):
+        configs.training_job_config(s, RunNames.for_run(KEY), {"max_runtime_seconds": 100, "max_wait_seconds": 50},
+                                    DATASET, SOURCE, "img")
+    with pytest.raises(ValueError, match="unknown hyperparameters"):
+        configs.hyperparameters({"extra_hyperparameters": {"warp_factor": 9}})
+
+
+def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
+    s = get_settings()
+    cfg = configs.evaluation_job_config(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/m/c.tar.gz",
+                                        "s3://b/m/champ.tar.gz")
+    inputs = {i["InputName"]: i["S3Input"] for i in cfg["ProcessingInputs"]}
+    assert inputs["candidate"]["LocalPath"] == "/opt/ml/processing/models/candidate"
+    assert inputs["champion"]["S3Uri"] == "s3://b/m/champ.tar.gz"
+    assert inputs["test"]["S3Uri"] == DATASET["channels"]["test"]
+    assert cfg["AppSpecification"]["ContainerEntrypoint"][-1].endswith("/input/code/evaluate.py")
+    no_champ = configs.evaluation_job_config(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/c", None)
+    assert "champion" not in {i["InputName"] for i in no_champ["ProcessingInputs"]}
+
+
+def test_caption_sanity_checks():
+    vocab = vocabulary_of(["猫が寝ている", "犬が走る"])
+    assert caption_problems("猫が走る", vocab) == []
+    assert caption_problems("", vocab) == ["caption is empty"]
+    assert caption_problems(None, vocab) == ["caption is NoneType, not text"]
+    assert "special tokens" in caption_problems("猫<unk>", vocab)[0]
+    assert "outside the training vocabulary" in caption_problems("鳥が飛ぶ", vocab)[0]
+    assert "characters (>" in caption_problems("猫" * 300, vocab)[0]
+
+
+def _queue_endpoint_answers(*bodies: str) -> None:
+    import requests
+
+    results = [{"Body": b, "ContentType": "application/json"} for b in bodies]
+    requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+                  json={"results": results}, timeout=5)
+
+
+def test_smoke_test_checks_real_invocations():
+    vocab = vocabulary_of(["猫が寝る"])
+    with mock_aws():
+        runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+        _queue_endpoint_answers(json.dumps({"caption": "猫が寝る", "score": -1.0}, ensure_ascii=False))
+        ok = smoke_test(runtime, "ep", [("a", b"img-a")], vocabulary=vocab, max_latency_s=5)
+        assert ok.ok and ok.captions[0]["caption"] == "猫が寝る"
+        _queue_endpoint_answers(json.dumps({"caption": ""}), "not json", json.dumps({"caption": "猫が寝る"}))
+        bad = smoke_test(runtime, "ep2", [("a", b"1"), ("b", b"2"), ("c", b"3")], vocabulary=vocab,
+                         max_latency_s=5)
+        assert not bad.ok and len(bad.failures) == 2
+        assert any("a: caption is empty" in f for f in bad.failures)
+        assert any(f.startswith("b: invocation failed") for f in bad.failures)
+        slow = smoke_test(runtime, "ep", [("a", b"img-a")], vocabulary=vocab, max_latency_s=1e-9)
+        assert not slow.ok and "latency" in slow.failures[0]
+        with pytest.raises(ValueError):
+            smoke_test(runtime, "ep", [], vocabulary=vocab, max_latency_s=1)
+
+
+@pytest.fixture
+def sm():
+    with mock_aws():
+        yield boto3.client("sagemaker", region_name="us-east-1")
+
+
+def _deploy(sm, n):
+    sm.create_model(ModelName=f"m{n}", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                    PrimaryContainer={"Image": "img", "ModelDataUrl": f"s3://b/m{n}.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName=f"c{n}", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": f"m{n}", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+
+
+def test_serving_describes_the_live_model(sm):
+    assert serving(sm, "ep") is None
+    _deploy(sm, 1)
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
+    now = serving(sm, "ep")
+    assert now["model_name"] == "m1" and now["model_artifact"] == "s3://b/m1.tar.gz"
+    assert now["endpoint_config"] == "c1"
+
+
+def test_rollback_is_a_no_op_when_already_on_previous_config(sm):
+    _deploy(sm, 1)
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
+    assert rollback(sm, "ep", "c1", poll_s=0, timeout_s=5)["EndpointConfigName"] == "c1"
+    with pytest.raises(Exception):  # noqa: B017 - moto has no UpdateEndpoint; the emulator does (e2e test)
+        rollback(sm, "ep", "c0", poll_s=0, timeout_s=5)
+
+
+def test_registry_registers_once_per_training_job_with_metrics(sm):
+    kwargs = dict(group="g", image_uri="img", model_data_url="s3://b/m.tar.gz", metrics={"cider": 0.5},
+                  evaluation_uri="s3://b/e/evaluation.json", dataset_version="ds-1", approved=True)
+    arn = register_model_version(sm, training_job="job-1", **kwargs)
+    assert register_model_version(sm, training_job="job-1", **kwargs) == arn
+    other = register_model_version(sm, training_job="job-2", **kwargs)
+    assert other != arn
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["CustomerMetadataProperties"]["metric_cider"] == "0.5"
+    assert described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == "s3://b/e/evaluation.json"
+    assert len(sm.list_model_packages(ModelPackageGroupName="g")["ModelPackageSummaryList"]) == 2

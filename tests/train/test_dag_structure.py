@@ -1,0 +1,85 @@
+"""Shape of the ``ogiri_train`` DAG: schedule, params, wiring, trigger rules, operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "ogiri_train.py"))
+    assert bag.import_errors == {}
+    return bag.dags["ogiri_train"]
+
+
+def down(dag, task_id):
+    return dag.task_dict[task_id].downstream_task_ids
+
+
+def test_schedule_on_ingestion_asset_and_single_active_run(dag):
+    assert dag.max_active_runs == 1
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["ogiri_captions"]
+
+
+def test_typed_params(dag):
+    p = dag.params
+    for name in ("instance_type", "epochs", "lr", "min_cider_improvement", "force_deploy", "use_spot",
+                 "min_new_images", "max_bleu_regression"):
+        assert name in p, name
+    schema = {k: p.get_param(k).schema for k in p}
+    assert schema["epochs"]["type"] == "integer" and schema["use_spot"]["type"] == "boolean"
+    assert schema["force_deploy"]["type"] == "boolean" and p["force_deploy"] is False
+    assert p["use_spot"] is True
+
+
+def test_linear_core(dag):
+    assert down(dag, "build_dataset") >= {"configure_training"}
+    assert down(dag, "package_code") >= {"configure_training", "configure_evaluation"}
+    assert down(dag, "configure_training") == {"train_model"}
+    assert down(dag, "train_model") == {"record_training", "configure_evaluation"}
+    assert down(dag, "configure_evaluation") == {"evaluate_models"}
+    assert down(dag, "evaluate_models") == {"decide_deployment"}
+    assert down(dag, "decide_deployment") == {"configure_deployment", "record_skip"}
+
+
+def test_deploy_chain(dag):
+    assert "create_model" in down(dag, "configure_deployment")
+    assert down(dag, "create_model") == {"create_endpoint_config"}
+    assert down(dag, "create_endpoint_config") == {"choose_endpoint_operation"}
+    assert down(dag, "choose_endpoint_operation") == {"create_endpoint", "update_endpoint"}
+    assert down(dag, "create_endpoint") == down(dag, "update_endpoint") == {"smoke_test_endpoint"}
+    assert down(dag, "smoke_test_endpoint") == {"register_model"}
+    assert down(dag, "register_model") == {"delete_unused_resources"}
+    assert down(dag, "record_skip") == {"delete_unused_resources"}
+
+
+def test_operators_and_trigger_rules(dag):
+    from airflow.providers.amazon.aws.operators.sagemaker import (
+        SageMakerEndpointConfigOperator,
+        SageMakerEndpointOperator,
+        SageMakerModelOperator,
+        SageMakerProcessingOperator,
+        SageMakerTrainingOperator,
+    )
+
+    from ogiri.sagemaker.operators import ReattachingTrainingOperator
+
+    t = dag.task_dict
+    assert isinstance(t["train_model"], ReattachingTrainingOperator)
+    assert isinstance(t["train_model"], SageMakerTrainingOperator) and t["train_model"].deferrable
+    assert t["train_model"].check_if_job_exists is False
+    assert isinstance(t["evaluate_models"], SageMakerProcessingOperator)
+    assert isinstance(t["create_model"], SageMakerModelOperator)
+    assert isinstance(t["create_endpoint_config"], SageMakerEndpointConfigOperator)
+    assert isinstance(t["create_endpoint"], SageMakerEndpointOperator) and t["create_endpoint"].operation == "create"
+    assert t["update_endpoint"].operation == "update"
+    assert t["record_training"].trigger_rule == "all_done"
+    assert t["smoke_test_endpoint"].trigger_rule == "all_done"
+    assert t["delete_unused_resources"].is_teardown
+    assert all(task.owner == "ogiri-ml" for task in dag.tasks)

@@ -1,0 +1,154 @@
+"""Dataset versions: deterministic split, frozen test set, skip on too little new data (moto S3/DynamoDB)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ogiri.datasets import (
+    FROZEN_TEST_DIR,
+    build_dataset_version,
+    manifest_record,
+    plan_dataset,
+    split_of,
+)
+
+BUCKET, TABLE = "ogiri-data", "captions"
+
+
+def item(i: int, caption_id: str = "c0", caption: str | None = None) -> dict:
+    key = f"{i:064x}"
+    return {
+        "ImageKey": key,
+        "CaptionId": caption_id,
+        "S3Uri": f"s3://{BUCKET}/images/{key[:2]}/{key}.jpg",
+        "Caption": caption or f"猫が{i}匹",
+        "Labels": [{"Name": "Cat", "Confidence": Decimal("99.0")}],
+    }
+
+
+def test_split_is_deterministic_and_roughly_proportional():
+    keys = [f"{i:064x}" for i in range(2000)]
+    splits = [split_of(k) for k in keys]
+    assert splits == [split_of(k) for k in keys]
+    assert 150 < splits.count("test") < 250 and 150 < splits.count("val") < 250
+    with pytest.raises(ValueError):
+        split_of("")
+    with pytest.raises(ValueError):
+        split_of("k", val_pct=60, test_pct=50)
+
+
+def test_all_captions_of_an_image_share_its_split():
+    items = [item(i, c) for i in range(60) for c in ("a", "b")]
+    plan = plan_dataset(items, bucket=BUCKET, previous_image_keys=None, frozen_test=None, min_new_images=0)
+    for split, records in plan.splits.items():
+        for r in records:
+            assert split_of(r["image_key"]) == split
+
+
+def test_manifest_record_shape_and_errors():
+    rec = manifest_record(item(1), BUCKET)
+    assert rec["image"] == f"{1:064x}"[:2] + f"/{1:064x}.jpg" and rec["labels"] == ["Cat"]
+    assert rec["caption"] == "猫が1匹"
+    with pytest.raises(ValueError, match="not under"):
+        manifest_record({**item(1), "S3Uri": "s3://elsewhere/x.jpg"}, BUCKET)
+    with pytest.raises(ValueError, match="without ImageKey"):
+        manifest_record({"Caption": "x"}, BUCKET)
+
+
+def test_version_depends_only_on_content():
+    items = [item(i) for i in range(30)]
+    a = plan_dataset(items, bucket=BUCKET, previous_image_keys=None, frozen_test=None, min_new_images=0)
+    b = plan_dataset(list(reversed(items)), bucket=BUCKET, previous_image_keys=None, frozen_test=None,
+                     min_new_images=0)
+    c = plan_dataset(items[:-1], bucket=BUCKET, previous_image_keys=None, frozen_test=None, min_new_images=0)
+    assert a.version == b.version != c.version
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "ImageKey", "KeyType": "HASH"},
+                       {"AttributeName": "CaptionId", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "ImageKey", "AttributeType": "S"},
+                                  {"AttributeName": "CaptionId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield s3, boto3.resource("dynamodb", region_name="us-east-1").Table(TABLE), ddb
+
+
+def put(table, items):
+    with table.batch_writer() as batch:
+        for i in items:
+            batch.put_item(Item=i)
+
+
+def build(s3, ddb, min_new=5):
+    return build_dataset_version(s3, ddb, bucket=BUCKET, table=TABLE, min_new_images=min_new)
+
+
+def read(s3, key):
+    return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def test_first_version_writes_manifests_and_freezes_test(aws):
+    s3, table, ddb = aws
+    put(table, [item(i) for i in range(40)])
+    summary = build(s3, ddb)
+    assert summary["skip_reason"] is None and summary["new_images"] == 40
+    assert sum(summary["counts"].values()) == 40
+    base = f"datasets/{summary['version']}"
+    train = [json.loads(x) for x in read(s3, f"{base}/train.jsonl").decode().splitlines()]
+    assert len(train) == summary["counts"]["train"]
+    assert read(s3, f"{base}/train/train.jsonl") == read(s3, f"{base}/train.jsonl")
+    assert read(s3, f"{FROZEN_TEST_DIR}/test.jsonl") == read(s3, f"{base}/test.jsonl")
+    assert summary["channels"]["train"] == f"s3://{BUCKET}/{base}/train/"
+
+
+def test_too_little_new_data_skips_then_enough_builds_with_frozen_test(aws):
+    s3, table, ddb = aws
+    put(table, [item(i) for i in range(40)])
+    first = build(s3, ddb)
+    frozen = read(s3, f"{FROZEN_TEST_DIR}/test.jsonl")
+
+    put(table, [item(i) for i in range(40, 43)])  # 3 new images < 5
+    skipped = build(s3, ddb)
+    assert skipped["skip_reason"].startswith("too little new data: 3 new image(s)")
+    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix=f"datasets/{skipped['version']}/").get("Contents")
+
+    put(table, [item(i) for i in range(43, 140)])
+    second = build(s3, ddb)
+    assert second["skip_reason"] is None and second["version"] != first["version"]
+    assert second["new_images"] == 100
+    # The test split is byte-identical to the frozen one; new test-bucket images are held out of training.
+    assert read(s3, f"datasets/{second['version']}/test.jsonl") == frozen
+    assert second["held_out_images"] > 0
+    trained = {json.loads(x)["image_key"] for x in read(s3, f"datasets/{second['version']}/train.jsonl").decode().splitlines()}
+    assert all(split_of(k) == "train" for k in trained)
+
+
+def test_rebuilding_the_same_data_is_idempotent(aws):
+    s3, table, ddb = aws
+    put(table, [item(i) for i in range(40)])
+    first = build(s3, ddb)
+    again = build(s3, ddb)  # rerun of the same run: same version, same decision
+    assert {k: v for k, v in again.items() if k != "frozen_test_created"} == {
+        k: v for k, v in first.items() if k != "frozen_test_created"
+    }
+    assert first["frozen_test_created"] and not again["frozen_test_created"]
+
+
+def test_empty_table_and_tiny_table_skip(aws):
+    s3, table, ddb = aws
+    assert build(s3, ddb, min_new=0)["skip_reason"] == "the caption table is empty"
+    put(table, [item(1)])
+    assert "too few images" in build(s3, ddb, min_new=0)["skip_reason"]
