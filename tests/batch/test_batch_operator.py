@@ -46,7 +46,9 @@ class CallRecorder:
 
 
 def test_absent_job_is_created_once_and_a_retry_reuses_the_completed_job(moto_aws):
-    moto_aws["s3"].put_object(Bucket=BUCKET, Key="in/part-00000.jsonl", Body=b'{"id": "a", "s3_uri": "s3://b/a"}\n')
+    moto_aws["s3"].put_object(
+        Bucket=BUCKET, Key="in/part-00000.jsonl", Body=b'{"id": "a", "s3_uri": "s3://b/a"}\n'
+    )
     first = operator("ogiri-batch-run-1-set-000")
     rec = CallRecorder(first)
     result = first.execute({})
@@ -81,3 +83,149 @@ def test_poll_seconds_from_argument_environment_or_default(monkeypatch):
     monkeypatch.setenv("OGIRI_SAGEMAKER_POLL_SECONDS", "soon")
     with pytest.raises(ValueError, match="not an integer"):
         poll_seconds()
+
+
+# -- against the emulator: jobs that really run, fail, or are still running on retry ---------------
+
+HANDLERS = """
+import json, os, time
+
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "model.json")) as f:
+        model = json.load(f)
+    if model.get("broken"):
+        raise RuntimeError("weights are corrupt")
+    return model
+
+
+def input_fn(body, content_type):
+    text = body.decode() if isinstance(body, bytes) else body
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def predict_fn(data, model):
+    time.sleep(model.get("delay", 0))
+    return [{"id": d["id"], "caption": "c-" + d["id"], "score": 0.5} for d in data]
+
+
+def output_fn(prediction, accept):
+    return "".join(json.dumps(p) + "\\n" for p in prediction), accept
+"""
+
+
+def tar_gz(files: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def emu(aws):
+    """The emulator with the bucket, one input file and models 'ok', 'slow' and 'broken'."""
+    import json
+
+    s3, sm = aws.client("s3"), aws.client("sagemaker")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="in/part-00000.jsonl", Body=b'{"id": "a"}\n{"id": "b"}\n')
+    for name, model in {"ok": {}, "slow": {"delay": 3}, "broken": {"broken": True}}.items():
+        key = f"models/{name}/model.tar.gz"
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=key,
+            Body=tar_gz({"model.json": json.dumps(model), "code/inference.py": HANDLERS}),
+        )
+        sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+            PrimaryContainer={
+                "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311",
+                "ModelDataUrl": f"s3://{BUCKET}/{key}",
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+            },
+        )
+    return s3, sm
+
+
+def emu_operator(name: str, model: str, **kwargs) -> RetrySafeTransformOperator:
+    kwargs.setdefault("deferrable", False)
+    return RetrySafeTransformOperator(
+        task_id="caption_set", config=config(name, model), check_interval=1, do_xcom_push=False, **kwargs
+    )
+
+
+def wait_for(sm, name: str, until=("Completed", "Failed", "Stopped")) -> dict:
+    import time
+
+    for _ in range(600):
+        desc = sm.describe_transform_job(TransformJobName=name)
+        if desc["TransformJobStatus"] in until:
+            return desc
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still {desc['TransformJobStatus']}")
+
+
+def test_a_retry_of_a_failed_job_fails_loudly_without_creating_another(emu):
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    s3, sm = emu
+    first = emu_operator("bt-broken", "broken")
+    with pytest.raises(AirflowException, match="weights are corrupt"):
+        first.execute({})  # the first attempt starts the job and sees it fail
+    retry = emu_operator("bt-broken", "broken")
+    rec = CallRecorder(retry)
+    with pytest.raises(AirflowFailException, match=r"bt-broken already ended Failed: .*weights are corrupt"):
+        retry.execute({})
+    assert rec.count("CreateTransformJob") == 0
+    jobs = sm.list_transform_jobs()["TransformJobSummaries"]
+    assert [j["TransformJobName"] for j in jobs] == ["bt-broken"]
+
+
+def test_a_retry_re_attaches_to_a_running_job_by_deferring_on_it(emu):
+    import asyncio
+
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    s3, sm = emu
+    sm.create_transform_job(**config("bt-slow", "slow"))  # what the first attempt started before dying
+    retry = emu_operator("bt-slow", "slow", deferrable=True)
+    rec = CallRecorder(retry)
+    with pytest.raises(TaskDeferred) as deferred:
+        retry.execute({})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SageMakerTrigger) and trigger.job_name == "bt-slow"
+    assert deferred.value.method_name == "execute_complete"
+
+    async def first_event():
+        async for event in trigger.run():
+            return event
+
+    event = asyncio.run(first_event())
+    assert event.payload["status"] == "success"
+    result = retry.execute_complete({}, event.payload)
+    assert result["Transform"]["TransformJobStatus"] == "Completed"
+    assert rec.count("CreateTransformJob") == 0
+    out = s3.get_object(Bucket=BUCKET, Key="out/part-00000.jsonl.out")["Body"].read().decode()
+    assert [line for line in out.splitlines()] == [
+        '{"id": "a", "caption": "c-a", "score": 0.5}',
+        '{"id": "b", "caption": "c-b", "score": 0.5}',
+    ]
+
+
+def test_a_non_deferrable_retry_polls_the_running_job_to_completion(emu):
+    s3, sm = emu
+    sm.create_transform_job(**config("bt-slow2", "slow"))
+    retry = emu_operator("bt-slow2", "slow")
+    rec = CallRecorder(retry)
+    assert retry.execute({})["Transform"]["TransformJobStatus"] == "Completed"
+    assert rec.count("CreateTransformJob") == 0
+    assert wait_for(sm, "bt-slow2")["TransformJobStatus"] == "Completed"
