@@ -178,6 +178,14 @@ class FaultStore:
         with self._lock:
             return [r.to_json() for r in self._rules]
 
+    def covers(self, service: str | None) -> bool:
+        """Whether any rule is about ``service`` (lets callers skip parsing other requests)."""
+        if service is None:
+            return False
+        service = service.lower()
+        with self._lock:
+            return any(r.service == service for r in self._rules)
+
     def check(self, service: str | None, operation: str | None) -> FaultRule | None:
         """The rule that makes this call fail, if any (first matching rule that fires)."""
         if service is None:

@@ -52,7 +52,7 @@ class LocalAwsMiddleware:
             return result
         if not path.startswith("/moto-api"):
             service = service_from_environ(environ)
-            if service is not None:
+            if self.faults.covers(service):  # no rule for it: leave the request untouched
                 operation = operation_from_environ(environ, service)
                 rule = self.faults.check(service, operation)
                 if rule is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -61,6 +62,24 @@ def test_count_rule_fires_n_times_then_stops():
     assert store.check("s3", "DetectLabels") is None
     (snap,) = store.snapshot()
     assert (snap["fired"], snap["matched"], snap["remaining"]) == (2, 4, 0)
+
+
+def test_count_rule_is_exact_under_concurrency():
+    store = FaultStore()
+    store.add({"service": "s3", "error": "SlowDown", "status": 503, "count": 50})
+    hits: list[bool] = []
+
+    def worker() -> None:
+        for _ in range(100):
+            hits.append(store.check("s3", "PutObject") is not None)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(hits) == 50 and len(hits) == 800
+    assert store.snapshot()[0]["matched"] == 800
 
 
 def test_rate_rule_is_reproducible_with_a_seed():
