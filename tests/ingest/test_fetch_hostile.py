@@ -458,3 +458,32 @@ def test_fetch_many_bounds_concurrency(server):
     assert sorted(u for u, _ in results) == sorted(urls)
     assert all(isinstance(r, Fetched) and r.data == b"ok" for _, r in results)
     assert 1 < state["max"] <= 3
+
+
+def test_non_ascii_paths_are_percent_encoded(server):
+    server.add("/%E7%8C%AB.jpg", jpeg_bytes(), "image/jpeg")
+    got = fetcher(server.host_port).fetch(server.url("/猫.jpg"))
+    assert got.data == jpeg_bytes()
+    assert server.paths == ["/%E7%8C%AB.jpg"]
+
+
+def test_policy_from_settings(monkeypatch):
+    from ogiri.config import get_settings
+
+    monkeypatch.setenv("OGIRI_MAX_IMAGE_BYTES", "1234")
+    monkeypatch.setenv("OGIRI_PRIVATE_HOST_ALLOWLIST", "127.0.0.1:9000, localhost")
+    policy = FetchPolicy.from_settings(get_settings(), max_redirects=2)
+    assert policy.max_bytes == 1234 and policy.max_redirects == 2
+    assert policy.private_host_allowlist == ("127.0.0.1:9000", "localhost")
+    assert FetchPolicy().private_host_allowlist == ()  # off by default
+    with pytest.raises(ValueError, match="unsupported schemes"):
+        FetchPolicy(allowed_schemes=("ftp",))
+
+
+def test_bare_host_allow_entry_covers_any_port(server):
+    # System DNS for localhost (may list ::1 first: the server only listens on IPv4, so this also
+    # exercises falling back to the next checked address).
+    f = SafeFetcher(FetchPolicy(private_host_allowlist=("localhost",), **FAST))
+    assert f.fetch(server.url("/cat.jpg", host="localhost")).data == jpeg_bytes()
+    assert rejected(f, server.url("/cat.jpg")).reason == Reason.HOST_REFUSED  # 127.0.0.1 is not listed
+    assert server.connections == 1

@@ -214,3 +214,13 @@ def test_pillow_global_limits_are_untouched():
 def test_bad_arguments_are_reported():
     with pytest.raises(ValueError, match="max_side"):
         normalise_image(b"x", max_pixels=10, max_side=0)
+
+
+def test_png_text_chunk_bomb_is_refused():
+    small = encode(gradient((8, 8)), "PNG")
+    ztxt = b"Comment\0\0" + zlib.compress(b"A" * (32 << 20), 9)  # 32 MB of text in ~32 KB
+    assert len(ztxt) < 100_000
+    bomb = small[:33] + png_chunk(b"zTXt", ztxt) + small[33:]  # right after IHDR
+    with pytest.raises(ImageRejected) as err:
+        normalise_image(bomb, **LIMITS)
+    assert err.value.reason == Reason.DECOMPRESSION_BOMB

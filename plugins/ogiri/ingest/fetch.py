@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from ogiri.ingest.reasons import Reason, Rejected
 
@@ -49,6 +49,8 @@ DEFAULT_SCHEMES = ("https", "http", "s3")
 MAX_URL_CHARS = 2048
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
+#: Characters left as they are when the request target is percent-encoded (non-ASCII gets encoded).
+_URL_SAFE = "/?&=%:@!$'()*+,;-._~[]"
 _S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _IPV4_PART_RE = re.compile(r"^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$")
 
@@ -71,6 +73,15 @@ class FetchPolicy:
     #: ``host:port`` (or bare ``host``) entries allowed to be private/loopback. Local mode only.
     private_host_allowlist: tuple[str, ...] = ()
     user_agent: str = "ogiri-ingest/1.0"
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> FetchPolicy:
+        """Policy from :class:`ogiri.config.Settings` (``max_image_bytes``, ``private_host_allowlist``)."""
+        values = {
+            "max_bytes": settings.max_image_bytes,
+            "private_host_allowlist": tuple(settings.private_host_allowlist),
+        }
+        return cls(**{**values, **overrides})
 
     def __post_init__(self) -> None:
         bad = [s for s in self.allowed_schemes if s not in DEFAULT_SCHEMES]
@@ -313,7 +324,8 @@ class SafeFetcher:
         scheme = parts.scheme.lower()
         port = parts.port or (443 if scheme == "https" else 80)
         host = _ascii_host(parts.hostname or "")
-        allowed_private = host in self._allow or f"{host}:{port}" in self._allow
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        allowed_private = host in self._allow or netloc in self._allow
         numeric = parse_numeric_host(host)
         if numeric is not None:
             candidates = [numeric]
@@ -350,7 +362,7 @@ class SafeFetcher:
         host, port, ips = self._check_host(url)
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_URL_SAFE)
         headers = {
             "User-Agent": self.policy.user_agent,
             "Accept": "image/*, */*;q=0.5",

@@ -56,8 +56,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         img = Image.open(io.BytesIO(data), formats=list(INPUT_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # warning: if -W error
         raise ImageRejected(Reason.DECOMPRESSION_BOMB, str(exc)) from None
-    except (UnidentifiedImageError, SyntaxError, ValueError, TypeError, OSError, EOFError) as exc:
+    except UnidentifiedImageError as exc:
         raise ImageRejected(Reason.NOT_AN_IMAGE, f"not a supported image: {exc}") from None
+    except Exception as exc:  # a recognised format with a corrupt header (or a text-chunk bomb)
+        raise _decode_error(exc, "open") from None
     width, height = img.size
     if width < 1 or height < 1:
         raise ImageRejected(Reason.NOT_AN_IMAGE, f"image has no pixels ({width}x{height})")
