@@ -146,6 +146,9 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
     finally:
         server.shutdown()
         server.server_close()
-        _call_hook("shutdown")
+        try:
+            _call_hook("shutdown")
+        except Exception as e:  # still report the stop; the hook's failure is in the log
+            print(f"localaws: sagemaker shutdown hook failed: {e!r}", file=sys.stderr, flush=True)
         print("localaws stopped", flush=True)
     return 0
