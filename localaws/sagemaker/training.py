@@ -196,7 +196,8 @@ class TrainingRun(JobRun):
                 "ClientError: localaws runs script-mode jobs only: hyperparameter 'sagemaker_program' "
                 "(and 'sagemaker_submit_directory') or AlgorithmSpecification.ContainerEntrypoint is required"
             )
-        sink = self.sink(f"{self.name}/localaws-setup")
+        epoch = int(time.time())
+        sink = self.sink(f"{self.name}/algo-1-{epoch}")  # toolkit messages go to algo-1's stream, as on SageMaker
         if submit:
             self._stage_sourcedir(str(submit), code_dir, root, s3)
             if (code_dir / "requirements.txt").exists():
@@ -241,7 +242,6 @@ class TrainingRun(JobRun):
         for key, value in user_hps.items():
             user_args += [f"--{key}", hp_to_str(value)]
         bin_dir = python_bin_dir(root)
-        epoch = int(time.time())
         hosts: list[HostProcess] = []
         for index, host in enumerate(host_names):
             host_root = root if index == 0 else root / host

@@ -75,6 +75,7 @@ def test_training_job_runs_script_uploads_model_and_scrapes_metrics(sm):
     logs = log_messages(aws.client("logs"), "/aws/sagemaker/TrainingJobs", "train-ok/algo-1-")
     (messages,) = logs.values()
     assert "rows=3" in messages and "done" in messages
+    assert any("requirements.txt found: pip install is skipped locally" in m for m in messages)
 
 
 def test_crashing_script_fails_with_stderr_tail(sm):
@@ -149,3 +150,25 @@ def test_missing_entry_point_fails_clearly(sm):
     desc, _ = poll(_describe(client, "train-noentry"), "TrainingJobStatus")
     assert desc["TrainingJobStatus"] == "Failed"
     assert "entry point 'nope.py' not found" in desc["FailureReason"]
+
+
+def test_two_instances_run_torch_distributed_allreduce(sm):
+    aws, s3, client, bucket = sm
+    req = training_request(
+        "train-dist",
+        bucket,
+        {"epochs": 1, "allreduce": 1},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 10},
+    )
+    client.create_training_job(**req)
+    desc, _ = poll(_describe(client, "train-dist"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["BillableTimeInSeconds"] == 2 * desc["TrainingTimeInSeconds"]
+    files = read_tar(s3.get_object(Bucket=bucket, Key="output/train-dist/output/model.tar.gz")["Body"].read())
+    env = json.loads(files["env.json"])
+    assert (env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"], env["SM_CURRENT_HOST"]) == ("0", "2", "0", "algo-1")
+    assert json.loads(env["SM_HOSTS"]) == ["algo-1", "algo-2"]
+    assert env["allreduce"] == 3.0  # rank0 contributes 1, rank1 contributes 2
+    logs = log_messages(aws.client("logs"), "/aws/sagemaker/TrainingJobs", "train-dist/")
+    assert sorted(name.rsplit("-", 1)[0] for name in logs) == ["train-dist/algo-1", "train-dist/algo-2"]
+    assert all("allreduce=3.0" in messages for messages in logs.values())
