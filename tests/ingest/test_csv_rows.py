@@ -199,3 +199,16 @@ def test_source_is_named_in_reject_details():
     items = parse(b"ftp://x/1.jpg,a\n", source="landing/dt=2026-01-01/a.csv")
     assert items[0].detail.startswith("landing/dt=2026-01-01/a.csv: ")
     assert items[0].as_dict()["reason"] == "scheme_not_allowed"
+
+
+def test_unclosed_quote_swallowing_a_long_tail_is_one_malformed_reject():
+    data = (
+        b'https://x.example/1.jpg,ok\nhttps://x.example/2.jpg,"oops\n'
+        + b"https://x.example/n.jpg,row\n" * 5000
+    )
+    items = parse(data, 4096)
+    assert summary(items) == [
+        (1, "row", "https://x.example/1.jpg", "ok"),
+        (2, "reject", Reason.MALFORMED_CSV),
+    ]
+    assert len(items[1].raw) <= MAX_RAW_CHARS

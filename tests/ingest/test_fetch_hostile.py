@@ -397,6 +397,9 @@ def test_s3_fetch(s3):
     assert rejected(f, "s3://ogiri-landing/pics/missing.jpg").reason == Reason.S3_NOT_FOUND
     assert rejected(f, "s3://no-such-bucket/pics/cat.jpg").reason == Reason.S3_NOT_FOUND
     assert rejected(f, "s3://ogiri-landing/pics/big.bin").reason == Reason.TOO_LARGE
+    fenced = SafeFetcher(FetchPolicy(allowed_s3_buckets=("ogiri-landing",)), s3_client=s3)
+    assert fenced.fetch("s3://ogiri-landing/pics/cat.jpg").data == jpeg_bytes()
+    assert rejected(fenced, "s3://other-bucket/pics/cat.jpg").reason == Reason.HOST_REFUSED
 
 
 def test_s3_without_client_or_when_not_allowed():

@@ -10,7 +10,9 @@ skipped to its end (quotes still honoured) and rejected with a prefix kept for t
 Conventions:
 
 * Records end at an unquoted ``\\n`` (a preceding ``\\r`` is dropped); quoted fields may hold commas,
-  newlines and doubled quotes. A UTF-8 BOM at the start of the stream is skipped.
+  newlines and doubled quotes. A UTF-8 BOM at the start of the stream is skipped. As in any RFC 4180
+  reader, a stray ``"`` opens a quoted field that runs to the next ``"``: the lines in between form
+  one ``malformed_csv`` reject (one row in), and an unclosed quote at end of file likewise.
 * ``line_no`` is the 1-based physical line on which the record starts (quoted newlines count).
 * Blank (whitespace-only) lines are ignored and are *not* counted as rows.
 * The first non-blank record is a header, skipped and not counted, when it is exactly
@@ -99,7 +101,7 @@ def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield bytes(chunk)
 
 
-def split_records(chunks: Iterable[bytes], max_record_bytes: int) -> Iterator[_Record]:
+def _split_records(chunks: Iterable[bytes], max_record_bytes: int) -> Iterator[_Record]:
     """Split a byte stream into CSV records (BOM skipped), honouring quotes; memory is bounded."""
     buf = bytearray()
     rec = _Record(line_no=1, data=b"")
@@ -172,7 +174,7 @@ def iter_rows(
     cap = max_record_bytes or default_max_record_bytes(max_caption_chars)
     prefix = f"{source}: " if source else ""
     seen_content = False
-    for rec in split_records(chunks, cap):
+    for rec in _split_records(chunks, cap):
         data = rec.data[:-1] if rec.data.endswith(b"\r") and not rec.overflow else rec.data
         if not rec.overflow and not data.strip():
             continue  # blank line
@@ -196,6 +198,8 @@ def _parse_record(
     def reject(reason: Reason, detail: str) -> Reject:
         return Reject(rec.line_no, reason, prefix + detail, _raw_text(data))
 
+    if rec.open_quote:
+        return reject(Reason.MALFORMED_CSV, "quoted field not closed before end of file")
     if rec.overflow:
         columns = rec.commas + 1
         if columns != 2:
@@ -206,8 +210,6 @@ def _parse_record(
             Reason.CAPTION_TOO_LONG,
             f"record is {rec.total_bytes} bytes; caption exceeds {max_caption_chars} characters",
         )
-    if rec.open_quote:
-        return reject(Reason.MALFORMED_CSV, "quoted field not closed before end of file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -216,8 +218,8 @@ def _parse_record(
         parsed = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
         return reject(Reason.MALFORMED_CSV, f"bad quoting: {exc}")
-    if len(parsed) != 1:  # a stray quote inside an unquoted field swallowed line breaks
-        return reject(Reason.MALFORMED_CSV, "stray quote inside an unquoted field")
+    if len(parsed) != 1:  # a stray quote in an unquoted field, or a bare CR, split the record
+        return reject(Reason.MALFORMED_CSV, "stray quote or bare carriage return in an unquoted field")
     fields = parsed[0]
     if len(fields) != 2:
         return reject(Reason.COLUMN_COUNT, f"expected 2 columns, found {len(fields)}")

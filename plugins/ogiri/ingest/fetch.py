@@ -73,6 +73,9 @@ class FetchPolicy:
     #: ``host:port`` (or bare ``host``) entries allowed to be private/loopback. Local mode only.
     private_host_allowlist: tuple[str, ...] = ()
     user_agent: str = "ogiri-ingest/1.0"
+    #: Buckets ``s3://`` rows may read; ``None`` = any bucket the credentials can read. Set it in
+    #: production so a row cannot copy objects out of unrelated buckets (refused as ``host_refused``).
+    allowed_s3_buckets: tuple[str, ...] | None = None
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> FetchPolicy:
@@ -425,6 +428,8 @@ class SafeFetcher:
 
     def _fetch_s3(self, url: str) -> Fetched:
         bucket, key = split_s3(url)
+        if self.policy.allowed_s3_buckets is not None and bucket not in self.policy.allowed_s3_buckets:
+            raise FetchRejected(Reason.HOST_REFUSED, f"bucket {bucket!r} is not in the allowed S3 buckets")
         if self.s3_client is None:
             raise FetchRejected(Reason.SCHEME_NOT_ALLOWED, "s3:// URLs need an S3 client (none configured)")
         from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError

@@ -28,7 +28,8 @@ class Reason(StrEnum):
     # Fetching (fetch)
     HOST_REFUSED = "host_refused"
     """The host is, or resolves to, a loopback/private/link-local/multicast/reserved/unspecified
-    address (checked for the first URL and after every redirect) and is not allow-listed."""
+    address (checked for the first URL and after every redirect) and is not allow-listed; or an
+    ``s3://`` bucket outside ``FetchPolicy.allowed_s3_buckets``."""
     DNS_FAILURE = "dns_failure"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     REDIRECT_LOOP = "redirect_loop"
