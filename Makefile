@@ -18,7 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) -m ogiri_local.demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
