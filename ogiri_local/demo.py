@@ -72,7 +72,6 @@ def _prepare_process_env(airflow_home: Path) -> None:
 
 def _land_csvs(env, dates: list[date]) -> dict[str, int]:
     """Split the synthetic set across ``dates`` and upload one CSV per date; return rows per date."""
-    buf = io.StringIO()
     tmp = ROOT / "all.csv"
     env.write_csv(tmp)
     rows = list(csv.reader(tmp.read_text(encoding="utf-8").splitlines()))[1:]
