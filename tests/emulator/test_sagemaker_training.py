@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,10 +99,24 @@ def test_failure_file_becomes_failure_reason(sm):
     assert desc["FailureReason"] == "AlgorithmError: no GPU found"
 
 
+def _wait_for_log_line(aws, prefix, line):
+    logs = aws.client("logs")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if any(line in m for m in log_messages(logs, "/aws/sagemaker/TrainingJobs", prefix).values()):
+                return
+        except logs.exceptions.ResourceNotFoundException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no log line {line!r} under {prefix}")
+
+
 def test_stop_training_job_stops_process_and_keeps_model(sm):
-    _, s3, client, bucket = sm
+    aws, s3, client, bucket = sm
     client.create_training_job(**training_request("train-stop", bucket, {"sleep": 120}))
     poll(_describe(client, "train-stop"), "SecondaryStatus", until={"Training"})
+    _wait_for_log_line(aws, "train-stop/", "rows=3")  # the script's SIGTERM handler is installed
     client.stop_training_job(TrainingJobName="train-stop")
     desc, seen = poll(_describe(client, "train-stop"), "TrainingJobStatus")
     assert desc["TrainingJobStatus"] == "Stopped"
@@ -172,3 +188,23 @@ def test_two_instances_run_torch_distributed_allreduce(sm):
     logs = log_messages(aws.client("logs"), "/aws/sagemaker/TrainingJobs", "train-dist/")
     assert sorted(name.rsplit("-", 1)[0] for name in logs) == ["train-dist/algo-1", "train-dist/algo-2"]
     assert all("allreduce=3.0" in messages for messages in logs.values())
+
+
+def test_reset_kills_running_job_processes(sm):
+    aws, _, client, bucket = sm
+    client.create_training_job(**training_request("train-reset", bucket, {"sleep": 300}))
+    poll(_describe(client, "train-reset"), "SecondaryStatus", until={"Training"})
+    _wait_for_log_line(aws, "train-reset/", "rows=3")
+    pid = int((aws.home / "training" / "train-reset" / "output" / "pid").read_text())
+    os.kill(pid, 0)  # running
+    aws.reset()
+    with pytest.raises(ClientError, match="Requested resource not found"):
+        client.describe_training_job(TrainingJobName="train-reset")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"training process {pid} still alive after reset")
