@@ -35,14 +35,13 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerEndpointOperator,
     SageMakerModelOperator,
 )
-from airflow.sdk import Asset, Param, TriggerRule, chain, dag, get_current_context, task, teardown
+from airflow.sdk import Param, TriggerRule, chain, dag, get_current_context, task, teardown
 
+from ogiri.ingest.assets import captions_asset
 from ogiri.naming import run_key as make_run_key
 from ogiri.sagemaker.operators import ReattachingProcessingOperator, ReattachingTrainingOperator
 
 DAG_ID = "ogiri_train"
-#: Emitted by ``ogiri_ingest`` whenever it writes caption rows to DynamoDB.
-CAPTIONS_ASSET = Asset(name="ogiri_captions", uri="dynamodb://ogiri/captions")
 #: How often operators and triggers poll SageMaker (seconds); small values for local runs.
 POLL_SECONDS = int(os.environ.get("OGIRI_SAGEMAKER_POLL_SECONDS", "30"))
 TRAINING_TIMEOUT = timedelta(hours=12)
@@ -50,10 +49,10 @@ TRAINING_TIMEOUT = timedelta(hours=12)
 PARAMS = {
     "instance_type": Param(None, type=["null", "string"], title="Training instance type",
                            description="Empty: the deployment default (OGIRI_TRAINING_INSTANCE_TYPE, ml.g5.xlarge)."),
-    "epochs": Param(10, type="integer", minimum=0, title="Epochs"),
-    "batch_size": Param(32, type="integer", minimum=1, title="Batch size"),
+    "epochs": Param(10, type="integer", minimum=1, title="Epochs"),
+    "batch_size": Param(64, type="integer", minimum=1, title="Batch size"),
     "lr": Param(0.001, type="number", exclusiveMinimum=0, title="Learning rate"),
-    "encoder": Param("resnet18", type="string", enum=["resnet18", "resnet34", "resnet50"], title="Image encoder"),
+    "encoder": Param("resnet50", type="string", enum=["resnet50", "resnet34", "resnet18"], title="Image encoder"),
     "decoder": Param("lstm", type="string", enum=["lstm", "transformer"], title="Caption decoder"),
     "image_size": Param(224, type="integer", minimum=32, title="Image size (pixels)"),
     "extra_hyperparameters": Param({}, type="object", title="Other hyperparameters",
@@ -82,7 +81,7 @@ def _context() -> tuple[dict, str]:
 
 @dag(
     dag_id=DAG_ID,
-    schedule=[CAPTIONS_ASSET],
+    schedule=[captions_asset()],  # emitted by the ingestion DAG after each run
     catchup=False,
     max_active_runs=1,
     params=PARAMS,

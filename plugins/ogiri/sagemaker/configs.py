@@ -18,7 +18,8 @@ METRIC_DEFINITIONS = [{"Name": m, "Regex": rf"{m}=([0-9.eE+-]+)"} for m in LOGGE
 #: Hyperparameters the training entry point understands (docs/interfaces.md).
 KNOWN_HYPERPARAMETERS = frozenset(
     {"epochs", "batch_size", "lr", "encoder", "decoder", "embed_dim", "hidden_dim", "max_len", "image_size",
-     "beam_width", "seed", "num_workers"}
+     "beam_width", "seed", "num_workers", "grid", "dropout", "weight_decay", "min_freq", "clip_grad",
+     "val_max_images"}
 )
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -61,8 +62,8 @@ def hyperparameters(params: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(KNOWN_HYPERPARAMETERS)}")
     hps.update(extra)
-    if int(hps.get("epochs", 1)) < 0:
-        raise ValueError("epochs must be >= 0")
+    if int(hps.get("epochs", 1)) < 1:
+        raise ValueError("epochs must be >= 1")
     return hps
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -60,18 +61,19 @@ def smoke_test(
     *,
     vocabulary: frozenset[str] | None,
     max_latency_s: float,
-    content_type: str = "application/x-image",
 ) -> SmokeResult:
-    """Invoke the endpoint once per ``(id, image bytes)`` sample and check every answer and its latency."""
+    """Invoke the endpoint once per ``(id, image bytes)`` sample (``application/json`` with
+    ``image_b64``, see docs/interfaces.md) and check every answer and its latency."""
     if not samples:
         raise ValueError("smoke test needs at least one held-out image")
     result = SmokeResult(endpoint_name=endpoint_name, ok=False)
     latencies = []
     for sample_id, body in samples:
+        request = json.dumps({"image_b64": base64.b64encode(body).decode("ascii")})
         started = time.perf_counter()
         try:
             response = runtime_client.invoke_endpoint(
-                EndpointName=endpoint_name, ContentType=content_type, Accept="application/json", Body=body
+                EndpointName=endpoint_name, ContentType="application/json", Accept="application/json", Body=request
             )
             payload = json.loads(response["Body"].read().decode("utf-8"))
         except Exception as exc:  # any error answering is a smoke failure, reported with its cause

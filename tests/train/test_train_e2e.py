@@ -1,0 +1,225 @@
+"""``ogiri_train`` end to end with ``dag.test()`` against the emulator and synthetic data.
+
+One module, three runs in order (they share the endpoint, like consecutive nights):
+
+1. first run: trains (its first ``train_model`` attempt fails after the job started, the retry
+   re-attaches: still one training job), evaluates, deploys (no champion), endpoint answers captions;
+2. a deliberately weaker candidate: deployment skipped with the reason in the ledger, champion serves;
+3. a candidate whose model cannot load: the endpoint rolls back, the run fails, and the old model
+   answers every request made during the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FAST = {
+    "encoder": "resnet18",
+    "image_size": 64,
+    "batch_size": 32,
+    "lr": 0.003,
+    "epochs": 4,
+    "extra_hyperparameters": {"grid": 2, "embed_dim": 96, "hidden_dim": 192, "num_workers": 0, "max_len": 24,
+                              "beam_width": 2},
+    "min_new_images": 0,
+    "smoke_samples": 3,
+    "smoke_max_latency_seconds": 60,
+    "poll_seconds": 1,
+}
+DATES = [datetime(2026, 5, d, tzinfo=UTC) for d in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def stack(emulator, airflow_db, tmp_path_factory):
+    """Emulator reset, bucket/table with synthetic captions, ledger on SQLite, the DAG parsed."""
+    from ogiri.config import get_settings
+    from ogiri.ingest.provision import ensure_bucket, ensure_table
+    from ogiri_captioner.synthetic import generate
+
+    emulator.reset()
+    tmp = tmp_path_factory.mktemp("train-e2e")
+    env = {
+        "OGIRI_SAGEMAKER_POLL_SECONDS": "1",
+        "AIRFLOW_CONN_OGIRI_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(tmp / "ledger.db")}),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    settings = get_settings()
+    s3, ddb = emulator.client("s3"), emulator.client("dynamodb")
+    ensure_bucket(s3, settings.bucket)
+    ensure_table(ddb, settings.table)
+    data = generate(tmp / "synthetic", n=90, seed=3, size=64)
+    for split in ("train", "val", "test"):
+        for line in (data[split] / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            s3.put_object(Bucket=settings.bucket, Key=rec["image"], Body=(data["root"] / rec["image"]).read_bytes())
+            ddb.put_item(TableName=settings.table, Item={
+                "ImageKey": {"S": rec["image_key"]},
+                "CaptionId": {"S": f"c{rec['caption_id']}"},
+                "Caption": {"S": rec["caption"]},
+                "S3Uri": {"S": f"s3://{settings.bucket}/{rec['image']}"},
+                "Labels": {"L": [{"M": {"Name": {"S": n}, "Confidence": {"N": "99"}}} for n in rec["labels"]]},
+                "IngestDate": {"S": "2026-05-01"},
+            })
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "ogiri_train.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["ogiri_train"]
+    dag.task_dict["train_model"].retry_delay = timedelta(seconds=1)
+    try:
+        yield {"emu": emulator, "dag": dag, "settings": settings, "sm": emulator.client("sagemaker"),
+               "runtime": emulator.client("sagemaker-runtime"), "s3": s3, "data": data}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def states(dr) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dr.get_task_instances()}
+
+
+def ledger():
+    from ogiri.ledger import Ledger
+
+    return Ledger.from_connection()
+
+
+def invoke(stack) -> str:
+    image = next((stack["data"]["images"]).rglob("*.jpg")).read_bytes()
+    resp = stack["runtime"].invoke_endpoint(
+        EndpointName=stack["settings"].endpoint_name, ContentType="application/json",
+        Body=json.dumps({"image_b64": base64.b64encode(image).decode()}),
+    )
+    return json.loads(resp["Body"].read())["caption"]
+
+
+def training_jobs(stack) -> list[str]:
+    return [j["TrainingJobName"] for j in stack["sm"].list_training_jobs()["TrainingJobSummaries"]]
+
+
+def fail_first_describe_after_job_starts(stack) -> threading.Thread:
+    """Once the training job exists, make the next DescribeTrainingJob fail (non-retryable), so the
+    ``train_model`` attempt that created the job fails and Airflow retries the task."""
+
+    def run():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not training_jobs(stack):
+            time.sleep(0.2)
+        stack["emu"].inject(service="sagemaker", operation="DescribeTrainingJob", error="AccessDeniedException",
+                            message="injected: worker lost its credentials", count=1)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack):
+    from ogiri.naming import run_key
+    from ogiri.sagemaker.configs import RunNames
+
+    injector = fail_first_describe_after_job_starts(stack)
+    dr = stack["dag"].test(logical_date=DATES[0], run_conf=FAST)
+    injector.join(timeout=5)
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["create_endpoint"] == "success" and st["update_endpoint"] == "skipped"
+    assert st["record_skip"] == "skipped" and st["register_model"] == "success"
+
+    train_ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "train_model")
+    assert train_ti.try_number == 2, "the first attempt should have failed after starting the job"
+    names = RunNames.for_run(run_key("ogiri_train", dr.run_id, dr.logical_date))
+    assert training_jobs(stack) == [names.training_job]  # the retry re-attached, no second job
+
+    book = ledger()
+    run = book.get_training_run(names.training_job)
+    assert run["status"] == "Completed" and run["billable_seconds"] > 0 and run["cost_usd"] > 0
+    assert run["instance_type"] == "ml.g5.xlarge" and run["hyperparameters"]["epochs"] == 4
+    evaluation = book.get_evaluation(names.training_job)
+    assert evaluation["decision"] == "deploy" and evaluation["champion_metrics"] is None
+    assert book.champion(stack["settings"].endpoint_name)["model_name"] == names.model
+    packages = stack["sm"].list_model_packages(ModelPackageGroupName="ogiri-captioner-models")
+    assert len(packages["ModelPackageSummaryList"]) == 1
+
+    caption = invoke(stack)
+    assert isinstance(caption, str) and caption.strip()
+
+
+def test_weaker_candidate_is_not_deployed_and_the_champion_keeps_serving(stack):
+    from ogiri.naming import run_key
+    from ogiri.sagemaker.configs import RunNames
+
+    champion = ledger().champion(stack["settings"].endpoint_name)
+    weak = {**FAST, "epochs": 1, "lr": 1e-7}
+    dr = stack["dag"].test(logical_date=DATES[1], run_conf=weak)
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["decide_deployment"] == "success" and st["record_skip"] == "success"
+    assert st["configure_deployment"] == "skipped" and st["create_model"] == "skipped"
+
+    key = run_key("ogiri_train", dr.run_id, dr.logical_date)
+    evaluation = ledger().get_evaluation(RunNames.for_run(key).training_job)
+    assert evaluation["decision"] == "skip" and evaluation["champion_metrics"] is not None
+    assert "CIDEr-D improvement below" in evaluation["reason"] or "BLEU-4 regressed" in evaluation["reason"]
+    skip = next(d for d in ledger().deployment_history(stack["settings"].endpoint_name) if d["run_key"] == key)
+    assert skip["action"] == "skip" and skip["reason"].startswith("deployment skipped:")
+    assert ledger().champion(stack["settings"].endpoint_name)["model_name"] == champion["model_name"]
+    serving = stack["sm"].describe_endpoint(EndpointName=stack["settings"].endpoint_name)
+    assert serving["EndpointConfigName"] == champion["endpoint_config"]
+    assert invoke(stack).strip()
+
+
+def test_model_that_fails_to_load_rolls_back_and_the_old_model_answers_throughout(stack):
+    from ogiri.naming import run_key
+    from ogiri.sagemaker.configs import RunNames
+
+    champion = ledger().champion(stack["settings"].endpoint_name)
+    answers, errors, stop = [], [], threading.Event()
+
+    def keep_asking():
+        while not stop.is_set():
+            try:
+                answers.append(invoke(stack))
+            except Exception as exc:  # recorded and asserted below
+                errors.append(repr(exc))
+            time.sleep(0.5)
+
+    asker = threading.Thread(target=keep_asking, daemon=True)
+    asker.start()
+    broken = {**FAST, "epochs": 1, "force_deploy": True, "model_env": {"SAGEMAKER_PROGRAM": "missing_inference.py"}}
+    try:
+        dr = stack["dag"].test(logical_date=DATES[2], run_conf=broken)
+    finally:
+        stop.set()
+        asker.join(timeout=30)
+    st = states(dr)
+    assert dr.state == "failed", st
+    assert st["update_endpoint"] == "success" and st["smoke_test_endpoint"] == "failed"
+    assert st["register_model"] == "upstream_failed" and st["delete_unused_resources"] == "success"
+
+    names = RunNames.for_run(run_key("ogiri_train", dr.run_id, dr.logical_date))
+    row = next(d for d in ledger().deployment_history(stack["settings"].endpoint_name)
+               if d["run_key"] == names.run_key)
+    assert row["action"] == "rollback" and row["status"] == "succeeded"
+    assert "missing_inference.py" in row["reason"]
+    assert ledger().champion(stack["settings"].endpoint_name)["model_name"] == champion["model_name"]
+    serving = stack["sm"].describe_endpoint(EndpointName=stack["settings"].endpoint_name)
+    assert serving["EndpointConfigName"] == champion["endpoint_config"]
+    # The broken candidate's model and config were cleaned up; the champion's were not.
+    models = {m["ModelName"] for m in stack["sm"].list_models()["Models"]}
+    assert names.model not in models and champion["model_name"] in models
+    assert errors == [] and len(answers) > 3 and all(a.strip() for a in answers)
