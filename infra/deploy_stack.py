@@ -29,7 +29,9 @@ OUTPUT_TO_SETTING = {
     "OgiriRegion": "OGIRI_REGION",
 }
 
-_DONE_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+_DONE_OK = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
+#: With nothing to update, a stack whose last update was rolled back is in a good, unchanged state.
+_UNCHANGED_OK = _DONE_OK | {"UPDATE_ROLLBACK_COMPLETE"}
 _IN_PROGRESS_SUFFIX = "_IN_PROGRESS"
 
 
@@ -48,13 +50,15 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def _wait(cfn: Any, stack_name: str, timeout_s: float, poll_s: float) -> dict[str, Any]:
+def _wait(
+    cfn: Any, stack_name: str, timeout_s: float, poll_s: float, ok: frozenset[str] = _DONE_OK
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         status = stack["StackStatus"]
         if not status.endswith(_IN_PROGRESS_SUFFIX):
-            if status in _DONE_OK:
+            if status in ok:
                 return stack
             events = cfn.describe_stack_events(StackName=stack_name).get("StackEvents", [])
             reasons = [
@@ -102,15 +106,17 @@ def deploy(
         if "does not exist" not in str(exc):
             raise
         exists = False
+    ok = _DONE_OK
     if exists:
         try:
             cfn.update_stack(**kwargs)
         except ClientError as exc:
             if "No updates are to be performed" not in str(exc):
                 raise
+            ok = _UNCHANGED_OK
     else:
         cfn.create_stack(**kwargs)
-    stack = _wait(cfn, stack_name, timeout_s, poll_s)
+    stack = _wait(cfn, stack_name, timeout_s, poll_s, ok)
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
