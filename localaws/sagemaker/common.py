@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -78,13 +79,17 @@ def child_env(region: str, extra: dict[str, str] | None = None, bin_dir: Path | 
 
 
 def python_bin_dir(root: Path) -> Path:
-    """A dir with `python`/`python3` links to the emulator's interpreter, to prepend to PATH."""
+    """A dir with `python`/`python3` wrappers that exec the emulator's interpreter, to prepend to PATH.
+
+    Wrappers rather than symlinks: a symlink to a venv's python would lose the venv.
+    """
     bin_dir = root / ".bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name in ("python", "python3"):
-        link = bin_dir / name
-        if not link.exists():
-            link.symlink_to(sys.executable)
+        wrapper = bin_dir / name
+        if not wrapper.exists():
+            wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+            wrapper.chmod(0o755)
     return bin_dir
 
 

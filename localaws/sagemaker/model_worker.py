@@ -18,6 +18,7 @@ import os
 import sys
 import tarfile
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -205,6 +206,19 @@ def make_server(handlers: Handlers) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
+def _exit_with_parent() -> None:
+    """Exit when the emulator that started us is gone (so no server outlives a killed emulator)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Load the model, then serve until killed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -213,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-file", required=True, type=Path)
     parser.add_argument("--failure-file", required=True, type=Path)
     args = parser.parse_args(argv)
+    _exit_with_parent()
     try:
         _download(args.model_data_url, args.model_dir)
         submit = os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "")

@@ -96,3 +96,18 @@ def test_processing_job_failure_reports_exit_message(sm):
     assert desc["ProcessingJobStatus"] == "Failed"
     assert "processing failed: no test manifest" in desc["FailureReason"]
     assert "processing failed: no test manifest" in desc["ExitMessage"]
+
+
+def test_shell_entrypoint_gets_the_emulators_python_on_path(sm):
+    _, s3, client, bucket = sm
+    req = _request("proc-sh", bucket)
+    req["AppSpecification"] = {
+        "ImageUri": "x",
+        "ContainerEntrypoint": ["/bin/sh", "-c"],
+        "ContainerArguments": ["python -c 'import sys; print(sys.prefix)' > /opt/ml/processing/summary/prefix.txt"],
+    }
+    client.create_processing_job(**req)
+    desc, _ = poll(lambda: client.describe_processing_job(ProcessingJobName="proc-sh"), "ProcessingJobStatus")
+    assert desc["ProcessingJobStatus"] == "Completed", desc.get("FailureReason")
+    prefix = s3.get_object(Bucket=bucket, Key="proc/out/proc-sh/prefix.txt")["Body"].read().decode().strip()
+    assert prefix == sys.prefix  # the emulator's (virtual) environment, not the base interpreter
