@@ -99,13 +99,13 @@ def _run_key(dag_run) -> str:
     },
 )
 def ogiri_batch_caption():
-    @task(multiple_outputs=True)
-    def plan_input_sets(params=None, dag_run=None, data_interval_start=None) -> dict:
+    @task
+    def plan_input_sets(params=None, dag_run=None, data_interval_start=None) -> list:
         from ogiri.batch.tasks import plan_batch
         from ogiri.ledger import Ledger
 
         settings = _settings()
-        return plan_batch(
+        plan = plan_batch(
             params,
             run_key=_run_key(dag_run),
             partition_date=data_interval_start.date().isoformat() if data_interval_start else None,
@@ -115,21 +115,28 @@ def ogiri_batch_caption():
             dynamodb=_client("dynamodb"),
             ledger_factory=Ledger.from_connection,
         )
+        return plan["configs"]
 
-    plan = plan_input_sets()
+    configs = plan_input_sets()
 
     caption_set = RetrySafeTransformOperator.partial(
         task_id="caption_set",
         deferrable=True,
         max_active_tis_per_dagrun=8,
         map_index_template="{{ task.config['TransformJobName'] }}",
-    ).expand(config=plan["configs"])
+    ).expand(config=configs)
 
     @task(multiple_outputs=False, trigger_rule="all_done")
-    def collect_captions(plan: dict) -> dict:
+    def collect_captions(configs: list, dag_run=None) -> dict:
         from ogiri.batch.tasks import collect_captions as collect
 
-        return collect(plan, bucket=_settings().bucket, s3=_client("s3"), sagemaker=_client("sagemaker"))
+        return collect(
+            configs,
+            run_key=_run_key(dag_run),
+            bucket=_settings().bucket,
+            s3=_client("s3"),
+            sagemaker=_client("sagemaker"),
+        )
 
     @task
     def record_captions(summary: dict) -> int:
@@ -146,9 +153,9 @@ def ogiri_batch_caption():
 
         return report(summary, recorded=recorded, bucket=_settings().bucket, s3=_client("s3"))
 
-    summary = collect_captions(plan)
+    summary = collect_captions(configs)
     recorded = record_captions(summary)
-    chain(plan, caption_set, summary, recorded, report_summary(summary, recorded))
+    chain(configs, caption_set, summary, recorded, report_summary(summary, recorded))
 
 
 ogiri_batch_caption()

@@ -67,7 +67,7 @@ def test_jsonl_round_trip_keeps_unicode():
 
 def test_summary_counts_per_set_and_lists_failures():
     results = parse_output(
-        ["a", "b"], lines({"id": "a", "caption": "x"}, {"id": "b", "error": "bad image: x"}), **META
+        ["a", "b"], lines({"id": "a", "caption": "x"}, {"id": "b", "error": "line 2: bad image: x"}), **META
     )
     results += not_processed(
         ["c"], set_name="set-001", model_name="m1", job_name="j2", reason="transform job j2 Failed"
@@ -86,4 +86,4 @@ def test_summary_counts_per_set_and_lists_failures():
     ]
     assert s["failed_jobs"] == ["set-001"]
     assert s["failure_reasons"] == {"bad image": 1, "transform job j2 Failed": 1}
-    assert {"image_key": "b", "set": "set-000", "error": "bad image: x"} in s["failures"]
+    assert {"image_key": "b", "set": "set-000", "error": "line 2: bad image: x"} in s["failures"]

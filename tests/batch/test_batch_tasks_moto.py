@@ -195,7 +195,7 @@ def test_collect_record_and_report_a_run_with_a_failed_item_and_a_missing_job(mo
         },
     )
     # set b's job was never created (e.g. its mapped task failed before CreateTransformJob).
-    summary = collect_captions(plan, bucket=BUCKET, s3=s3, sagemaker=sm)
+    summary = collect_captions(plan["configs"], run_key=RUN, bucket=BUCKET, s3=s3, sagemaker=sm)
     assert (summary["items"], summary["captioned"], summary["failed"]) == (4, 2, 2)
     assert summary["failed_jobs"] == ["set-001"]
     body = s3.get_object(Bucket=BUCKET, Key=layout.captions_key(RUN))["Body"].read()

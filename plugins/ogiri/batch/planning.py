@@ -208,6 +208,28 @@ class InputSet:
     def from_dict(cls, data: dict[str, Any]) -> InputSet:
         return cls(**data)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> InputSet:
+        """The set a :func:`transform_config` request was made for (``items``/``files`` are 0: unknown)."""
+        bucket, input_prefix = parse_s3_location(
+            config["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], ""
+        )
+        out_bucket, output_prefix = parse_s3_location(config["TransformOutput"]["S3OutputPath"], "")
+        if out_bucket != bucket:
+            raise PlanError(
+                f"transform {config['TransformJobName']} reads s3://{bucket} but writes s3://{out_bucket}"
+            )
+        tags = {t["Key"]: t["Value"] for t in config.get("Tags", [])}
+        return cls(
+            name=tags.get("ogiri:input-set") or config["TransformJobName"],
+            job_name=config["TransformJobName"],
+            bucket=bucket,
+            input_prefix=input_prefix,
+            output_prefix=output_prefix,
+            items=0,
+            files=0,
+        )
+
 
 def request_line(ref: ImageRef, home_bucket: str, beam_width: int) -> dict[str, Any]:
     """The JSON object one image becomes in a request file."""

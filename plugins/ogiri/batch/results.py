@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -217,6 +218,10 @@ def summarize(results: Sequence[ItemResult], job_states: dict[str, dict[str, Any
     }
 
 
+_LINE_PREFIX = re.compile(r"^line \d+:\s*")
+
+
 def _reason_class(error: str) -> str:
-    """A short grouping key for an error message (its text before the first colon)."""
-    return error.split(":", 1)[0].strip()[:80] or "unknown"
+    """A short grouping key for an error message: its text before the first colon, ignoring the
+    model's ``line N:`` prefix (``"line 3: cannot decode image: …"`` → ``"cannot decode image"``)."""
+    return _LINE_PREFIX.sub("", error).split(":", 1)[0].strip()[:80] or "unknown"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ogiri.batch import layout
@@ -159,12 +159,15 @@ def _job_state(sagemaker: Any, job_name: str) -> dict[str, Any]:
     }
 
 
-def collect_captions(plan: Mapping[str, Any], *, bucket: str, s3: Any, sagemaker: Any) -> dict[str, Any]:
-    """Gather every planned item's result into ``batch/<run>/captions.jsonl``; returns the summary."""
-    run_key, model_name = plan["run_key"], plan["model_name"]
+def collect_captions(
+    configs: Sequence[Mapping[str, Any]], *, run_key: str, bucket: str, s3: Any, sagemaker: Any
+) -> dict[str, Any]:
+    """Gather the result of every item the planned transform ``configs`` asked for into
+    ``batch/<run>/captions.jsonl``; returns the summary."""
+    model_name = configs[0]["ModelName"] if configs else None
     results, states = [], {}
-    for data in plan["sets"]:
-        input_set = InputSet.from_dict(data)
+    for config in configs:
+        input_set = InputSet.from_config(dict(config))
         state = _job_state(sagemaker, input_set.job_name)
         states[input_set.name] = state
         results += collect_set(
