@@ -39,6 +39,16 @@ def test_training_job_runs_script_uploads_model_and_scrapes_metrics(sm):
     req = training_request(
         "train-ok", bucket, {"epochs": 3, "scale": 1.5}, Environment={"MY_ENV": "hello"}
     )
+    manifest = [{"prefix": f"s3://{bucket}/data/"}, "train/a.txt", "train/sub/b.txt"]
+    s3.put_object(Bucket=bucket, Key="manifests/val.json", Body=json.dumps(manifest).encode())
+    req["InputDataConfig"].append(
+        {
+            "ChannelName": "val",
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": f"s3://{bucket}/manifests/val.json"}
+            },
+        }
+    )
     client.create_training_job(**req)
     desc, seen = poll(_describe(client, "train-ok"), "TrainingJobStatus")
 
@@ -58,7 +68,12 @@ def test_training_job_runs_script_uploads_model_and_scrapes_metrics(sm):
     assert "code/inference.py" in files
     env = json.loads(files["env.json"])
     assert env["argv"] == ["--epochs", "3", "--scale", "1.5"]
-    assert json.loads(env["SM_CHANNELS"]) == ["train"]
+    assert json.loads(env["SM_CHANNELS"]) == ["train", "val"]
+    val_dir = aws.home / "training" / "train-ok" / "input" / "data" / "val"
+    assert sorted(p.relative_to(val_dir).as_posix() for p in val_dir.rglob("*.txt")) == [
+        "train/a.txt",
+        "train/sub/b.txt",
+    ]
     assert json.loads(env["SM_HPS"]) == {"epochs": 3, "scale": 1.5}
     assert env["SM_HP_SCALE"] == "1.5"
     assert env["SM_CURRENT_HOST"] == "algo-1" and json.loads(env["SM_HOSTS"]) == ["algo-1"]
