@@ -380,3 +380,17 @@ def test_outputs_feed_every_ogiri_setting(resolved, monkeypatch):
     assert settings.region == REGION
     assert settings.sagemaker_role_arn == resolved.physical["SageMakerExecutionRole"]["Arn"]
     assert resolved.outputs["WorkerPolicyArn"] == f"arn:aws:iam::{ACCOUNT}:policy/ogiri-test-airflow-worker"
+
+
+def test_policies_fit_iam_size_limits_even_with_the_longest_names(template):
+    """IAM rejects managed policies over 6,144 and a role's inline policies over 10,240 characters
+    (whitespace excluded); neither cfn-lint nor the emulator checks this."""
+    longest = {"EnvironmentName": "e" * 12, "BucketName": "b" * 63, "TableName": "t" * 255}
+    res = resolve_template(template, longest).resources
+
+    def size(doc) -> int:
+        return len(re.sub(r"\s", "", json.dumps(doc)))
+
+    assert size(res["WorkerPolicy"]["Properties"]["PolicyDocument"]) <= 6144
+    inline = res["SageMakerExecutionRole"]["Properties"]["Policies"]
+    assert sum(size(p["PolicyDocument"]) for p in inline) <= 10240
