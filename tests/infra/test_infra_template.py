@@ -208,7 +208,6 @@ def _sm(kind: str, name: str) -> str:
 def test_worker_can_do_what_the_dags_do(roles, resolved):
     from ogiri.batch.layout import request_file_key, transform_job_name
     from ogiri.config import Settings
-    from ogiri.ingest.accounting import rejects_key
     from ogiri.sagemaker.configs import RunNames, model_package_group
 
     worker = roles["WorkerRole"]
@@ -221,7 +220,7 @@ def test_worker_can_do_what_the_dags_do(roles, resolved):
         ("s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv")),
         ("s3:ListBucket", _s3()),
         ("s3:PutObject", _s3("images/ab/" + "ab" * 32 + ".jpg")),
-        ("s3:PutObject", _s3(rejects_key("2024-05-01", "run"))),
+        ("s3:PutObject", _s3("rejects/dt=2024-05-01/ogiri_ingest-run.jsonl")),
         ("s3:PutObject", _s3("datasets/v1/train.jsonl")),
         ("s3:PutObject", _s3("code/0123456789abcdef/sourcedir.tar.gz")),
         ("s3:GetObject", _s3(f"evaluations/{names.training_job}/evaluation.json")),
