@@ -95,7 +95,9 @@ class Labeler:
 
     def detect(self, bucket: str, key: str) -> ImageLabels:
         """Labels of ``s3://bucket/key`` (at most ``max_labels``, confidence >= ``min_confidence``)."""
-        response = with_backoff(lambda: self._call(bucket, key), attempts=self.attempts, on_retry=self._on_retry)
+        response = with_backoff(
+            lambda: self._call(bucket, key), attempts=self.attempts, on_retry=self._on_retry
+        )
         labels = tuple(
             (str(label["Name"]), float(label["Confidence"]))
             for label in response.get("Labels", [])

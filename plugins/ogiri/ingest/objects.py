@@ -19,7 +19,9 @@ def put_if_absent(s3: Any, bucket: str, key: str, body: bytes, content_type: str
     """
     try:
         with_backoff(
-            lambda: s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+            lambda: s3.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+            )
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in _EXISTS:

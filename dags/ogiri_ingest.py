@@ -1,0 +1,140 @@
+"""
+### ogiri_ingest — nightly CSV landing → safe image fetch → S3 → Rekognition labels → DynamoDB
+
+Runs at 02:00 UTC (`CronTriggerTimetable`, so the logical date is the run time) and ingests the
+**previous UTC day**: the run of 2026-01-02 reads `s3://<bucket>/landing/dt=2026-01-01/*.csv`.
+The `partition_date` param overrides that for manual runs. `catchup=True`: missed days and
+backfills each process their own partition; at most 3 runs at once.
+
+1. `resolve_partition` — partition date, run key, the landing wildcard.
+2. `wait_for_landing` — the Amazon provider's `S3KeySensor` (deferrable, wildcard) waits up to
+   `OGIRI_LANDING_TIMEOUT_S` (default 6 h). **Nothing arrives ⇒ the run fails** (a missing nightly
+   drop is an incident, not a quiet day); `report_missing_landing` then logs a clear message and
+   writes a `missing_landing` ledger row. Mark the run successful by hand if the day truly had no data.
+3. `plan_chunks` — parses the CSVs once (streaming; bad records become rejects with a reason) and
+   stages rows as chunks of `chunk_rows`.
+4. `ingest_chunk` (mapped, one task per chunk; a failed chunk retries alone and rewrites the same
+   keys) — fetch with SSRF guards, normalise to RGB JPEG, store at `images/<sha[:2]>/<sha>.jpg`,
+   label with Rekognition under a client-side TPS limit, write DynamoDB records idempotently.
+   Counts per chunk are in each task's log.
+5. `reconcile_run` — fails unless rows in = accepted + duplicates + rejected; writes
+   `rejects/dt=<date>/<run>.jsonl`, the ledger row (`ogiri_ledger` connection) and emits the
+   `ogiri_captions` Asset (extra: partition, counts) that the training DAG is scheduled on.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+
+from ogiri.config import get_settings
+from ogiri.ingest.assets import captions_asset
+
+DAG_ID = "ogiri_ingest"
+_settings = get_settings()  # env only: no AWS, no metadata DB
+CAPTIONS = captions_asset(_settings)
+LANDING_TIMEOUT_S = int(os.environ.get("OGIRI_LANDING_TIMEOUT_S", str(6 * 3600)))
+LANDING_POKE_S = int(os.environ.get("OGIRI_LANDING_POKE_S", "300"))
+LANDING_DEFERRABLE = os.environ.get("OGIRI_LANDING_DEFERRABLE", "true").strip().lower() not in {
+    "0",
+    "false",
+    "no",
+}
+
+
+@dag(
+    dag_id=DAG_ID,
+    doc_md=__doc__,
+    schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=True,
+    max_active_runs=3,
+    tags=["ogiri", "ingest"],
+    default_args={
+        "owner": "ogiri-data",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "partition_date": Param(
+            "", type="string", description="YYYY-MM-DD to ingest; empty = the day before the logical date"
+        ),
+        "chunk_rows": Param(None, type=["null", "integer"], minimum=1, description="rows per mapped task"),
+        "max_caption_chars": Param(None, type=["null", "integer"], minimum=1),
+        "rekognition_tps": Param(None, type=["null", "number"], minimum=0, description="0 = unlimited"),
+        "min_confidence": Param(None, type=["null", "number"], minimum=0, maximum=100),
+    },
+)
+def ogiri_ingest():
+    @task
+    def resolve_partition() -> dict[str, str]:
+        from ogiri.ingest.tasks import resolve_run
+
+        ctx = get_current_context()
+        dag_run = ctx["dag_run"]
+        return resolve_run(
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            logical_date=ctx.get("logical_date"),
+            run_after=getattr(dag_run, "run_after", None),
+            params=ctx["params"],
+        )
+
+    @task
+    def plan_chunks(info: dict[str, str]) -> list[dict]:
+        from ogiri.ingest.tasks import plan_run
+
+        return plan_run(info, get_current_context()["params"])
+
+    @task(max_active_tis_per_dagrun=4)
+    def ingest_chunk(chunk: dict, info: dict[str, str]) -> dict:
+        from ogiri.ingest.tasks import ingest_chunk as run_chunk
+
+        return run_chunk(info, chunk, get_current_context()["params"])
+
+    @task(outlets=[CAPTIONS])
+    def reconcile_run(info: dict[str, str], chunks: list[dict], results: list[dict]) -> dict:
+        from ogiri.ingest.tasks import reconcile_run as reconcile
+
+        ctx = get_current_context()
+        summary = reconcile(info, chunks, ctx["dag_run"].start_date)
+        ctx["outlet_events"][CAPTIONS].extra = {
+            "partition_date": info["partition_date"],
+            "run_key": info["run_key"],
+            "rows_in": summary["rows_in"],
+            "accepted": summary["accepted"],
+            "duplicates": summary["duplicates"],
+            "rejected": summary["rejected"],
+        }
+        return summary
+
+    @task(trigger_rule="one_failed")
+    def report_missing_landing(info: dict[str, str]) -> str:
+        from ogiri.ingest.tasks import record_missing_landing
+
+        return record_missing_landing(info, LANDING_TIMEOUT_S)
+
+    info = resolve_partition()
+    wait_for_landing = S3KeySensor(
+        task_id="wait_for_landing",
+        bucket_key="{{ ti.xcom_pull(task_ids='resolve_partition')['landing_glob'] }}",
+        wildcard_match=True,
+        aws_conn_id=_settings.aws_conn_id,
+        deferrable=LANDING_DEFERRABLE,
+        poke_interval=LANDING_POKE_S,
+        timeout=LANDING_TIMEOUT_S,
+        mode="poke",
+        retries=0,
+    )
+    chunks = plan_chunks(info)
+    results = ingest_chunk.partial(info=info).expand(chunk=chunks)
+    info >> wait_for_landing >> chunks
+    reconcile_run(info, chunks, results)
+    wait_for_landing >> report_missing_landing(info)
+
+
+ogiri_ingest()

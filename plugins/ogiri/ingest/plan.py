@@ -1,0 +1,170 @@
+"""Which day to ingest, where its CSVs are, and how its rows are split into chunks.
+
+The partition of a run is the UTC day **before** its logical date (the nightly cron run at 02:00
+on 2026-01-02 ingests ``landing/dt=2026-01-01/``), unless the run's ``partition_date`` param names
+one. :func:`stage_chunks` parses every CSV of the partition once, streaming, and writes the parsed
+rows (and parse-time rejects) as JSON Lines chunks of at most ``chunk_rows`` rows under
+``staging/ingest/dt=<date>/<run name>/``; each mapped task then reads only its own chunk. Chunks
+keep source order, and the same input always gives byte-identical chunk files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ogiri.ingest.csv_rows import Reject, Row, iter_rows
+from ogiri.ingest.fetch import DEFAULT_SCHEMES
+from ogiri.ingest.objects import put_if_changed
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def partition_date_for(
+    logical_date: datetime | None, run_after: datetime | None = None, override: str = ""
+) -> str:
+    """``override`` if given (``YYYY-MM-DD``), else the UTC day before the logical date (or ``run_after``)."""
+    if override:
+        override = override.strip()
+        if not _DATE.match(override):
+            raise ValueError(f"partition_date {override!r} is not YYYY-MM-DD")
+        date.fromisoformat(override)  # raises on 2026-02-30
+        return override
+    when = logical_date or run_after
+    if when is None:
+        raise ValueError("a run needs a logical date, run_after or a partition_date param")
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return (when.date() - timedelta(days=1)).isoformat()
+
+
+def landing_prefix(partition_date: str) -> str:
+    """``landing/dt=<date>/``."""
+    return f"landing/dt={partition_date}/"
+
+
+def landing_glob(bucket: str, partition_date: str) -> str:
+    """The S3 sensor's wildcard key: ``s3://<bucket>/landing/dt=<date>/*.csv``."""
+    return f"s3://{bucket}/{landing_prefix(partition_date)}*.csv"
+
+
+def staging_prefix(partition_date: str, run_name: str) -> str:
+    """Where one run stages its chunks and chunk results (deleted when the run is reconciled)."""
+    return f"staging/ingest/dt={partition_date}/{run_name}/"
+
+
+def run_name(run_key: str) -> str:
+    """A file-name-safe name for a run key (``ogiri_ingest:2026-01-02T02:00:00+00:00`` ->
+    ``2026-01-02T02_00_00_00_00``): the dag id prefix is dropped, unsafe characters become ``_``."""
+    _, _, rest = run_key.partition(":")
+    return _UNSAFE.sub("_", rest or run_key).strip("_") or "run"
+
+
+def list_landing_csvs(s3: Any, bucket: str, partition_date: str) -> list[str]:
+    """Keys ending in ``.csv`` under the partition's landing prefix, sorted."""
+    keys: list[str] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=landing_prefix(partition_date)):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].lower().endswith(".csv"))
+    return sorted(keys)
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """One mapped task's input: chunk number, its staging key and how many rows it holds."""
+
+    index: int
+    key: str
+    rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """For XCom / ``.expand()``."""
+        return {"index": self.index, "key": self.key, "rows": self.rows}
+
+
+def entry_for(source: str, item: Row | Reject) -> dict[str, Any]:
+    """The staged JSON form of a parsed row or parse reject."""
+    if isinstance(item, Row):
+        return {"source": source, "line": item.line_no, "url": item.image_url, "caption": item.caption}
+    return {
+        "source": source,
+        "line": item.line_no,
+        "reject": {"reason": str(item.reason), "detail": item.detail, "raw": item.raw},
+    }
+
+
+def iter_entries(
+    s3: Any, bucket: str, keys: Iterable[str], *, max_caption_chars: int, allowed_schemes=DEFAULT_SCHEMES
+) -> Iterator[dict[str, Any]]:
+    """Stream every CSV of ``keys`` through :func:`iter_rows`; yield staged entries in source order."""
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            for item in iter_rows(
+                body.iter_chunks(1 << 16),
+                max_caption_chars=max_caption_chars,
+                source=key,
+                allowed_schemes=allowed_schemes,
+            ):
+                yield entry_for(key, item)
+        finally:
+            body.close()
+
+
+def stage_chunks(
+    s3: Any,
+    bucket: str,
+    partition_date: str,
+    run: str,
+    *,
+    chunk_rows: int,
+    max_caption_chars: int,
+    allowed_schemes=DEFAULT_SCHEMES,
+) -> list[ChunkRef]:
+    """Parse the partition's CSVs into staged chunks; always at least one (possibly empty) chunk."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    keys = list_landing_csvs(s3, bucket, partition_date)
+    prefix = staging_prefix(partition_date, run)
+    refs: list[ChunkRef] = []
+    buf: list[bytes] = []
+
+    def flush() -> None:
+        key = f"{prefix}chunk-{len(refs):05d}.jsonl"
+        put_if_changed(s3, bucket, key, b"".join(buf), "application/x-ndjson")
+        refs.append(ChunkRef(len(refs), key, len(buf)))
+        buf.clear()
+
+    entries = iter_entries(
+        s3, bucket, keys, max_caption_chars=max_caption_chars, allowed_schemes=allowed_schemes
+    )
+    for entry in entries:
+        buf.append(json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+        if len(buf) >= chunk_rows:
+            flush()
+    if buf or not refs:
+        flush()
+    return refs
+
+
+def read_chunk(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """The entries of one staged chunk."""
+    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+
+
+def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
+    """Delete every object under ``prefix``; returns how many."""
+    deleted = 0
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if objs:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": objs, "Quiet": True})
+            deleted += len(objs)
+    return deleted

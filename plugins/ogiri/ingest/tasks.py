@@ -1,0 +1,222 @@
+"""The bodies of the ``ogiri_ingest`` tasks, as plain functions (the DAG file only wires them).
+
+Per-run overrides come from the DAG params (``None``/empty = the ``OGIRI_*`` setting).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ogiri.config import Settings, get_settings
+from ogiri.naming import run_key as make_run_key
+
+log = logging.getLogger(__name__)
+
+STATUS_SUCCESS = "success"
+STATUS_MISSING_LANDING = "missing_landing"
+
+
+def _param(params: Mapping[str, Any] | None, name: str, default: Any) -> Any:
+    value = (params or {}).get(name)
+    return default if value is None or value == "" else value
+
+
+def resolve_run(
+    *,
+    dag_id: str,
+    run_id: str,
+    logical_date: datetime | None,
+    run_after: datetime | None,
+    params: Mapping[str, Any] | None,
+    settings: Settings | None = None,
+) -> dict[str, str]:
+    """Partition date, run key/name, bucket and the landing wildcard of this run."""
+    from ogiri.ingest.plan import landing_glob, partition_date_for, run_name
+
+    settings = settings or get_settings()
+    partition = partition_date_for(logical_date, run_after, str(_param(params, "partition_date", "")))
+    key = make_run_key(dag_id, run_id, logical_date.isoformat() if logical_date else None)
+    info = {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "partition_date": partition,
+        "run_key": key,
+        "run_name": run_name(key),
+        "bucket": settings.bucket,
+        "table": settings.table,
+        "landing_glob": landing_glob(settings.bucket, partition),
+    }
+    log.info("run %s ingests partition %s from %s", key, partition, info["landing_glob"])
+    return info
+
+
+def plan_run(info: Mapping[str, str], params: Mapping[str, Any] | None, settings: Settings | None = None):
+    """Stage the partition's rows as chunks; returns the chunk refs to map over."""
+    from ogiri.ingest.clients import make_clients
+    from ogiri.ingest.plan import stage_chunks
+
+    settings = settings or get_settings()
+    clients = make_clients(settings.aws_conn_id)
+    refs = stage_chunks(
+        clients.s3,
+        info["bucket"],
+        info["partition_date"],
+        info["run_name"],
+        chunk_rows=int(_param(params, "chunk_rows", settings.ingest_chunk_rows)),
+        max_caption_chars=int(_param(params, "max_caption_chars", settings.max_caption_chars)),
+    )
+    log.info(
+        "partition %s: %d rows in %d chunk(s): %s",
+        info["partition_date"],
+        sum(r.rows for r in refs),
+        len(refs),
+        [r.rows for r in refs],
+    )
+    return [r.as_dict() for r in refs]
+
+
+def result_key(chunk_key: str) -> str:
+    """Where a chunk's result is staged (next to the chunk)."""
+    return chunk_key.removesuffix(".jsonl") + ".result.json"
+
+
+def ingest_chunk(
+    info: Mapping[str, str],
+    chunk: Mapping[str, Any],
+    params: Mapping[str, Any] | None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Ingest one staged chunk; stage its full result (with rejects) and return its counts."""
+    from ogiri.ingest.clients import make_clients
+    from ogiri.ingest.fetch import FetchPolicy, SafeFetcher
+    from ogiri.ingest.labels import Labeler
+    from ogiri.ingest.objects import put_if_changed
+    from ogiri.ingest.pipeline import ChunkJob, process_chunk
+    from ogiri.ingest.plan import read_chunk
+
+    settings = settings or get_settings()
+    clients = make_clients(settings.aws_conn_id, pool=settings.fetch_concurrency + 4)
+    entries = read_chunk(clients.s3, info["bucket"], chunk["key"])
+    if len(entries) != chunk["rows"]:
+        raise RuntimeError(f"chunk {chunk['key']} holds {len(entries)} rows, planned {chunk['rows']}")
+    fetcher = SafeFetcher(
+        FetchPolicy(
+            max_bytes=settings.max_image_bytes,
+            private_host_allowlist=settings.private_host_allowlist,
+        ),
+        s3_client=clients.s3,
+    )
+    labeler = Labeler(
+        clients.rekognition,
+        tps=float(_param(params, "rekognition_tps", settings.rekognition_tps)),
+        min_confidence=float(_param(params, "min_confidence", settings.rekognition_min_confidence)),
+    )
+    job = ChunkJob(
+        bucket=info["bucket"],
+        table=info["table"],
+        partition_date=info["partition_date"],
+        run_key=info["run_key"],
+        max_image_pixels=settings.max_image_pixels,
+        max_image_side=settings.max_image_side,
+        concurrency=settings.fetch_concurrency,
+    )
+    result = process_chunk(
+        entries, chunk=int(chunk["index"]), job=job, clients=clients, fetcher=fetcher, labeler=labeler
+    )
+    put_if_changed(clients.s3, info["bucket"], result_key(chunk["key"]), result.to_json(), "application/json")
+    return result.counts()
+
+
+def reconcile_run(
+    info: Mapping[str, str],
+    chunks: Iterable[Mapping[str, Any]],
+    started_at: datetime | None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Check every row is accounted for, write the rejects file and the ledger row, drop staging.
+
+    Raises :class:`~ogiri.ingest.accounting.AccountingError` when rows in != accepted + duplicates +
+    rejected (then nothing is published).
+    """
+    from ogiri.ingest.accounting import AccountingError, ChunkResult, rejects_jsonl, rejects_key, summarize
+    from ogiri.ingest.clients import make_clients
+    from ogiri.ingest.objects import put_if_changed, read_object
+    from ogiri.ingest.plan import delete_prefix, staging_prefix
+    from ogiri.ledger import IngestRun, Ledger
+
+    settings = settings or get_settings()
+    clients = make_clients(settings.aws_conn_id)
+    chunks = sorted(chunks, key=lambda c: int(c["index"]))
+    results = [
+        ChunkResult.from_json(read_object(clients.s3, info["bucket"], result_key(c["key"]))) for c in chunks
+    ]
+    planned = sum(int(c["rows"]) for c in chunks)
+    elapsed = 0.0
+    if started_at is not None:
+        elapsed = (datetime.now(tz=started_at.tzinfo) - started_at).total_seconds()
+    summary = summarize(info["partition_date"], results, elapsed_s=elapsed)
+    if summary.rows_in != planned:
+        raise AccountingError(f"planned {planned} rows but chunks report {summary.rows_in} rows in")
+    key = rejects_key(info["partition_date"], info["run_name"])
+    put_if_changed(clients.s3, info["bucket"], key, rejects_jsonl(results), "application/x-ndjson")
+    for line in summary.log_lines():
+        log.info("%s", line)
+    log.info("rejects: s3://%s/%s", info["bucket"], key)
+    ledger = Ledger.from_connection(settings.ledger_conn_id)
+    ledger.ensure_schema()
+    ledger.record_ingest_run(
+        IngestRun(
+            run_key=info["run_key"],
+            dag_id=info["dag_id"],
+            run_id=info["run_id"],
+            partition_date=info["partition_date"],
+            status=STATUS_SUCCESS,
+            rows_in=summary.rows_in,
+            accepted=summary.accepted,
+            duplicates=summary.duplicates,
+            rejected=summary.rejected,
+            rejected_by_reason=summary.rejected_by_reason,
+            images_fetched=summary.images_fetched,
+            bytes_fetched=summary.bytes_fetched,
+            labels=summary.labels,
+            elapsed_s=summary.elapsed_s,
+            message=json.dumps({"rejects": f"s3://{info['bucket']}/{key}", "chunks": summary.chunks}),
+        )
+    )
+    removed = delete_prefix(
+        clients.s3, info["bucket"], staging_prefix(info["partition_date"], info["run_name"])
+    )
+    log.info("removed %d staging object(s)", removed)
+    return summary.as_dict()
+
+
+def record_missing_landing(
+    info: Mapping[str, str], timeout_s: float, settings: Settings | None = None
+) -> str:
+    """Ledger row + log line for a partition whose CSVs never arrived; returns the message."""
+    from ogiri.ledger import IngestRun, Ledger
+
+    settings = settings or get_settings()
+    message = (
+        f"no CSV arrived at {info['landing_glob']} within {timeout_s:.0f}s "
+        f"(or the sensor could not list the bucket; see wait_for_landing's log): partition "
+        f"{info['partition_date']} was not ingested"
+    )
+    log.error("%s", message)
+    ledger = Ledger.from_connection(settings.ledger_conn_id)
+    ledger.ensure_schema()
+    ledger.record_ingest_run(
+        IngestRun(
+            run_key=info["run_key"],
+            dag_id=info["dag_id"],
+            run_id=info["run_id"],
+            partition_date=info["partition_date"],
+            status=STATUS_MISSING_LANDING,
+            message=message,
+        )
+    )
+    return message
