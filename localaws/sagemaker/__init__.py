@@ -35,6 +35,8 @@ def install() -> None:
         for name, method in RESPONSE_METHODS.items():
             setattr(SageMakerResponse, name, method)
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
+        # Binary bodies (images) must not be decoded as UTF-8 (moto would answer 500).
+        SageMakerRuntimeResponse.use_raw_body = True
         atexit.register(shutdown)
         _installed = True
 

@@ -63,6 +63,9 @@ def test_endpoint_serves_handlers_then_rolls_back_a_broken_update(sm):
         {"y": 6, "text": "大喜利"},
     )
 
+    image = b"\x89PNG\r\n\x1a\n\xff\xfe\x00" + bytes(range(256))
+    assert _invoke(runtime, "ep", image, "application/x-image")[1] == {"y": 3 * len(image), "text": "89504e47"}
+
     client.update_endpoint(EndpointName="ep", EndpointConfigName=broken)
     answers = []
     stop = threading.Event()
