@@ -1,12 +1,13 @@
 """``ogiri_train`` end to end with ``dag.test()`` against the emulator and synthetic data.
 
-One module, three runs in order (they share the endpoint, like consecutive nights):
+One module, four runs in order (they share the endpoint, like consecutive nights):
 
 1. first run: trains (its first ``train_model`` attempt fails after the job started, the retry
    re-attaches: still one training job), evaluates, deploys (no champion), endpoint answers captions;
 2. a deliberately weaker candidate: deployment skipped with the reason in the ledger, champion serves;
 3. a candidate whose model cannot load: the endpoint rolls back, the run fails, and the old model
-   answers every request made during the run.
+   answers every request made during the run;
+4. too little new data: the run skips at ``build_dataset`` with the reason in the ledger.
 """
 
 from __future__ import annotations
@@ -223,3 +224,18 @@ def test_model_that_fails_to_load_rolls_back_and_the_old_model_answers_throughou
     models = {m["ModelName"] for m in stack["sm"].list_models()["Models"]}
     assert names.model not in models and champion["model_name"] in models
     assert errors == [] and len(answers) > 3 and all(a.strip() for a in answers)
+
+
+def test_too_little_new_data_skips_the_whole_run_with_the_reason_recorded(stack):
+    from ogiri.naming import run_key
+
+    jobs_before = training_jobs(stack)
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 4, tzinfo=UTC), run_conf={**FAST, "min_new_images": 10_000})
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["build_dataset"] == "skipped" and st["train_model"] == "skipped"
+    assert st["record_training"] == "skipped" and st["smoke_test_endpoint"] == "skipped"
+    key = run_key("ogiri_train", dr.run_id, dr.logical_date)
+    row = next(d for d in ledger().deployment_history(stack["settings"].endpoint_name) if d["run_key"] == key)
+    assert row["action"] == "skip" and "too little new data" in row["reason"] and "minimum 10000" in row["reason"]
+    assert training_jobs(stack) == jobs_before
