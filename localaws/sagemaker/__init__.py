@@ -2,8 +2,19 @@
 
 `install()` (called once by the server, after it sets LOCALAWS_ENDPOINT_URL and LOCALAWS_HOME)
 swaps moto's SageMaker backend class for `LocalSageMakerBackend`, adds the API handlers moto lacks
-(StopTrainingJob, UpdateEndpoint, StopTransformJob) and makes sagemaker-runtime InvokeEndpoint call
-the endpoint's model server. `reset()` / `shutdown()` kill every process started.
+(StopTrainingJob, UpdateEndpoint, StopTransformJob; Create*Job keep `Environment`) and makes
+sagemaker-runtime InvokeEndpoint call the endpoint's model server. `reset()` / `shutdown()` kill
+every process started.
+
+Behaviour (see the module docstrings for details):
+* training (`training.py`): script mode, work dir `$LOCALAWS_HOME/training/<job>/`; InProgress with
+  SecondaryStatus Starting → Downloading → Training → Uploading → Completed; Failed with
+  `AlgorithmError: <output/failure>` or the stderr tail; StopTrainingJob → Stopping → Stopped;
+  MaxRuntimeInSeconds → Stopped / MaxRuntimeExceeded (model still uploaded, like SageMaker).
+* processing (`processing.py`), transform (`transform.py`), endpoints (`endpoints.py`); model
+  servers are `model_worker.py` subprocesses speaking SageMaker's /ping + /invocations.
+* Env knobs: LOCALAWS_STOP_GRACE_SECONDS (5), LOCALAWS_MODEL_STARTUP_TIMEOUT (300),
+  LOCALAWS_INVOKE_TIMEOUT (60).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class HostProcess:
     cwd: Path
     env: dict[str, str]
     stream: str
+    banner: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +89,8 @@ class JobRun:
         all_lines: list[str] = []
         for host in hosts:
             sink = self.sink(host.stream)
+            for line in host.banner:
+                sink.write(line)
             tail = Tail(20)
             with self._lock:
                 if self._dead:

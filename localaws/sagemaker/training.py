@@ -361,6 +361,7 @@ class TrainingRun(JobRun):
                     cwd=code_dir,
                     env=child_env(self.region, env, bin_dir),
                     stream=f"{self.name}/{host}-{epoch}",
+                    banner=["Invoking script with the following command:", " ".join(shlex.quote(a) for a in argv)],
                 )
             )
         return hosts

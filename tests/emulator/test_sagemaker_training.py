@@ -92,6 +92,9 @@ def test_training_job_runs_script_uploads_model_and_scrapes_metrics(sm):
     logs = log_messages(aws.client("logs"), "/aws/sagemaker/TrainingJobs", "train-ok/algo-1-")
     (messages,) = logs.values()
     assert "rows=3" in messages and "done" in messages
+    assert messages[messages.index("Invoking script with the following command:") + 1].endswith(
+        "train.py --epochs 3 --scale 1.5"
+    )
     assert any("requirements.txt found: pip install is skipped locally" in m for m in messages)
 
 
