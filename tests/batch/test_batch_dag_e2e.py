@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from captioner_model import register_model, synthetic_images, train_tiny_model  # noqa: E402
+from handler_models import register_handler_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "ogiri-batch-e2e"
@@ -31,10 +32,9 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture
-def batch_env(aws, airflow_db, tiny_model, tmp_path, monkeypatch):
-    """Emulator with the bucket, the images, the champion model; ledger on SQLite; fast polling."""
-    from ogiri.config import get_settings
-    from ogiri.ledger import Deployment, Ledger
+def base_env(aws, airflow_db, tmp_path, monkeypatch):
+    """Emulator with the bucket; ledger on SQLite behind ``ogiri_ledger``; fast polling."""
+    from ogiri.ledger import Ledger
 
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
     monkeypatch.setenv("OGIRI_SAGEMAKER_POLL_SECONDS", "1")
@@ -43,6 +43,18 @@ def batch_env(aws, airflow_db, tiny_model, tmp_path, monkeypatch):
     )
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
+    ledger = Ledger.from_connection()
+    ledger.ensure_schema()
+    return {"s3": s3, "sm": sm, "ledger": ledger}
+
+
+@pytest.fixture
+def batch_env(base_env, tiny_model):
+    """Two input prefixes of synthetic images (one corrupt) and the trained model as the champion."""
+    from ogiri.config import get_settings
+    from ogiri.ledger import Deployment
+
+    s3, sm = base_env["s3"], base_env["sm"]
     images = synthetic_images(tiny_model, 5)
     set_a = [(f"incoming/a/{Path(k).name}", body) for k, body in images[:3]]
     set_b = [(f"incoming/b/{Path(k).name}", body) for k, body in images[3:]]
@@ -50,9 +62,7 @@ def batch_env(aws, airflow_db, tiny_model, tmp_path, monkeypatch):
     for key, body in set_a + set_b:
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     register_model(s3, sm, BUCKET, tiny_model["tarball"], MODEL)
-    ledger = Ledger.from_connection()
-    ledger.ensure_schema()
-    ledger.record_deployment(
+    base_env["ledger"].record_deployment(
         Deployment(
             run_key="ogiri_train:manual__e2e",
             endpoint_name=get_settings().endpoint_name,
@@ -61,7 +71,7 @@ def batch_env(aws, airflow_db, tiny_model, tmp_path, monkeypatch):
             model_name=MODEL,
         )
     )
-    return {"s3": s3, "sm": sm, "ledger": ledger, "a": [k for k, _ in set_a], "b": [k for k, _ in set_b]}
+    return {**base_env, "a": [k for k, _ in set_a], "b": [k for k, _ in set_b]}
 
 
 def load_dag():
@@ -137,3 +147,34 @@ def test_two_sets_in_mapped_transforms_with_a_corrupt_image_then_an_idempotent_r
     assert len(sm.list_transform_jobs()["TransformJobSummaries"]) == 2
     assert s3.get_object(Bucket=BUCKET, Key=layout.captions_key(key))["Body"].read().decode() == first_body
     assert ledger_rows(ledger) == rows
+
+
+def test_a_failed_transform_job_fails_the_run_and_its_items_are_reported_not_hidden(base_env):
+    from ogiri.batch import layout
+    from ogiri.naming import run_key
+
+    s3, sm, ledger = base_env["s3"], base_env["sm"], base_env["ledger"]
+    for name in ("x.jpg", "y.jpg"):
+        s3.put_object(Bucket=BUCKET, Key=f"in/{name}", Body=b"jpeg")
+    register_handler_model(s3, sm, BUCKET, "broken-model", broken=True)
+
+    dr = run(load_dag(), {"input_prefixes": ["in/"], "model": "broken-model"})
+    got = states(dr)
+    assert dr.state == "failed"
+    assert got[("caption_set", 0)] == "failed"
+    assert got[("collect_captions", -1)] == got[("record_captions", -1)] == "success"
+    assert got[("report_summary", -1)] == "failed"
+    tries = {t.task_id: t.try_number for t in dr.get_task_instances()}
+    # Neither is retried: a retry could only find the same failed job.
+    assert tries["caption_set"] == tries["report_summary"] == 1
+
+    key = run_key("ogiri_batch_caption", dr.run_id, dr.logical_date)
+    body = s3.get_object(Bucket=BUCKET, Key=layout.captions_key(key))["Body"].read().decode()
+    items = [json.loads(line) for line in body.splitlines()]
+    assert [i["image_key"] for i in items] == ["in/x.jpg", "in/y.jpg"]
+    for item in items:
+        assert item["error"].startswith(f"transform job {layout.transform_job_name(key, 'set-000')} Failed")
+        assert "weights are corrupt" in item["error"] and item["processed"] is False
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.summary_key(key))["Body"].read())
+    assert summary["failed_jobs"] == ["set-000"] and summary["failed"] == 2
+    assert ledger_rows(ledger) == []  # an infrastructure failure never overwrites earlier captions

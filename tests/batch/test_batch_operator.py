@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from ogiri.batch.operators import RetrySafeTransformOperator, poll_seconds
+
+sys.path.insert(0, str(Path(__file__).parent))
+from handler_models import register_handler_model  # noqa: E402
 
 BUCKET = "ogiri-mlops"
 
@@ -74,6 +80,14 @@ def test_a_model_section_is_refused(moto_aws):
         op.execute({})
 
 
+def test_a_job_failing_while_deferred_fails_the_task_without_retries():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    op = operator("bt-x")
+    with pytest.raises(AirflowFailException, match="bt-x ended failed: ClientError: boom"):
+        op.execute_complete({}, {"status": "failed", "job_name": "bt-x", "message": "ClientError: boom"})
+
+
 def test_poll_seconds_from_argument_environment_or_default(monkeypatch):
     monkeypatch.delenv("OGIRI_SAGEMAKER_POLL_SECONDS", raising=False)
     assert poll_seconds() == 30
@@ -87,71 +101,15 @@ def test_poll_seconds_from_argument_environment_or_default(monkeypatch):
 
 # -- against the emulator: jobs that really run, fail, or are still running on retry ---------------
 
-HANDLERS = """
-import json, os, time
-
-
-def model_fn(model_dir):
-    with open(os.path.join(model_dir, "model.json")) as f:
-        model = json.load(f)
-    if model.get("broken"):
-        raise RuntimeError("weights are corrupt")
-    return model
-
-
-def input_fn(body, content_type):
-    text = body.decode() if isinstance(body, bytes) else body
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def predict_fn(data, model):
-    time.sleep(model.get("delay", 0))
-    return [{"id": d["id"], "caption": "c-" + d["id"], "score": 0.5} for d in data]
-
-
-def output_fn(prediction, accept):
-    return "".join(json.dumps(p) + "\\n" for p in prediction), accept
-"""
-
-
-def tar_gz(files: dict[str, str]) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
 
 @pytest.fixture
 def emu(aws):
     """The emulator with the bucket, one input file and models 'ok', 'slow' and 'broken'."""
-    import json
-
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="in/part-00000.jsonl", Body=b'{"id": "a"}\n{"id": "b"}\n')
-    for name, model in {"ok": {}, "slow": {"delay": 3}, "broken": {"broken": True}}.items():
-        key = f"models/{name}/model.tar.gz"
-        s3.put_object(
-            Bucket=BUCKET,
-            Key=key,
-            Body=tar_gz({"model.json": json.dumps(model), "code/inference.py": HANDLERS}),
-        )
-        sm.create_model(
-            ModelName=name,
-            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
-            PrimaryContainer={
-                "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311",
-                "ModelDataUrl": f"s3://{BUCKET}/{key}",
-                "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
-            },
-        )
+    for name, behaviour in {"ok": {}, "slow": {"delay": 3}, "broken": {"broken": True}}.items():
+        register_handler_model(s3, sm, BUCKET, name, **behaviour)
     return s3, sm
 
 

@@ -8,7 +8,9 @@ describe-first behaviour of :class:`ogiri.sagemaker.operators.ReattachJobMixin`:
 * re-attaches (defers on the provider's trigger) when it is ``InProgress``/``Stopping``,
 * reuses a ``Completed`` job's result without starting anything,
 * fails loudly, without retrying, when it ``Failed``/``Stopped`` (SageMaker's ``FailureReason`` in the
-  message): a second paid job for the same run is never started behind the user's back.
+  message): a second paid job for the same run is never started behind the user's back. A job that
+  fails while the task waits on it also fails the task without retries, since a retry could only
+  find the same failed job.
 
 The poll interval defaults to ``OGIRI_SAGEMAKER_POLL_SECONDS`` (30), read when the task runs.
 """
@@ -20,6 +22,7 @@ import os
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator, serialize
+from airflow.sdk.exceptions import AirflowFailException
 
 from ogiri.sagemaker.operators import ReattachJobMixin
 
@@ -82,6 +85,15 @@ class RetrySafeTransformOperator(ReattachJobMixin, SageMakerTransformOperator):
         self.check_interval = poll_seconds(self._check_interval_arg)
         self.max_attempts = max(1, math.ceil(self.max_wait_seconds / self.check_interval))
         return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, dict]:
+        """Resume after the trigger: a Failed/Stopped job fails the task without retries (a retry
+        would only find the same ended job); a timeout or trigger error may be retried (re-attach)."""
+        if event and event.get("status") in {"failed", "stopped"}:
+            name = event.get("job_name") or self.config[self.name_field]
+            reason = event.get("message") or "(no FailureReason given)"
+            raise AirflowFailException(f"SageMaker Transform job {name} ended {event['status']}: {reason}")
+        return super().execute_complete(context, event)
 
     def _describe_func(self):
         return self.hook.describe_transform_job

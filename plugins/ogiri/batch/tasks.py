@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from ogiri.batch import layout
 from ogiri.batch.planning import (
     ImageRef,
@@ -38,8 +40,9 @@ CHAMPION = "champion"
 LOGGED_FAILURES = 50
 
 
-class BatchRunFailed(RuntimeError):
-    """A transform job of the run did not complete (its items are reported as failures)."""
+class BatchRunFailed(AirflowFailException):
+    """A transform job of the run did not complete (its items are reported as failures). Not
+    retried: the job's state will not change."""
 
 
 def resolve_model(requested: str | None, *, ledger_factory: Callable[[], Any], endpoint_name: str) -> str:
