@@ -81,6 +81,14 @@ def airflow_db():
     return _AIRFLOW_HOME
 
 
+@pytest.fixture(autouse=True)
+def _emulator_env_only_where_used(request, monkeypatch):
+    """Tests that do not use the emulator (e.g. in-process ``mock_aws``) must not inherit its URL."""
+    if "emulator" not in request.fixturenames:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+
+
 @pytest.fixture
 def aws(emulator):
     """The emulator, reset to an empty account for this test."""
