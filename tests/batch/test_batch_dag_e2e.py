@@ -178,3 +178,20 @@ def test_a_failed_transform_job_fails_the_run_and_its_items_are_reported_not_hid
     summary = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.summary_key(key))["Body"].read())
     assert summary["failed_jobs"] == ["set-000"] and summary["failed"] == 2
     assert ledger_rows(ledger) == []  # an infrastructure failure never overwrites earlier captions
+
+
+def test_a_run_with_nothing_to_caption_succeeds_with_an_empty_report(base_env):
+    from ogiri.batch import layout
+    from ogiri.naming import run_key
+
+    s3, sm = base_env["s3"], base_env["sm"]
+    register_handler_model(s3, sm, BUCKET, "ok-model")
+    dr = run(load_dag(), {"input_prefixes": ["nothing/here/"], "model": "ok-model"})
+    got = states(dr)
+    assert dr.state == "success", got
+    assert got[("caption_set", -1)] == "skipped"  # mapped over zero input sets
+    key = run_key("ogiri_batch_caption", dr.run_id, dr.logical_date)
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.summary_key(key))["Body"].read())
+    assert (summary["items"], summary["failed"], summary["sets"], summary["ledger_rows"]) == (0, 0, [], 0)
+    assert s3.get_object(Bucket=BUCKET, Key=layout.captions_key(key))["Body"].read() == b""
+    assert sm.list_transform_jobs()["TransformJobSummaries"] == []

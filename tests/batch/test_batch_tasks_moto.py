@@ -67,10 +67,13 @@ def test_rewriting_a_plan_replaces_stale_request_files(moto_aws):
     assert [o["Key"] for o in listed] == [layout.request_file_key(RUN, "set-000", 0)]
 
 
-def test_images_ingested_on_reads_the_ingest_date_index_once_per_image(moto_aws):
-    ddb = moto_aws["dynamodb"]
+SHA_A, SHA_B, SHA_C = "aa" + "0" * 62, "bb" + "1" * 62, "cc" + "2" * 62
+
+
+def make_caption_table(ddb, table="captions"):
+    """The ingestion's table shape: (ImageKey, CaptionId) with the IngestDateIndex GSI; 3 images, 2 days."""
     ddb.create_table(
-        TableName="captions",
+        TableName=table,
         KeySchema=[
             {"AttributeName": "ImageKey", "KeyType": "HASH"},
             {"AttributeName": "CaptionId", "KeyType": "RANGE"},
@@ -90,15 +93,14 @@ def test_images_ingested_on_reads_the_ingest_date_index_once_per_image(moto_aws)
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    sha_a, sha_b, sha_c = "aa" + "0" * 62, "bb" + "1" * 62, "cc" + "2" * 62
     for sha, cid, day in [
-        (sha_a, "1", "2026-01-02"),
-        (sha_a, "2", "2026-01-02"),
-        (sha_b, "1", "2026-01-02"),
-        (sha_c, "1", "2026-01-03"),
+        (SHA_A, "1", "2026-01-02"),
+        (SHA_A, "2", "2026-01-02"),
+        (SHA_B, "1", "2026-01-02"),
+        (SHA_C, "1", "2026-01-03"),
     ]:
         ddb.put_item(
-            TableName="captions",
+            TableName=table,
             Item={
                 "ImageKey": {"S": sha},
                 "CaptionId": {"S": cid},
@@ -106,10 +108,42 @@ def test_images_ingested_on_reads_the_ingest_date_index_once_per_image(moto_aws)
                 "S3Uri": {"S": f"s3://{BUCKET}/images/{sha[:2]}/{sha}.jpg"},
             },
         )
+
+
+def test_images_ingested_on_reads_the_ingest_date_index_once_per_image(moto_aws):
+    ddb = moto_aws["dynamodb"]
+    make_caption_table(ddb)
     got = images_ingested_on(ddb, "captions", "2026-01-02", BUCKET)
-    assert [r.key for r in got] == [f"images/aa/{sha_a}.jpg", f"images/bb/{sha_b}.jpg"]
+    assert [r.key for r in got] == [f"images/aa/{SHA_A}.jpg", f"images/bb/{SHA_B}.jpg"]
     with pytest.raises(PlanError, match="YYYY-MM-DD"):
         images_ingested_on(ddb, "captions", "02/01/2026", BUCKET)
+
+
+def test_without_inputs_the_plan_captions_the_images_ingested_that_day(moto_aws, monkeypatch):
+    s3, sm = moto_aws["s3"], moto_aws["sagemaker"]
+    monkeypatch.setenv("OGIRI_TABLE", "captions")
+    make_caption_table(moto_aws["dynamodb"])
+    create_model(sm)
+    kwargs = dict(
+        run_key=RUN,
+        settings=get_settings(),
+        s3=s3,
+        sagemaker=sm,
+        dynamodb=moto_aws["dynamodb"],
+        ledger_factory=None,
+    )
+    nightly = plan_batch({"model": "m1"}, partition_date="2026-01-02", **kwargs)
+    assert [(s["name"], s["items"]) for s in nightly["sets"]] == [("set-000", 2)]
+    assert nightly["sources"] == ["images ingested on 2026-01-02"]
+    body = s3.get_object(Bucket=BUCKET, Key=layout.request_file_key(RUN, "set-000", 0))["Body"].read()
+    assert [json.loads(line)["id"] for line in body.decode().splitlines()] == [
+        f"images/aa/{SHA_A}.jpg",
+        f"images/bb/{SHA_B}.jpg",
+    ]
+    backfill = plan_batch({"model": "m1", "ingest_date": "2026-01-03"}, partition_date="2026-01-02", **kwargs)
+    assert [(s["name"], s["items"]) for s in backfill["sets"]] == [("set-000", 1)]
+    quiet_day = plan_batch({"model": "m1"}, partition_date="2026-02-01", **kwargs)
+    assert quiet_day["configs"] == [] and quiet_day["sets"] == []
 
 
 def test_plan_uses_the_ledger_champion_and_fails_clearly_without_one(moto_aws, sqlite_ledger):
