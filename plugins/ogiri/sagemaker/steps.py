@@ -201,9 +201,10 @@ def decide_deployment(params: dict[str, Any], run_key: str, evaluation: dict[str
         max_bleu_regression=float(_param(params, "max_bleu_regression", settings.max_bleu_regression)),
         force=bool(params.get("force_deploy", False)),
     )
+    book = ledger()
     serving_now = serving(aws_client("sagemaker"), settings.endpoint_name) if champion is not None else None
-    champion_row = ledger().champion(settings.endpoint_name) if champion is not None else None
-    ledger().record_evaluation(
+    champion_row = book.champion(settings.endpoint_name) if champion is not None else None
+    book.record_evaluation(
         Evaluation(
             candidate_job=names.training_job,
             decision="deploy" if decision.deploy else "skip",
@@ -253,6 +254,7 @@ def configure_deployment(params: dict[str, Any], run_key: str) -> dict[str, Any]
     image = inference_image_uri(settings)
     previous = serving(sm, settings.endpoint_name)
     operation = "update" if previous else "create"
+    book = ledger()
     plan = {
         "names": names.as_dict(),
         "operation": operation,
@@ -262,9 +264,9 @@ def configure_deployment(params: dict[str, Any], run_key: str) -> dict[str, Any]
         "endpoint_config": configs.endpoint_config_config(settings, names),
         "endpoint": configs.endpoint_config(settings, names),
         "previous": previous,
-        "previous_champion": ledger().champion(settings.endpoint_name),
+        "previous_champion": book.champion(settings.endpoint_name),
     }
-    ledger().record_deployment(
+    book.record_deployment(
         Deployment(run_key=run_key, endpoint_name=settings.endpoint_name, action=operation, status="in_progress",
                    endpoint_config=names.endpoint_config, model_name=names.model,
                    training_job=names.training_job, model_artifact=artifact)
