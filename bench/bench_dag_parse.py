@@ -24,7 +24,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from airflow.dag_processing.dagbag import DagBag
 t1 = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "parse_s": t2 - t1, "dags": len(bag.dags),
                   "errors": {k: str(v)[:200] for k, v in bag.import_errors.items()}}))

@@ -97,7 +97,7 @@ def _run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict | 
     """``dag.test()`` one run; return its state and task states (raises if the run failed)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"))
     if bag.import_errors:
         raise SystemExit(f"{dag_id} does not import: {bag.import_errors}")
     dag = bag.dags[dag_id]
