@@ -177,7 +177,7 @@ class TransformerDecoder(nn.Module):
         if t > self.pos.num_embeddings:
             raise ValueError(f"sequence of {t} tokens is longer than max_len + 2 = {self.pos.num_embeddings}")
         x = self.embed(inputs) * self.scale + self.pos(torch.arange(t, device=inputs.device))
-        causal = nn.Transformer.generate_square_subsequent_mask(t, device=inputs.device, dtype=x.dtype)
+        causal = torch.ones(t, t, dtype=torch.bool, device=inputs.device).triu(1)  # True = masked
         y = self.decoder(x, memory, tgt_mask=causal, tgt_key_padding_mask=inputs == self.pad_id,
                          tgt_is_causal=True)
         return self.out(self.norm(y))

@@ -229,7 +229,8 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             decoder, device_ids=[local_rank] if device.type == "cuda" else None)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  foreach=True)
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)

@@ -1,0 +1,150 @@
+"""Captioner speed: cached-feature training vs the classic CNN-every-step loop, and serving latency.
+
+Run: ``.venv/bin/python bench/bench_training.py [--quick] [--encoder resnet50 --image-size 224]``.
+Both training loops run in the same process on the same synthetic data and the same decoder, so
+the ratio is meaningful on a shared machine. Prints images/s for
+
+* ``classic``: every step decodes + transforms the images and runs the frozen CNN, then the decoder
+  (the tutorial pattern);
+* ``cached``: the decoder step over fp16 features computed once (the one-off extraction rate is
+  printed too);
+
+then the end-to-end serving latency (image in, caption out) p50/p95 for greedy and beam-3 at
+batch 1 and 32, on a decoder trained briefly so captions have realistic lengths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "include" / "training"))
+
+import torch  # noqa: E402
+
+from ogiri_captioner.artifacts import Captioner  # noqa: E402
+from ogiri_captioner.data import ImageFiles, open_image, read_manifests  # noqa: E402
+from ogiri_captioner.features import extract_features  # noqa: E402
+from ogiri_captioner.model import build_decoder, build_encoder  # noqa: E402
+from ogiri_captioner.synthetic import generate  # noqa: E402
+from ogiri_captioner.tokenizer import CharTokenizer  # noqa: E402
+from ogiri_captioner.training import _pad, sequence_loss  # noqa: E402
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--encoder", default="resnet50")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--grid", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--images", type=int, default=256)
+    p.add_argument("--classic-steps", type=int, default=3)
+    p.add_argument("--cached-steps", type=int, default=40)
+    p.add_argument("--train-steps", type=int, default=150, help="decoder steps before the latency runs")
+    p.add_argument("--reps", type=int, default=15, help="latency repetitions at batch 1 (batch 32: a third)")
+    p.add_argument("--embed-dim", type=int, default=256)
+    p.add_argument("--hidden-dim", type=int, default=512)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="resnet18 at 64 px, fewer steps (smoke run)")
+    args = p.parse_args()
+    if args.quick:
+        args.encoder, args.image_size, args.grid, args.images = "resnet18", 64, 2, 128
+        args.embed_dim, args.hidden_dim = 128, 256
+        args.classic_steps, args.cached_steps, args.train_steps, args.reps = 3, 20, 60, 6
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tmp = Path(tempfile.mkdtemp(prefix="ogiri-bench-"))
+    data = generate(tmp / "data", n=args.images, seed=0, split=(0.9, 0.05))
+    recs = read_manifests(data["train"], data["images"])
+    tok = CharTokenizer.build(r.caption for r in recs)
+    tokens = _pad([tok.encode(r.caption, add_special=True, max_len=48) for r in recs], tok.pad_id)
+    encoder, source = build_encoder(args.encoder, args.grid)
+    encoder.to(device)
+    torch.manual_seed(0)
+    decoder = build_decoder("lstm", len(tok), encoder.feat_dim, args.grid ** 2, args.embed_dim,
+                            args.hidden_dim, 48).to(device)
+    opt = torch.optim.AdamW(decoder.parameters(), lr=1e-3, foreach=True)
+    bs = args.batch_size
+    paths = [r.image for r in recs]
+    files = ImageFiles(paths, args.image_size)
+
+    def step(feats, idx):
+        loss = sequence_loss(decoder, feats, tokens[idx].to(device), tok.pad_id)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def batch_idx(s):
+        return torch.arange(s * bs, (s + 1) * bs) % len(recs)
+
+    # classic: images -> CNN -> decoder, every step
+    step(encoder(torch.stack([files[i] for i in range(bs)]).to(device)), batch_idx(0))  # warm-up
+    t0 = time.perf_counter()
+    for s in range(args.classic_steps):
+        idx = batch_idx(s)
+        feats = encoder(torch.stack([files[int(i)] for i in idx]).to(device))
+        step(feats, idx)
+    classic = args.classic_steps * bs / (time.perf_counter() - t0)
+
+    # cached: extract once, then decoder-only steps
+    t0 = time.perf_counter()
+    feats_all = extract_features(encoder, paths, args.image_size, device, batch_size=bs)
+    extract = len(paths) / (time.perf_counter() - t0)
+    feats_all = feats_all.to(device)
+    rows = torch.arange(len(recs))
+    step(feats_all[rows[batch_idx(0)]], batch_idx(0))
+    t0 = time.perf_counter()
+    for s in range(args.cached_steps):
+        idx = batch_idx(s)
+        step(feats_all[rows[idx]], idx)
+    cached = args.cached_steps * bs / (time.perf_counter() - t0)
+    epoch_imgs = len(paths)
+    print(f"encoder={args.encoder} ({source} weights) image_size={args.image_size} grid={args.grid} batch={bs} "
+          f"device={device} threads={args.threads}")
+    print(f"{'training loop':<36}{'images/s':>12}")
+    print(f"{'classic (CNN every step)':<36}{classic:>12.1f}")
+    print(f"{'cached features (decoder only)':<36}{cached:>12.1f}")
+    print(f"{'one-off feature extraction':<36}{extract:>12.1f}")
+    print(f"speedup cached/classic: {cached / classic:.1f}x per step; over 10 epochs incl. extraction: "
+          f"{(10 * epoch_imgs / classic) / (epoch_imgs / extract + 10 * epoch_imgs / cached):.1f}x")
+
+    for s in range(args.train_steps):  # make the decoder emit <eos> at realistic lengths
+        step(feats_all[rows[batch_idx(s)]], batch_idx(s))
+    cfg = {"encoder": args.encoder, "decoder": "lstm", "embed_dim": args.embed_dim, "hidden_dim": args.hidden_dim, "max_len": 48,
+           "image_size": args.image_size, "grid": args.grid, "beam_width": 3}
+    cap = Captioner(encoder, decoder, tok, cfg, device)
+    images = [open_image(p) for p in paths[:32]]
+    results = {}
+    print(f"\n{'serving latency (ms)':<24}{'p50':>10}{'p95':>10}{'ms/image':>10}")
+    for batch in (1, 32):
+        for width in (1, 3):
+            cap.caption(images[:batch], width)  # warm-up
+            reps = args.reps if batch == 1 else max(3, args.reps // 3)
+            times = []
+            for r in range(reps):
+                chunk = images[r % 32 : r % 32 + 1] if batch == 1 else images
+                t0 = time.perf_counter()
+                cap.caption(chunk, width)
+                times.append((time.perf_counter() - t0) * 1000)
+            name = f"{'greedy' if width == 1 else 'beam-3'} batch {batch}"
+            p50, p95 = statistics.median(times), _pct(times, 0.95)
+            results[name] = {"p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
+            print(f"{name:<24}{p50:>10.1f}{p95:>10.1f}{p50 / batch:>10.2f}")
+    print(json.dumps({"classic_img_s": round(classic, 1), "cached_img_s": round(cached, 1),
+                      "extract_img_s": round(extract, 1), "speedup": round(cached / classic, 1),
+                      "latency": results}))
+
+
+if __name__ == "__main__":
+    main()
