@@ -70,7 +70,7 @@ LANDING_DEFERRABLE = os.environ.get("OGIRI_LANDING_DEFERRABLE", "true").strip().
     },
 )
 def ogiri_ingest():
-    @task
+    @task(multiple_outputs=False)
     def resolve_partition() -> dict[str, str]:
         from ogiri.ingest.tasks import resolve_run
 
@@ -90,18 +90,18 @@ def ogiri_ingest():
 
         return plan_run(info, get_current_context()["params"])
 
-    @task(max_active_tis_per_dagrun=4)
+    @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
     def ingest_chunk(chunk: dict, info: dict[str, str]) -> dict:
         from ogiri.ingest.tasks import ingest_chunk as run_chunk
 
         return run_chunk(info, chunk, get_current_context()["params"])
 
-    @task(outlets=[CAPTIONS])
+    @task(multiple_outputs=False, outlets=[CAPTIONS])
     def reconcile_run(info: dict[str, str], chunks: list[dict], results: list[dict]) -> dict:
         from ogiri.ingest.tasks import reconcile_run as reconcile
 
         ctx = get_current_context()
-        summary = reconcile(info, chunks, ctx["dag_run"].start_date)
+        summary = reconcile(info, chunks)
         ctx["outlet_events"][CAPTIONS].extra = {
             "partition_date": info["partition_date"],
             "run_key": info["run_key"],

@@ -59,10 +59,8 @@ def staging_prefix(partition_date: str, run_name: str) -> str:
 
 
 def run_name(run_key: str) -> str:
-    """A file-name-safe name for a run key (``ogiri_ingest:2026-01-02T02:00:00+00:00`` ->
-    ``2026-01-02T02_00_00_00_00``): the dag id prefix is dropped, unsafe characters become ``_``."""
-    _, _, rest = run_key.partition(":")
-    return _UNSAFE.sub("_", rest or run_key).strip("_") or "run"
+    """A file-name-safe name for a run key (``ogiri_ingest:2026-01-01`` -> ``ogiri_ingest_2026-01-01``)."""
+    return _UNSAFE.sub("_", run_key).strip("_") or "run"
 
 
 def list_landing_csvs(s3: Any, bucket: str, partition_date: str) -> list[str]:

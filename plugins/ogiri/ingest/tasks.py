@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ogiri.config import Settings, get_settings
-from ogiri.naming import run_key as make_run_key
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +33,17 @@ def resolve_run(
     params: Mapping[str, Any] | None,
     settings: Settings | None = None,
 ) -> dict[str, str]:
-    """Partition date, run key/name, bucket and the landing wildcard of this run."""
+    """Partition date, run key/name, bucket and the landing wildcard of this run.
+
+    An ingest run is identified by its partition: ``run_key = "<dag_id>:<partition date>"``, so any
+    rerun of a date (cleared scheduled run, backfill, manual run with ``partition_date``) reuses the
+    same staging prefix, rejects file and ledger row, and overwrites rather than adds.
+    """
     from ogiri.ingest.plan import landing_glob, partition_date_for, run_name
 
     settings = settings or get_settings()
     partition = partition_date_for(logical_date, run_after, str(_param(params, "partition_date", "")))
-    key = make_run_key(dag_id, run_id, logical_date.isoformat() if logical_date else None)
+    key = f"{dag_id}:{partition}"
     info = {
         "dag_id": dag_id,
         "run_id": run_id,
@@ -69,6 +73,7 @@ def plan_run(info: Mapping[str, str], params: Mapping[str, Any] | None, settings
         chunk_rows=int(_param(params, "chunk_rows", settings.ingest_chunk_rows)),
         max_caption_chars=int(_param(params, "max_caption_chars", settings.max_caption_chars)),
     )
+    planned_at = datetime.now(UTC).isoformat()
     log.info(
         "partition %s: %d rows in %d chunk(s): %s",
         info["partition_date"],
@@ -76,7 +81,7 @@ def plan_run(info: Mapping[str, str], params: Mapping[str, Any] | None, settings
         len(refs),
         [r.rows for r in refs],
     )
-    return [r.as_dict() for r in refs]
+    return [dict(r.as_dict(), planned_at=planned_at) for r in refs]
 
 
 def result_key(chunk_key: str) -> str:
@@ -134,10 +139,11 @@ def ingest_chunk(
 def reconcile_run(
     info: Mapping[str, str],
     chunks: Iterable[Mapping[str, Any]],
-    started_at: datetime | None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Check every row is accounted for, write the rejects file and the ledger row, drop staging.
+
+    ``elapsed_s`` counts from planning (after the landing sensor) to now.
 
     Raises :class:`~ogiri.ingest.accounting.AccountingError` when rows in != accepted + duplicates +
     rejected (then nothing is published).
@@ -155,9 +161,10 @@ def reconcile_run(
         ChunkResult.from_json(read_object(clients.s3, info["bucket"], result_key(c["key"]))) for c in chunks
     ]
     planned = sum(int(c["rows"]) for c in chunks)
-    elapsed = 0.0
-    if started_at is not None:
-        elapsed = (datetime.now(tz=started_at.tzinfo) - started_at).total_seconds()
+    started = min(
+        (datetime.fromisoformat(c["planned_at"]) for c in chunks if "planned_at" in c), default=None
+    )
+    elapsed = (datetime.now(UTC) - started).total_seconds() if started else 0.0
     summary = summarize(info["partition_date"], results, elapsed_s=elapsed)
     if summary.rows_in != planned:
         raise AccountingError(f"planned {planned} rows but chunks report {summary.rows_in} rows in")
