@@ -29,20 +29,15 @@ from datetime import datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, chain, dag, task
 
 from ogiri.batch.operators import RetrySafeTransformOperator
+from ogiri.config import get_settings
 
 DAG_ID = "ogiri_batch_caption"
-
-
-def _settings():
-    from ogiri.config import get_settings
-
-    return get_settings()
 
 
 def _client(service: str):
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    settings = _settings()
+    settings = get_settings()
     return AwsBaseHook(
         aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region
     ).conn
@@ -62,6 +57,8 @@ def _run_key(dag_run) -> str:
     catchup=False,
     max_active_runs=1,
     tags=["ogiri", "batch", "sagemaker"],
+    # Deployment settings are read when a task runs (templates), never at parse time.
+    user_defined_macros={"ogiri_settings": get_settings},
     default_args={"owner": "ogiri-ml", "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
         "input_prefixes": Param(
@@ -104,7 +101,7 @@ def ogiri_batch_caption():
         from ogiri.batch.tasks import plan_batch
         from ogiri.ledger import Ledger
 
-        settings = _settings()
+        settings = get_settings()
         plan = plan_batch(
             params,
             run_key=_run_key(dag_run),
@@ -122,6 +119,8 @@ def ogiri_batch_caption():
     caption_set = RetrySafeTransformOperator.partial(
         task_id="caption_set",
         deferrable=True,
+        aws_conn_id="{{ ogiri_settings().aws_conn_id }}",
+        region_name="{{ ogiri_settings().region }}",
         max_active_tis_per_dagrun=8,
         map_index_template="{{ task.config['TransformJobName'] }}",
     ).expand(config=configs)
@@ -133,7 +132,7 @@ def ogiri_batch_caption():
         return collect(
             configs,
             run_key=_run_key(dag_run),
-            bucket=_settings().bucket,
+            bucket=get_settings().bucket,
             s3=_client("s3"),
             sagemaker=_client("sagemaker"),
         )
@@ -144,14 +143,17 @@ def ogiri_batch_caption():
         from ogiri.ledger import Ledger
 
         return record(
-            summary["run_key"], bucket=_settings().bucket, s3=_client("s3"), ledger=Ledger.from_connection()
+            summary["run_key"],
+            bucket=get_settings().bucket,
+            s3=_client("s3"),
+            ledger=Ledger.from_connection(),
         )
 
     @task(multiple_outputs=False)
     def report_summary(summary: dict, recorded: int) -> dict:
         from ogiri.batch.tasks import report_summary as report
 
-        return report(summary, recorded=recorded, bucket=_settings().bucket, s3=_client("s3"))
+        return report(summary, recorded=recorded, bucket=get_settings().bucket, s3=_client("s3"))
 
     summary = collect_captions(configs)
     recorded = record_captions(summary)

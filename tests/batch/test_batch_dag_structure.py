@@ -43,6 +43,9 @@ def test_one_retry_safe_deferrable_transform_per_input_set(dag):
     assert issubclass(RetrySafeTransformOperator, SageMakerTransformOperator)
     assert mapped.partial_kwargs["deferrable"] is True
     assert set(mapped.expand_input.value) == {"config"}  # expanded over the planned job configs
+    # The AWS connection and region come from OGIRI_* when the task runs, not when the file is parsed.
+    assert mapped.partial_kwargs["aws_conn_id"] == "{{ ogiri_settings().aws_conn_id }}"
+    assert mapped.partial_kwargs["region_name"] == "{{ ogiri_settings().region }}"
 
 
 def test_collect_runs_after_failed_transforms_so_nothing_is_lost(dag):
