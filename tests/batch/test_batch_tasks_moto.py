@@ -146,6 +146,18 @@ def test_without_inputs_the_plan_captions_the_images_ingested_that_day(moto_aws,
     assert quiet_day["configs"] == [] and quiet_day["sets"] == []
 
 
+def test_champion_on_a_brand_new_ledger_is_a_clear_error(moto_aws, tmp_path, monkeypatch):
+    from ogiri.batch.tasks import resolve_model
+    from ogiri.ledger import Ledger
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "new.db")})
+    )
+    with pytest.raises(PlanError, match="no champion model is recorded for endpoint 'ep'"):
+        resolve_model("champion", ledger_factory=Ledger.from_connection, endpoint_name="ep")
+    assert resolve_model(" my-model ", ledger_factory=None, endpoint_name="ep") == "my-model"
+
+
 def test_plan_uses_the_ledger_champion_and_fails_clearly_without_one(moto_aws, sqlite_ledger):
     s3, sm = moto_aws["s3"], moto_aws["sagemaker"]
     put_images(s3, "a/1.jpg", "a/2.jpg", "b/3.jpg")

@@ -51,7 +51,9 @@ def resolve_model(requested: str | None, *, ledger_factory: Callable[[], Any], e
     requested = (requested or "").strip()
     if requested and requested.lower() != CHAMPION:
         return requested
-    champion = ledger_factory().champion(endpoint_name)
+    ledger = ledger_factory()
+    ledger.ensure_schema()  # a fresh ledger (nothing trained yet) gets the clear error below
+    champion = ledger.champion(endpoint_name)
     if not champion or not champion.get("model_name"):
         raise PlanError(
             f"no champion model is recorded for endpoint {endpoint_name!r} in the ledger; run ogiri_train "
