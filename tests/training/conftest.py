@@ -21,7 +21,7 @@ FAST_HPS = {"encoder": "resnet18", "image_size": 64, "grid": 2, "embed_dim": 128
 @pytest.fixture(scope="session", autouse=True)
 def _limit_threads():
     saved = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # oversubscribed OpenMP threads are far slower on shared cores
     yield
     torch.set_num_threads(saved)
 

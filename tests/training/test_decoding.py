@@ -19,7 +19,8 @@ def model_and_feats(trained, synthetic):
 def _logprob(decoder, feats, ids, tok):
     seq = torch.tensor([[tok.bos_id, *ids, tok.eos_id]])
     n = len(ids) + 1
-    return -float(sequence_loss(decoder, feats[None], seq, tok.pad_id)) * n
+    with torch.no_grad():
+        return -float(sequence_loss(decoder, feats[None], seq, tok.pad_id)) * n
 
 
 def test_greedy_and_beam_are_well_formed_and_beam_scores_at_least_greedy(model_and_feats):

@@ -84,6 +84,8 @@ def extract_features(encoder, paths: list[Path], image_size: int, device: torch.
                             num_workers=num_workers, pin_memory=device.type == "cuda",
                             persistent_workers=False)
         encoder.to(device)
+        if device.type == "cuda":
+            encoder.to(memory_format=torch.channels_last)
         done = 0
         for batch in loader:
             feats = encode_images(encoder, batch, device).cpu()

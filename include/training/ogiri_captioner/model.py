@@ -104,15 +104,30 @@ def build_encoder(name: str = "resnet50", grid: int = 3, pretrained_dir: str | P
 
 
 class _CellProjection(nn.Module):
+    """Per-channel standardisation (training-set statistics, saved with the model) + projection.
+
+    Standardising each channel, rather than LayerNorm across channels, keeps the weak colour and
+    position signal of a randomly initialised encoder from drowning in a few high-variance channels.
+    """
+
     def __init__(self, feat_dim: int, cells: int, dim: int, dropout: float):
         super().__init__()
-        self.norm = nn.LayerNorm(feat_dim)
+        self.register_buffer("feat_mean", torch.zeros(feat_dim))
+        self.register_buffer("feat_std", torch.ones(feat_dim))
         self.proj = nn.Linear(feat_dim, dim)
         self.pos = nn.Parameter(torch.zeros(cells, dim))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.drop(torch.relu(self.proj(self.norm(feats.float()))) + self.pos)
+        x = (feats.float() - self.feat_mean) / self.feat_std
+        return self.drop(torch.relu(self.proj(x)) + self.pos)
+
+
+def set_feature_stats(decoder: nn.Module, feats: torch.Tensor) -> None:
+    """Store per-channel mean/std of training features ``(N, cells, C)`` in the decoder's buffers."""
+    flat = feats.reshape(-1, feats.size(-1)).float()
+    decoder.cells_in.feat_mean.copy_(flat.mean(0))
+    decoder.cells_in.feat_std.copy_(flat.std(0).clamp_min(1e-3))
 
 
 class LSTMDecoder(nn.Module):

@@ -26,7 +26,7 @@ from .data import read_manifests
 from .decoding import decode_features
 from .features import FeatureCache, extract_features
 from .metrics import caption_metrics, format_metrics
-from .model import build_decoder, build_encoder
+from .model import build_decoder, build_encoder, set_feature_stats
 from .tokenizer import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,9 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     val_split = _Split(val_recs, row_of, tokenizer, cfg.max_len)
 
     decoder = build_decoder(cfg.decoder, len(tokenizer), encoder.feat_dim, cfg.grid ** 2, cfg.embed_dim,
-                            cfg.hidden_dim, cfg.max_len, cfg.dropout, tokenizer.pad_id).to(device)
+                            cfg.hidden_dim, cfg.max_len, cfg.dropout, tokenizer.pad_id)
+    set_feature_stats(decoder, features[train_split.rows.unique().to(features.device)].cpu())
+    decoder.to(device)
     model = decoder
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -241,6 +243,12 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, history = ckpt["epoch"] + 1, list(ckpt.get("history", []))
         _set_rng_state(ckpt["rng"])
+    if world > 1:  # every rank must resume from the same epoch or the collectives would deadlock
+        epochs = [None] * world
+        dist.all_gather_object(epochs, start_epoch)
+        if len(set(epochs)) != 1:
+            raise ValueError(f"ranks found different checkpoints (next epochs {epochs}); give every host "
+                             "the same checkpoint dir contents")
     log.info("rank %d/%d device=%s train=%d val=%d images=%d vocab=%d features=%.1fs encoder=%s",
              rank, world, device, len(train_recs), len(val_recs), len(paths), len(tokenizer), feature_s,
              weights_source)
