@@ -118,8 +118,8 @@ def land_three_days(account, site):
         "landing/dt=2026-01-03/a.csv", _csv(_rows(site, range(22, 30)) + _rows(site, range(2, 4), 1))
     )
     return {
-        # image 0 is in two chunks (rows 1 and 12), so it is downloaded twice (stored once)
-        "2026-01-01": dict(rows_in=23, accepted=15, duplicates=1, rejected=7, images=15),
+        # rows of one URL share a chunk: each URL is downloaded once per run
+        "2026-01-01": dict(rows_in=23, accepted=15, duplicates=1, rejected=7, images=14),
         # every URL is downloaded (duplicates are only known from the content hash), stored once
         "2026-01-02": dict(rows_in=11, accepted=8, duplicates=3, rejected=0, images=11),
         "2026-01-03": dict(rows_in=10, accepted=10, duplicates=0, rejected=0, images=10),
@@ -153,7 +153,8 @@ def test_three_nightly_runs_then_rerun_is_a_no_op(account, site, airflow_db, dag
         assert dr.state == "success", states
         assert states.pop("report_missing_landing") == ["skipped"]
         assert all(s == ["success"] * len(s) for s in states.values()), states
-        assert len(states["ingest_chunk"]) == -(-exp["rows_in"] // 4)  # one mapped task per chunk
+        # one mapped task per non-empty chunk of ~4 rows (rows are spread by URL hash)
+        assert 2 <= len(states["ingest_chunk"]) <= -(-exp["rows_in"] // 4)
 
         row = _ledger(account).ingest_runs_for(date)[0]
         assert row["status"] == "success"

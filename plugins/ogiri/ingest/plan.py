@@ -10,11 +10,15 @@ keep source order, and the same input always gives byte-identical chunk files.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ogiri.ingest.csv_rows import Reject, Row, iter_rows
@@ -114,6 +118,12 @@ def iter_entries(
             body.close()
 
 
+def chunk_of(entry: dict[str, Any], chunks: int) -> int:
+    """Which of ``chunks`` chunks an entry belongs to (by its URL; parse rejects by their position)."""
+    basis = entry.get("url") or f"{entry['source']}#{entry['line']}"
+    return int.from_bytes(hashlib.sha256(basis.encode("utf-8")).digest()[:8], "big") % chunks
+
+
 def stage_chunks(
     s3: Any,
     bucket: str,
@@ -129,24 +139,32 @@ def stage_chunks(
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     keys = list_landing_csvs(s3, bucket, partition_date)
     prefix = staging_prefix(partition_date, run)
-    refs: list[ChunkRef] = []
-    buf: list[bytes] = []
-
-    def flush() -> None:
-        key = f"{prefix}chunk-{len(refs):05d}.jsonl"
-        put_if_changed(s3, bucket, key, b"".join(buf), "application/x-ndjson")
-        refs.append(ChunkRef(len(refs), key, len(buf)))
-        buf.clear()
-
-    entries = iter_entries(
-        s3, bucket, keys, max_caption_chars=max_caption_chars, allowed_schemes=allowed_schemes
-    )
-    for entry in entries:
-        buf.append(json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
-        if len(buf) >= chunk_rows:
-            flush()
-    if buf or not refs:
-        flush()
+    with tempfile.TemporaryDirectory(prefix="ogiri-stage-") as tmp:
+        spool = Path(tmp) / "entries.jsonl"
+        total = 0
+        with spool.open("wb") as out:
+            for entry in iter_entries(
+                s3, bucket, keys, max_caption_chars=max_caption_chars, allowed_schemes=allowed_schemes
+            ):
+                out.write(json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+                total += 1
+        n_chunks = max(1, -(-total // chunk_rows))
+        parts = [Path(tmp) / f"part-{i:05d}.jsonl" for i in range(n_chunks)]
+        counts = [0] * n_chunks
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(p.open("wb")) for p in parts]
+            with spool.open("rb") as lines:
+                for line in lines:
+                    i = chunk_of(json.loads(line), n_chunks)
+                    files[i].write(line)
+                    counts[i] += 1
+        refs: list[ChunkRef] = []
+        for part, rows in zip(parts, counts, strict=True):
+            if rows == 0 and (refs or total):
+                continue
+            key = f"{prefix}chunk-{len(refs):05d}.jsonl"
+            put_if_changed(s3, bucket, key, part.read_bytes(), "application/x-ndjson")
+            refs.append(ChunkRef(len(refs), key, rows))
     return refs
 
 

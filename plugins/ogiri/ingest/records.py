@@ -1,4 +1,4 @@
-"""Idempotent DynamoDB caption records: one item per (image, caption), never rewritten.
+"""Idempotent DynamoDB caption records: one item per (image, caption); retries and reruns rewrite nothing.
 
 Item key: ``ImageKey`` (SHA-256 hex of the normalised JPEG) and ``CaptionId`` (:func:`caption_id`).
 Attributes: ``Caption``, ``SourceUrl``, ``S3Uri``, ``Width``, ``Height``, ``Labels`` (list of
@@ -6,16 +6,21 @@ Attributes: ``Caption``, ``SourceUrl``, ``S3Uri``, ``Width``, ``Height``, ``Labe
 hash key of the ``IngestDateIndex`` GSI), ``SourceRef`` (``<csv key>#<record number>``, the row
 that created the item) and ``RunKey``.
 
-:class:`RecordWriter` dedupes a batch in memory, reads which keys exist (``BatchGetItem``,
-``UnprocessedKeys`` retried), then writes the new ones with ``TransactWriteItems`` (up to 100 puts,
-each conditional on ``attribute_not_exists``): batched like ``BatchWriteItem`` but still
-conditional, so a concurrent chunk writing the same key can never be overwritten. A cancelled
-transaction names the items whose condition failed (with their stored ``SourceRef``); those are
-classified and the rest is retried, as are throttled and conflicting transactions (with backoff).
+:class:`RecordWriter` dedupes a batch in memory, reads which keys exist (``BatchGetItem``), writes
+only the new ones (``BatchWriteItem``, 25 per call, ``UnprocessedItems`` retried with backoff),
+then reads the written keys back: a key whose stored ``SourceRef`` is not this row's was written by
+someone else meanwhile, and this row counts as a duplicate.
 
 A key that exists already is a *duplicate* unless its ``SourceRef`` is this very row, which means
 an earlier attempt of the same partition wrote it: then the row counts as accepted and nothing is
-rewritten. So a rerun of a date leaves the table exactly as it was and reports the same counts.
+rewritten. So a retry or a rerun of a date leaves the table exactly as it was.
+
+Known limit (the price of batching, ``BatchWriteItem`` has no conditions): when two writers put the
+same new (image, caption) at the same moment, both pass the existence check, the later put
+replaces the earlier one (same image, same caption and labels; ``SourceRef``/``SourceUrl`` of the
+later row), and if the earlier writer read back before the later put, both rows count as accepted.
+Within one chunk this cannot happen (rows are deduplicated first); it needs identical content in
+two chunks processed at the same instant.
 """
 
 from __future__ import annotations
@@ -28,13 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ogiri.ingest.backoff import RetriesExhausted, error_code, with_backoff
+from ogiri.ingest.backoff import RetriesExhausted, with_backoff
 from ogiri.ingest.labels import ImageLabels
 
 BATCH_GET_MAX = 100
-TRANSACT_MAX = 100
+BATCH_WRITE_MAX = 25
 
 
 def caption_id(caption: str) -> str:
@@ -105,21 +108,24 @@ class RecordWriter:
     def write(self, records: Sequence[CaptionRecord]) -> WriteOutcome:
         """Write the new records of ``records``; classify each as accepted or duplicate."""
         outcome = WriteOutcome()
-        first: dict[tuple[str, str], int] = {}
+        groups: dict[tuple[str, str], list[int]] = {}
         for i, rec in enumerate(records):
-            if rec.key in first:
-                outcome.duplicates.append(i)
-            else:
-                first[rec.key] = i
-        existing = self._existing_refs(list(first))
+            groups.setdefault(rec.key, []).append(i)
+        existing = self._existing_refs(list(groups))
         to_put: list[int] = []
-        for key, i in first.items():
-            if key not in existing:
-                to_put.append(i)
-            else:
-                self._classify(records[i], existing[key], i, outcome)
-        for start in range(0, len(to_put), TRANSACT_MAX):
-            self._put_new(records, to_put[start : start + TRANSACT_MAX], outcome)
+        for key, members in groups.items():
+            if key not in existing:  # new: the first row of the group is written, the rest are duplicates
+                to_put.append(members[0])
+                outcome.duplicates.extend(members[1:])
+            else:  # stored already: only the row that wrote it (an earlier attempt) counts as accepted
+                for i in members:
+                    self._classify(records[i], existing[key], i, outcome)
+        for start in range(0, len(to_put), BATCH_WRITE_MAX):
+            self._batch_put([records[i].item() for i in to_put[start : start + BATCH_WRITE_MAX]])
+        stored = self._existing_refs([records[i].key for i in to_put])
+        for i in to_put:
+            self._classify(records[i], stored.get(records[i].key, ""), i, outcome)
+        outcome.written = len(to_put)
         outcome.accepted.sort()
         outcome.duplicates.sort()
         return outcome
@@ -157,45 +163,15 @@ class RecordWriter:
                 )
         return found
 
-    def _put_new(self, records: Sequence[CaptionRecord], batch: list[int], outcome: WriteOutcome) -> None:
-        """Conditionally put ``batch`` in one transaction; retry what a cancellation did not settle."""
-        remaining = list(batch)
+    def _batch_put(self, items: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self.table: [{"PutRequest": {"Item": item}} for item in items]}
         for attempt in range(self.attempts):
-            if not remaining:
+            resp = with_backoff(lambda p=pending: self.client.batch_write_item(RequestItems=p))
+            pending = resp.get("UnprocessedItems") or {}
+            if not pending:
                 return
-            actions = [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": records[i].item(),
-                        "ConditionExpression": "attribute_not_exists(ImageKey)",
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-                for i in remaining
-            ]
-            try:
-                with_backoff(lambda a=actions: self.client.transact_write_items(TransactItems=a))
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = exc.response.get("CancellationReasons") or []
-                settled = set()
-                for i, reason in zip(remaining, reasons, strict=False):
-                    if reason.get("Code") == "ConditionalCheckFailed":
-                        stored = reason.get("Item", {}).get("SourceRef", {}).get("S", "")
-                        self._classify(records[i], stored, i, outcome)
-                        settled.add(i)
-                remaining = [i for i in remaining if i not in settled]
-                if not settled:  # conflict/throttling only: back off before the next attempt
-                    self._pause(attempt)
-                continue
-            outcome.accepted.extend(remaining)
-            outcome.written += len(remaining)
-            return
-        raise RetriesExhausted(
-            f"TransactWriteItems on {self.table} did not settle after {self.attempts} attempts"
-        )
+            self._pause(attempt)
+        raise RetriesExhausted(f"BatchWriteItem on {self.table} left items unprocessed {self.attempts} times")
 
     def _pause(self, attempt: int) -> None:
         time.sleep(random.uniform(0, min(5.0, self.base_s * 2**attempt)))
