@@ -7,6 +7,7 @@ import io
 import json
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from ogiri_captioner.synthetic import random_scene, render
 from ogiri_local.image_server import ImageServer
 
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILE = REPO / "dags" / "ogiri_ingest.py"
 BUCKET = "ogiri-test"
 TABLE = "ogiri-test-captions"
 
@@ -122,3 +125,41 @@ def account(aws, site, monkeypatch, tmp_path):
     clients = make_clients("aws_default")
     ensure_resources(clients.s3, clients.dynamodb, BUCKET, TABLE)
     return Account(aws, clients, ledger_path=ledger)
+
+
+@pytest.fixture
+def dag_bundle(tmp_path, monkeypatch):
+    """A bundle folder holding only this DAG, so dag.test() syncs just it to the metadata DB."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / DAG_FILE.name).symlink_to(DAG_FILE)
+    monkeypatch.setenv(
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+        json.dumps(
+            [
+                {
+                    "name": "dags-folder",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(folder)},
+                }
+            ]
+        ),
+    )
+    return folder
+
+
+def load_dag():
+    """Parse the DAG file now (module-level env such as the sensor timeout is read at parse time)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag.dags["ogiri_ingest"]
+
+
+def run_dag(dag, day: int, **conf):
+    dr = dag.test(logical_date=datetime(2026, 1, day, 2, 0, tzinfo=UTC), run_conf=conf or None)
+    states = {}
+    for ti in dr.get_task_instances():
+        states.setdefault(ti.task_id, []).append(ti.state)
+    return dr, states

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import BUCKET
+from conftest import BUCKET, load_dag, run_dag
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "dags" / "ogiri_ingest.py"
@@ -26,36 +25,6 @@ TASKS = {
     "reconcile_run",
     "report_missing_landing",
 }
-
-
-@pytest.fixture
-def dag_bundle(tmp_path, monkeypatch):
-    """A bundle folder holding only this DAG, so dag.test() syncs just it to the metadata DB."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / DAG_FILE.name).symlink_to(DAG_FILE)
-    monkeypatch.setenv(
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
-        json.dumps(
-            [
-                {
-                    "name": "dags-folder",
-                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                    "kwargs": {"path": str(folder)},
-                }
-            ]
-        ),
-    )
-    return folder
-
-
-def load_dag():
-    """Parse the DAG file now (module-level env such as the sensor timeout is read at parse time)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}, bag.import_errors
-    return bag.dags["ogiri_ingest"]
 
 
 def test_dag_parses_with_expected_shape():
@@ -124,14 +93,6 @@ def land_three_days(account, site):
         "2026-01-02": dict(rows_in=11, accepted=8, duplicates=3, rejected=0, images=11),
         "2026-01-03": dict(rows_in=10, accepted=10, duplicates=0, rejected=0, images=10),
     }
-
-
-def run_dag(dag, day: int, **conf):
-    dr = dag.test(logical_date=datetime(2026, 1, day, 2, 0, tzinfo=UTC), run_conf=conf or None)
-    states = {}
-    for ti in dr.get_task_instances():
-        states.setdefault(ti.task_id, []).append(ti.state)
-    return dr, states
 
 
 def _ledger(account):

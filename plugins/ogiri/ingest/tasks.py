@@ -108,13 +108,7 @@ def ingest_chunk(
     entries = read_chunk(clients.s3, info["bucket"], chunk["key"])
     if len(entries) != chunk["rows"]:
         raise RuntimeError(f"chunk {chunk['key']} holds {len(entries)} rows, planned {chunk['rows']}")
-    fetcher = SafeFetcher(
-        FetchPolicy(
-            max_bytes=settings.max_image_bytes,
-            private_host_allowlist=settings.private_host_allowlist,
-        ),
-        s3_client=clients.s3,
-    )
+    fetcher = SafeFetcher(FetchPolicy.from_settings(settings), s3_client=clients.s3)
     labeler = Labeler(
         clients.rekognition,
         tps=float(_param(params, "rekognition_tps", settings.rekognition_tps)),
