@@ -52,7 +52,7 @@ def quiet_train(cfg: TrainConfig) -> dict:
 def trained(synthetic, feature_cache, tmp_path_factory) -> dict:
     """One LSTM model trained for the learning budget; ``{"result", "model_dir", "tarball"}``."""
     root = tmp_path_factory.mktemp("trained")
-    cfg = make_config(synthetic, root / "model", epochs=40, feature_cache_dir=str(feature_cache),
+    cfg = make_config(synthetic, root / "model", epochs=25, feature_cache_dir=str(feature_cache),
                       checkpoint_dir=str(root / "checkpoints"))
     result = quiet_train(cfg)
     tarball = root / "packed" / "candidate" / "model.tar.gz"

@@ -39,7 +39,7 @@ def test_training_logged_and_saved_the_contract_layout(trained):
     assert not list(model_dir.rglob("__pycache__"))
     metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     history = trained["result"]["history"]
-    assert metrics["epoch"] == 40 and len(metrics["history"]) == 40
+    assert metrics["epoch"] == 25 and len(metrics["history"]) == 25
     assert metrics["val_bleu4"] == history[-1]["val_bleu4"]
     assert history[-1]["train_loss"] < history[0]["train_loss"] / 2
     assert metrics["encoder_weights"] == "random"
