@@ -90,6 +90,8 @@ def test_json_lines_batch_keeps_order_and_reports_bad_items(handlers, model, ima
     assert rows[2]["error"].startswith("line 3: not valid JSON")
     assert "needs 'image_b64' or 's3_uri'" in rows[4]["error"]
     assert rows[0]["caption"] == json.loads(_call(handlers, model, image_bytes, "image/jpeg"))["caption"]
+    # a batch stays JSON Lines whatever the client accepts (transform output is line-aligned)
+    assert _call(handlers, model, lines[0], "application/jsonlines", "application/json") == out.splitlines()[0] + "\n"
 
 
 @pytest.mark.parametrize(("body", "ctype", "message"), [

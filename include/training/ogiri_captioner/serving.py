@@ -153,15 +153,15 @@ def predict_fn(data: dict, model: Captioner, context=None) -> dict:  # noqa: ARG
 
 
 def output_fn(prediction: dict, accept: str | None = "application/json", context=None) -> str:  # noqa: ARG001
-    """JSON for a single request, JSON Lines (one line per input line, same order) for a batch."""
+    """JSON for a single request; JSON Lines (one line per input line, same order) for a JSON Lines batch.
+
+    A batch always answers JSON Lines (even when the client accepts only ``application/json``) so
+    batch transform output stays line-aligned with its input.
+    """
     atype = _media_type(accept, "application/json")
-    if atype == "*/*":
-        atype = "application/jsonlines" if prediction["batch"] else "application/json"
-    if atype not in JSON_TYPES | JSONL_TYPES:
+    if atype not in JSON_TYPES | JSONL_TYPES | {"*/*"}:
         raise ValueError(f"unsupported accept type {accept!r}; use application/json or application/jsonlines")
     results = prediction["results"]
     if not prediction["batch"]:
         return json.dumps(results[0], ensure_ascii=False)
-    if atype in JSON_TYPES:
-        return json.dumps(results, ensure_ascii=False)
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
