@@ -70,3 +70,20 @@ def test_unknown_names_are_clear_errors():
         build_encoder("not_a_net")
     with pytest.raises(ValueError, match="unknown decoder"):
         build_decoder("gru", 10, 8, 4, 16, 16, 10)
+
+
+def test_weights_from_the_local_torchvision_cache(tmp_path):
+    import torchvision
+
+    saved = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path))
+    try:
+        name = torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[1]
+        (tmp_path / "checkpoints").mkdir()
+        torch.manual_seed(5)
+        torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "checkpoints" / name)
+        enc, source = build_encoder("resnet18", grid=2)
+    finally:
+        torch.hub.set_dir(saved)
+    assert source == str(tmp_path / "checkpoints" / name)
+    assert enc.fingerprint() != build_encoder("resnet18", grid=2)[0].fingerprint()

@@ -97,8 +97,9 @@ def extract_features(encoder, paths: list[Path], image_size: int, device: torch.
                     cache.dirty = True
             done += len(feats)
         log.info("encoded %d images (%d from cache)", len(todo), len(mine) - len(todo))
+    computed = set(todo)
     for i in mine:
-        if i not in todo and cache is not None:
+        if i not in computed and cache is not None:
             shard[i - lo] = cache.items[digests[i]]
     if world_size == 1:
         return shard[: len(paths)]
