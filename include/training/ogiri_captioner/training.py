@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -64,7 +64,6 @@ class TrainConfig:
     min_freq: int = 1
     clip_grad: float = 1.0
     val_max_images: int = 500
-    extra: dict = field(default_factory=dict)
 
     def model_config(self) -> dict:
         """The part of the config the saved model needs to rebuild itself."""
@@ -75,7 +74,7 @@ class TrainConfig:
 
 HYPERPARAMETERS = {f.name: f for f in dataclasses.fields(TrainConfig)
                    if f.name not in ("train_dir", "val_dir", "model_dir", "images_dir", "pretrained_dir",
-                                     "output_dir", "extra")}
+                                     "output_dir")}
 
 
 def coerce_hyperparameters(raw: dict) -> dict:
