@@ -15,8 +15,9 @@ backfills each process their own partition; at most 3 runs at once.
    stages rows as chunks of `chunk_rows`.
 4. `ingest_chunk` (mapped, one task per chunk; a failed chunk retries alone and rewrites the same
    keys) — fetch with SSRF guards, normalise to RGB JPEG, store at `images/<sha[:2]>/<sha>.jpg`,
-   label with Rekognition under a client-side TPS limit, write DynamoDB records idempotently.
-   Counts per chunk are in each task's log.
+   label with Rekognition under a client-side TPS limit (`OGIRI_REKOGNITION_TPS` / param
+   `rekognition_tps`, per chunk task; at most 4 chunk tasks of a run at once), write DynamoDB
+   records idempotently. Counts per chunk are in each task's log.
 5. `reconcile_run` — fails unless rows in = accepted + duplicates + rejected; writes
    `rejects/dt=<date>/<run>.jsonl`, the ledger row (`ogiri_ledger` connection) and emits the
    `ogiri_captions` Asset (extra: partition, counts) that the training DAG is scheduled on.
