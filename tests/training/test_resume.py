@@ -6,8 +6,10 @@ from conftest import make_config, quiet_train
 
 
 @pytest.mark.parametrize("decoder", ["lstm", "transformer"])
-def test_resume_continues_with_the_same_next_step_loss(synthetic, feature_cache, tmp_path, decoder):
-    common = {"decoder": decoder, "embed_dim": 64, "hidden_dim": 64, "feature_cache_dir": str(feature_cache),
+def test_resume_continues_with_the_same_next_step_loss(synthetic, tmp_path, decoder):
+    # a fresh feature cache: the first run encodes the images, the later ones read the cache, and
+    # that must not change anything (model init may not depend on the cache state)
+    common = {"decoder": decoder, "embed_dim": 64, "hidden_dim": 64, "feature_cache_dir": str(tmp_path / "fc"),
               "dropout": 0.2}
     straight = quiet_train(make_config(synthetic, tmp_path / "m1", epochs=2,
                                        checkpoint_dir=str(tmp_path / "ck1"), **common))

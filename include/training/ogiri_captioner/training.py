@@ -222,6 +222,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     train_split = _Split(train_recs, row_of, tokenizer, cfg.max_len)
     val_split = _Split(val_recs, row_of, tokenizer, cfg.max_len)
 
+    torch.manual_seed(cfg.seed)  # decoder init must not depend on whether features came from the cache
     decoder = build_decoder(cfg.decoder, len(tokenizer), encoder.feat_dim, cfg.grid ** 2, cfg.embed_dim,
                             cfg.hidden_dim, cfg.max_len, cfg.dropout, tokenizer.pad_id)
     set_feature_stats(decoder, features[train_split.rows.unique().to(features.device)].cpu())
