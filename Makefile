@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(REQ_HASH)
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo up test lint bench clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 demo: $(STAMP)
 	$(PY) -m ogiri_local.demo
+
+up: $(STAMP)
+	$(PY) -m ogiri_local.up
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

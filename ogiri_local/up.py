@@ -1,0 +1,95 @@
+"""``make up``: the local environment plus real Airflow, to click through the UI.
+
+Starts the emulator (with the CloudFormation stack deployed into it), the synthetic image set on a
+loopback HTTP server, and Airflow's api-server, scheduler, dag-processor and triggerer — all on
+127.0.0.1. Prints the UI address and where the generated admin password is; Ctrl-C stops
+everything it started. State lives under ``.local/up/`` and is kept between runs except for the
+emulator's in-memory AWS state, which starts empty (the stack is redeployed each time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+
+from ogiri_local.airflow_stack import AirflowStack
+from ogiri_local.emulator import REPO
+from ogiri_local.environment import LocalEnvironment
+
+ROOT = REPO / ".local" / "up"
+
+
+def _land_recent_days(env: LocalEnvironment, days: int = 3) -> list[str]:
+    """One CSV per day for the ``days`` days before today, so the nightly runs have data."""
+    all_csv = ROOT / "all.csv"
+    env.write_csv(all_csv)
+    rows = list(csv.reader(all_csv.read_text(encoding="utf-8").splitlines()))[1:]
+    today = datetime.now(UTC).date()
+    landed = []
+    for i in range(days):
+        day = today - timedelta(days=days - i)
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["image_url", "caption"])
+        writer.writerows(rows[i::days])
+        key = f"landing/dt={day.isoformat()}/captions.csv"
+        env.emulator.client("s3").put_object(Bucket=env.settings["OGIRI_BUCKET"], Key=key, Body=buf.getvalue())
+        landed.append(key)
+    return landed
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start everything, print how to reach it, wait for Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("OGIRI_UP_PORT", "8080")))
+    parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("OGIRI_EMULATOR_PORT", "5055")))
+    args = parser.parse_args(argv)
+    ROOT.mkdir(parents=True, exist_ok=True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    with LocalEnvironment(ROOT / "env", emulator_port=args.emulator_port) as env:
+        landed = _land_recent_days(env)
+        today = datetime.now(UTC)
+        start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=3)
+        airflow_env = {
+            **env.env,
+            # Catch up only the last few nights, not the whole year since the DAG's start date.
+            "OGIRI_INGEST_START_DATE": start.isoformat(),
+            "OGIRI_SAGEMAKER_POLL_SECONDS": "2",
+            "OGIRI_LANDING_POKE_S": "10",
+            "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
+            "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large",
+        }
+        print("starting Airflow (api-server, scheduler, dag-processor, triggerer)…", flush=True)
+        with AirflowStack(ROOT / "airflow", env=airflow_env, port=args.port) as stack:
+            print(
+                f"\nAirflow UI:     {stack.url}\n"
+                f"user:           admin\n"
+                f"password file:  {stack.passwords_file}\n"
+                f"emulator:       {env.emulator.url}  (AWS endpoint for boto3 / the aws CLI)\n"
+                f"images served:  {env.images.base_url}\n"
+                f"landed:         {', '.join(landed)}\n"
+                f"component logs: {stack.home / 'stack-logs'}\n\n"
+                "DAGs start paused: unpause ogiri_ingest to run the last nights, then ogiri_train.\n"
+                "Press Ctrl-C to stop everything.",
+                flush=True,
+            )
+            try:
+                while not stop:
+                    for name, proc in stack.procs.items():
+                        if proc.poll() is not None:
+                            raise SystemExit(f"airflow {name} exited; see {stack.home / 'stack-logs'}")
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+            print("\nstopping…", flush=True)
+    print("stopped.")
+
+
+if __name__ == "__main__":
+    main()
