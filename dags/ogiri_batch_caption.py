@@ -7,7 +7,8 @@ Captions many images at once with the champion model (or a named SageMaker model
 product bucket) and/or a manifest (JSON Lines with `s3_uri`/`image_key`, or one URI per line).
 With neither, the run captions the images **ingested on `ingest_date`** (DynamoDB ingest-date
 index) — which is what the **nightly schedule** does: every day at 03:30 UTC it captions the
-previous day's partition (the data interval's start date), so backfills of a date work too.
+previous day's partition (the day before the logical date, which `CronTriggerTimetable` makes
+the run time), so backfills of a date work too; a manual run with no inputs does the same.
 
 **Flow**: `plan_input_sets` writes JSON Lines request files, one input set per source (split
 above `max_set_size`) → `caption_set`, one retry-safe, deferrable SageMaker transform per set
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, Param, chain, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, chain, dag, task
 
 from ogiri.batch.operators import RetrySafeTransformOperator
 from ogiri.config import get_settings
@@ -43,6 +44,11 @@ def _client(service: str):
     ).conn
 
 
+def _previous_day(run_time) -> str | None:
+    """The partition a run covers: the UTC day before its logical date (or run-after time)."""
+    return (run_time - timedelta(days=1)).date().isoformat() if run_time else None
+
+
 def _run_key(dag_run) -> str:
     from ogiri.naming import run_key
 
@@ -52,7 +58,7 @@ def _run_key(dag_run) -> str:
 @dag(
     dag_id=DAG_ID,
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("30 3 * * *", timezone="UTC"),
+    schedule=CronTriggerTimetable("30 3 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -97,7 +103,7 @@ def _run_key(dag_run) -> str:
 )
 def ogiri_batch_caption():
     @task
-    def plan_input_sets(params=None, dag_run=None, data_interval_start=None) -> list:
+    def plan_input_sets(params=None, dag_run=None, logical_date=None) -> list:
         from ogiri.batch.tasks import plan_batch
         from ogiri.ledger import Ledger
 
@@ -105,7 +111,7 @@ def ogiri_batch_caption():
         plan = plan_batch(
             params,
             run_key=_run_key(dag_run),
-            partition_date=data_interval_start.date().isoformat() if data_interval_start else None,
+            partition_date=_previous_day(logical_date or dag_run.run_after),
             settings=settings,
             s3=_client("s3"),
             sagemaker=_client("sagemaker"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import pytest
@@ -63,18 +64,19 @@ def test_owner_retries_tags_docs(dag):
 def test_nightly_schedule_over_the_previous_day(dag):
     from datetime import UTC, datetime
 
-    from airflow.sdk import CronDataIntervalTimetable
+    from airflow.sdk import CronTriggerTimetable
 
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.timetable.expression == "30 3 * * *"
+    assert isinstance(dag.timetable, CronTriggerTimetable)
     assert dag.max_active_runs == 1 and dag.catchup is False
-    # A manual run with no inputs covers the last complete day, like the nightly run.
+    # The logical date is the run time; the run covers the day before it, scheduled or manual.
     from airflow.serialization.encoders import coerce_to_core_timetable
 
-    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(
-        run_after=datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
-    )
-    assert interval.start.date().isoformat() == "2026-03-04"
+    core = coerce_to_core_timetable(dag.timetable)
+    assert core.summary == "30 3 * * *"
+    previous_day = runpy.run_path(str(REPO / "dags" / "ogiri_batch_caption.py"))["_previous_day"]
+    assert previous_day(datetime(2026, 3, 5, 3, 30, tzinfo=UTC)) == "2026-03-04"
+    assert previous_day(datetime(2026, 3, 5, 12, 0, tzinfo=UTC)) == "2026-03-04"  # manual, no inputs
+    assert previous_day(None) is None
 
 
 def test_params_are_typed_with_defaults(dag):
