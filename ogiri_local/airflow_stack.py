@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -29,9 +30,17 @@ COMPONENTS = {
 
 
 class AirflowStack:
-    """Airflow on ``http://127.0.0.1:<port>`` with its own ``AIRFLOW_HOME`` and SQLite metadata DB."""
+    """Airflow on ``http://127.0.0.1:<port>`` with its own ``AIRFLOW_HOME`` and metadata DB."""
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None, port: int | None = None):
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        sql_alchemy_conn: str | None = None,
+    ):
+        """``sql_alchemy_conn`` defaults to SQLite under ``home``; pass PostgreSQL for backfills
+        created through the API while the scheduler runs (Airflow refuses those on SQLite)."""
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -46,6 +55,12 @@ class AirflowStack:
                 "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # A real deployment's defaults, even when started from a test session.
+                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                # Every component must sign and verify the same task tokens and sessions.
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
@@ -55,7 +70,7 @@ class AirflowStack:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn or f"sqlite:///{self.home}/airflow.db",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
