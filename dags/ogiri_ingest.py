@@ -36,7 +36,7 @@ from ogiri.ingest.assets import captions_asset
 
 DAG_ID = "ogiri_ingest"
 _settings = get_settings()  # env only: no AWS, no metadata DB
-CAPTIONS = captions_asset(_settings)
+CAPTIONS = captions_asset()
 #: First night of the schedule. Local mode (``make up``, the end-to-end test) sets a recent date so
 #: that catch-up covers a few nights, not the whole year.
 START_DATE = datetime.fromisoformat(os.environ.get("OGIRI_INGEST_START_DATE") or "2026-01-01T00:00:00+00:00")
@@ -107,6 +107,7 @@ def ogiri_ingest():
         ctx = get_current_context()
         summary = reconcile(info, chunks)
         ctx["outlet_events"][CAPTIONS].extra = {
+            "bucket": info["bucket"],
             "partition_date": info["partition_date"],
             "run_key": info["run_key"],
             "rows_in": summary["rows_in"],

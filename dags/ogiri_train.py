@@ -117,9 +117,9 @@ def ogiri_train():
         return steps.configure_evaluation(key, dataset, source)
 
     @task.branch
-    def decide_deployment(evaluation: dict) -> str:
+    def decide_deployment() -> str:
         params, key = _context()
-        return steps.decide_deployment(params, key, evaluation)
+        return steps.decide_deployment(params, key)
 
     @task
     def record_skip() -> str:
@@ -169,9 +169,8 @@ def ogiri_train():
         deferrable=True,
         check_interval=POLL_SECONDS,
         max_attempts=int(timedelta(hours=2).total_seconds() // max(POLL_SECONDS, 1)),
-        output_files_to_xcom=[{"output_name": "evaluation", "file_name": "evaluation.json", "result_name": "evaluation"}],
     )
-    decision = decide_deployment(evaluate_models.output)
+    decision = decide_deployment()
     skip = record_skip()
     plan = configure_deployment()
     create_model = SageMakerModelOperator(task_id="create_model", config=plan["model"])

@@ -80,6 +80,8 @@ class Emulator:
         """A boto3 client for ``service`` pointed at the emulator."""
         import boto3
 
+        kwargs.setdefault("aws_access_key_id", "testing")
+        kwargs.setdefault("aws_secret_access_key", "testing")
         return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", **kwargs)
 
     def aws_connection(self, region: str = "us-east-1") -> dict:

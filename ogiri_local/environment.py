@@ -68,12 +68,18 @@ class LocalEnvironment:
         """Emulator → stack from ``infra/ogiri.yaml`` → synthetic images → loopback image server."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.emulator = self._stack.enter_context(Emulator(self.root / "localaws", port=self.emulator_port))
+        import boto3
+
         deploy_stack = _load_deploy_stack()
+        emulator_session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
         outputs = deploy_stack.deploy(
             STACK_NAME,
             {"EnvironmentName": "local"},
             endpoint_url=self.emulator.url,
             region="us-east-1",
+            session=emulator_session,
             poll_s=0.5,
             timeout_s=120,
         )

@@ -45,11 +45,14 @@ for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    """The emulator for the whole session; also wires `aws_default` and boto3 to it."""
+    """The emulator for the whole session, wired in as the ``aws_default`` connection.
+
+    Only the connection points at it (as in a user's local setup): ``AWS_ENDPOINT_URL`` is not set
+    in this process, so code that bypasses the connection would reach for real AWS and fail.
+    """
     emu = Emulator(tmp_path_factory.mktemp("localaws"))
     conn = emu.aws_connection()
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AIRFLOW_CONN_AWS_DEFAULT")}
-    os.environ["AWS_ENDPOINT_URL"] = emu.url
+    saved = {k: os.environ.get(k) for k in ("AIRFLOW_CONN_AWS_DEFAULT",)}
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(conn)
     try:
         yield emu

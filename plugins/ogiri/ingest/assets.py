@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-from ogiri.config import Settings, get_settings
-
 #: Asset name; consumers may schedule on ``Asset.ref(name=CAPTIONS_ASSET_NAME)``.
 CAPTIONS_ASSET_NAME = "ogiri_captions"
+#: A fixed identity (``x-`` is Airflow's prefix for custom schemes). It deliberately does not embed
+#: the bucket: an asset's name and URI must match in every DAG that mentions it, and a URI derived
+#: from ``OGIRI_BUCKET`` at parse time would split the asset (Airflow then marks it inactive and the
+#: emitting task fails) whenever two DAG files were parsed with different settings. Each event's
+#: ``extra`` carries the bucket and partition instead.
+CAPTIONS_ASSET_URI = "x-ogiri://captions"
 
 
-def captions_asset(settings: Settings | None = None) -> Asset:
-    """``Asset(name="ogiri_captions", uri="s3://<bucket>/images/")`` for the configured bucket."""
-    settings = settings or get_settings()
-    return Asset(name=CAPTIONS_ASSET_NAME, uri=settings.s3_uri("images/"), group="ogiri")
+def captions_asset() -> Asset:
+    """``Asset(name="ogiri_captions", uri="x-ogiri://captions", group="ogiri")``."""
+    return Asset(name=CAPTIONS_ASSET_NAME, uri=CAPTIONS_ASSET_URI, group="ogiri")

@@ -180,7 +180,20 @@ def configure_evaluation(run_key: str, dataset: dict[str, Any], source: dict[str
     return configs.evaluation_job_config(settings, names, dataset, source, image, candidate, champion_artifact)
 
 
-def decide_deployment(params: dict[str, Any], run_key: str, evaluation: dict[str, Any]) -> str:
+def read_evaluation(run_key: str) -> dict[str, Any]:
+    """The evaluation job's ``evaluation.json``, read through the configured AWS connection.
+
+    (The provider's ``output_files_to_xcom`` is not used: it builds a bare S3 client that ignores
+    the connection's ``endpoint_url``, so it cannot reach S3-compatible endpoints.)
+    """
+    uri = configs.evaluation_prefix(get_settings(), RunNames.for_run(run_key)) + "evaluation.json"
+    try:
+        return json.loads(_read_s3(aws_client("s3"), uri))
+    except Exception as exc:  # noqa: BLE001 - any failure here means there is no usable report
+        _fail(f"cannot read the evaluation report {uri}: {exc}")
+
+
+def decide_deployment(params: dict[str, Any], run_key: str) -> str:
     """Gate the candidate against the champion; record the evaluation; return the branch to follow."""
     from ogiri.ledger import Evaluation
     from ogiri.sagemaker.gate import decide
@@ -188,7 +201,7 @@ def decide_deployment(params: dict[str, Any], run_key: str, evaluation: dict[str
 
     settings = get_settings()
     names = RunNames.for_run(run_key)
-    report = (evaluation.get("OutputFiles") or {}).get("evaluation") or {}
+    report = read_evaluation(run_key)
     models = report.get("models")
     if not isinstance(models, dict) or "candidate" not in models:
         _fail(f"evaluation.json has no candidate metrics: {json.dumps(report)[:500]}")
