@@ -137,6 +137,21 @@ def _summary(env, dates: list[date]) -> None:
     endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
     champion = ledger.champion(endpoint)
     history = ledger.deployment_history(endpoint)
+    print("Training and evaluation:")
+    for dep in history:
+        job = dep.get("training_job")
+        run = ledger.get_training_run(job) if job else None
+        if run:
+            metrics = {k: round(v, 3) for k, v in (run.get("metrics") or {}).items() if isinstance(v, float)}
+            print(
+                f"  {job}: {run.get('status')}, {run.get('billable_seconds')} billable s "
+                f"on {run.get('instance_type')} (≈ ${run.get('cost_usd') or 0:.4f}), metrics {metrics}"
+            )
+        evaluation = ledger.get_evaluation(job) if job else None
+        if evaluation:
+            test = {k: round(v, 3) for k, v in (evaluation.get("candidate_metrics") or {}).items()
+                    if k in ("bleu4", "cider", "distinct1", "distinct2", "mean_length")}
+            print(f"  frozen test set: {test}; gate: {evaluation.get('decision')} ({evaluation.get('reason')})")
     print("Deployments:")
     for dep in history:
         print(f"  {dep.get('action'):8} {dep.get('status'):10} model={dep.get('model_name')}  {dep.get('reason')}")
@@ -150,13 +165,20 @@ def _summary(env, dates: list[date]) -> None:
             EndpointName=endpoint, ContentType="application/x-image", Accept="application/json", Body=path.read_bytes()
         )
         print(f"  {path.name[:12]}…  {json.loads(out['Body'].read())['caption']}")
+    s3 = env.emulator.client("s3")
+    bucket = env.settings["OGIRI_BUCKET"]
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="batch/").get("Contents", []):
+        if obj["Key"].endswith("summary.json"):
+            summary = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            counts = {k: v for k, v in summary.items() if isinstance(v, int)}
+            print(f"Batch captioning (s3://{bucket}/{obj['Key']}): {counts}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the demo; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=180, help="synthetic images to ingest")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs (CPU)")
+    parser.add_argument("--images", type=int, default=300, help="synthetic images to ingest")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs (CPU)")
     args = parser.parse_args(argv)
 
     shutil.rmtree(ROOT, ignore_errors=True)
