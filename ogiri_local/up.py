@@ -55,13 +55,16 @@ def main(argv: list[str] | None = None) -> None:
     with LocalEnvironment(ROOT / "env", emulator_port=args.emulator_port) as env:
         landed = _land_recent_days(env)
         today = datetime.now(UTC)
-        start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=3)
+        # Nightly runs at 02:00 ingest the day before: starting two days ago schedules the runs of
+        # the last three nights, whose partitions are exactly the landed days.
+        start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=2)
         airflow_env = {
             **env.env,
             # Catch up only the last few nights, not the whole year since the DAG's start date.
             "OGIRI_INGEST_START_DATE": start.isoformat(),
             "OGIRI_SAGEMAKER_POLL_SECONDS": "2",
             "OGIRI_LANDING_POKE_S": "10",
+            "OGIRI_LANDING_TIMEOUT_S": "900",
             "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
             "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large",
         }
