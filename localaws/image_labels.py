@@ -15,9 +15,9 @@ The same pixels always give the same labels; confidences grow with the evidence.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 _ANALYSIS_SIZE = 96
@@ -38,6 +38,14 @@ _HUE_BINS = (
     (340, 361, "Red"),
 )
 
+# Vectorised form of the rules above: class indices, hue bin edges and the class of each bin.
+_COLOR_NAMES = ("Red", "Orange", "Yellow", "Green", "Cyan", "Blue", "Purple", "Pink", "Brown", "White",
+                "Gray", "Black")
+_ORANGE, _BROWN, _WHITE, _GRAY, _BLACK = (_COLOR_NAMES.index(c) for c in ("Orange", "Brown", "White", "Gray",
+                                                                          "Black"))
+_HUE_EDGES = np.array([lo for lo, _, _ in _HUE_BINS], dtype=np.float64)
+_HUE_BIN_CLASS = np.array([_COLOR_NAMES.index(name) for _, _, name in _HUE_BINS], dtype=np.intp)
+
 _PARENTS = {
     "Circle": ["Shape"],
     "Rectangle": ["Shape"],
@@ -48,31 +56,11 @@ _PARENTS = {
 
 def color_name(r: int, g: int, b: int) -> str:
     """The colour name of one RGB pixel (0-255 channels)."""
-    mx, mn = max(r, g, b), min(r, g, b)
-    value = mx / 255.0
-    saturation = 0.0 if mx == 0 else (mx - mn) / mx
-    if value < 0.2:
-        return "Black"
-    if saturation < 0.18:
-        if value > 0.85:
-            return "White"
-        return "Gray"
-    if mx == r:
-        hue = (60.0 * (g - b) / (mx - mn)) % 360.0
-    elif mx == g:
-        hue = 60.0 * (b - r) / (mx - mn) + 120.0
-    else:
-        hue = 60.0 * (r - g) / (mx - mn) + 240.0
-    for lo, hi, name in _HUE_BINS:
-        if lo <= hue < hi:
-            if name == "Orange" and value < 0.6:
-                return "Brown"
-            return name
-    return "Red"
+    return _COLOR_NAMES[int(_color_classes(np.array([r, g, b], dtype=np.float64)))]
 
 
-def _prepare(img: Image.Image) -> Image.Image:
-    """RGB copy, alpha flattened onto white, downscaled for analysis (deterministic resampling)."""
+def _prepare(img: Image.Image) -> np.ndarray:
+    """RGB pixels as an (h, w, 3) float array, alpha flattened onto white, downscaled for analysis."""
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -85,7 +73,7 @@ def _prepare(img: Image.Image) -> Image.Image:
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         rgb = rgb.resize(size, Image.Resampling.BOX)
-    return rgb
+    return np.asarray(rgb, dtype=np.float64)
 
 
 def _label(name: str, confidence: float, category: str = _COLOR_CATEGORY) -> dict[str, Any]:
@@ -99,29 +87,74 @@ def _label(name: str, confidence: float, category: str = _COLOR_CATEGORY) -> dic
     }
 
 
-def _luma(p: tuple[int, int, int]) -> float:
-    return (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]) / 255.0
+def _color_classes(pixels: np.ndarray) -> np.ndarray:
+    """Index into ``_COLOR_NAMES`` of every pixel of an (..., 3) RGB array.
+
+    Black below 20% value; White/Gray below 18% saturation; otherwise the hue bin, with dark
+    orange called Brown.
+    """
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    mx, mn = pixels.max(axis=-1), pixels.min(axis=-1)
+    value = mx / 255.0
+    spread = mx - mn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        saturation = np.where(mx == 0, 0.0, spread / mx)
+        hue = np.where(
+            mx == r,
+            (60.0 * (g - b) / spread) % 360.0,
+            np.where(mx == g, 60.0 * (b - r) / spread + 120.0, 60.0 * (r - g) / spread + 240.0),
+        )
+    hue_bin = np.clip(np.searchsorted(_HUE_EDGES, hue, side="right") - 1, 0, len(_HUE_BIN_CLASS) - 1)
+    classes = _HUE_BIN_CLASS[hue_bin]
+    classes = np.where((classes == _ORANGE) & (value < 0.6), _BROWN, classes)
+    achromatic = np.where(value > 0.85, _WHITE, _GRAY)
+    classes = np.where(saturation < 0.18, achromatic, classes)
+    return np.where(value < 0.2, _BLACK, classes)
 
 
-def _components(mask: list[bool], w: int, h: int) -> list[list[int]]:
-    """4-connected components of a boolean mask, as lists of pixel indices."""
-    seen = [False] * len(mask)
-    out: list[list[int]] = []
-    for start, on in enumerate(mask):
-        if not on or seen[start]:
-            continue
-        seen[start] = True
-        stack, comp = [start], []
-        while stack:
-            i = stack.pop()
-            comp.append(i)
-            x, y = i % w, i // w
-            for j, ok in ((i - 1, x > 0), (i + 1, x < w - 1), (i - w, y > 0), (i + w, y < h - 1)):
-                if ok and mask[j] and not seen[j]:
-                    seen[j] = True
-                    stack.append(j)
-        out.append(comp)
-    return out
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    return (0.299 * pixels[..., 0] + 0.587 * pixels[..., 1] + 0.114 * pixels[..., 2]) / 255.0
+
+
+def _components(mask: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """4-connected components of a 2-D boolean mask as (pixel count, x min, x max, y min, y max).
+
+    Labels horizontal runs of set pixels and joins runs that overlap a run in the row above.
+    """
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    step = np.diff(padded, axis=1)
+    ys, x0s = np.nonzero(step == 1)  # row-major, so the i-th start and i-th end are the same run
+    x1s = np.nonzero(step == -1)[1]  # exclusive end
+    runs = list(zip(ys.tolist(), x0s.tolist(), x1s.tolist(), strict=True))
+    parent = list(range(len(runs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    above: list[int] = []  # runs of the previous row
+    current: list[int] = []
+    row = -1
+    for k, (y, x0, x1) in enumerate(runs):
+        if y != row:
+            above = current if y == row + 1 else []
+            current, row = [], y
+        for a in above:
+            _, a0, a1 = runs[a]
+            if a0 < x1 and x0 < a1:
+                parent[root(a)] = root(k)
+        current.append(k)
+    objects: dict[int, list[int]] = {}
+    for k, (y, x0, x1) in enumerate(runs):
+        obj = objects.setdefault(root(k), [0, x0, x1 - 1, y, y])
+        obj[0] += x1 - x0
+        obj[1], obj[2] = min(obj[1], x0), max(obj[2], x1 - 1)
+        obj[3], obj[4] = min(obj[3], y), max(obj[4], y)
+    return [tuple(obj) for obj in objects.values()]
 
 
 def _shape_guesses(fill: float, aspect: float, evidence: float) -> dict[str, float]:
@@ -140,88 +173,74 @@ def _shape_guesses(fill: float, aspect: float, evidence: float) -> dict[str, flo
     return guesses
 
 
-def _shape_labels(pixels: list[tuple[int, int, int]], w: int, h: int) -> list[dict[str, Any]]:
+def _shape_labels(pixels: np.ndarray, classes: np.ndarray) -> list[dict[str, Any]]:
     """Objects = connected regions unlike the border colour; guess each one's shape from its box fill."""
+    h, w = classes.shape
     if w < 4 or h < 4:
         return []
-    border = [pixels[x] for x in range(w)] + [pixels[(h - 1) * w + x] for x in range(w)]
-    border += [pixels[y * w] for y in range(h)] + [pixels[y * w + w - 1] for y in range(h)]
+    border = np.concatenate([pixels[0], pixels[h - 1], pixels[:, 0], pixels[:, w - 1]])
+    border_classes = np.concatenate([classes[0], classes[h - 1], classes[:, 0], classes[:, w - 1]])
     # The border's dominant colour class is the background; its mean RGB is the reference.
-    dominant = Counter(color_name(*p) for p in border).most_common(1)[0]
-    if dominant[1] < 0.6 * len(border):
+    counts = np.bincount(border_classes, minlength=len(_COLOR_NAMES))
+    dominant = int(counts.argmax())
+    if counts[dominant] < 0.6 * len(border):
         return []  # no uniform background: no object to single out
-    bg = [p for p in border if color_name(*p) == dominant[0]]
-    ref = tuple(sum(c[i] for c in bg) / len(bg) for i in range(3))
+    ref = border[border_classes == dominant].mean(axis=0)
     limit = 60.0**2
-    mask = [(p[0] - ref[0]) ** 2 + (p[1] - ref[1]) ** 2 + (p[2] - ref[2]) ** 2 > limit for p in pixels]
-    n = len(pixels)
-    if sum(mask) > 0.9 * n:
+    mask = ((pixels - ref) ** 2).sum(axis=-1) > limit
+    n = w * h
+    if mask.sum() > 0.9 * n:
         return []
     best: dict[str, float] = {}
-    for comp in _components(mask, w, h):
-        if len(comp) < max(6, 0.006 * n):
+    for size, x_min, x_max, y_min, y_max in _components(mask):
+        if size < max(6, 0.006 * n):
             continue  # speckle, JPEG ringing
-        xs = [i % w for i in comp]
-        ys = [i // w for i in comp]
-        bw, bh = max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
-        fill = len(comp) / (bw * bh)
-        evidence = min(1.0, (len(comp) / n) / 0.03)  # bigger objects are surer
+        bw, bh = x_max - x_min + 1, y_max - y_min + 1
+        fill = size / (bw * bh)
+        evidence = min(1.0, (size / n) / 0.03)  # bigger objects are surer
         best["Shape"] = max(best.get("Shape", 0.0), 55.0 + 40.0 * evidence * min(1.0, fill / 0.45))
         for name, conf in _shape_guesses(fill, min(bw, bh) / max(bw, bh), evidence).items():
             best[name] = max(best.get(name, 0.0), conf)
     return [_label(name, conf, _SHAPE_CATEGORY) for name, conf in best.items()]
 
 
-def _edge_density(pixels: list[tuple[int, int, int]], w: int, h: int) -> float:
+def _edge_density(luma: np.ndarray) -> float:
     """Share of horizontally/vertically adjacent pixel pairs with a strong luminance step."""
-    luma = [_luma(p) for p in pixels]
-    strong = total = 0
-    for y in range(h):
-        row = y * w
-        for x in range(w):
-            v = luma[row + x]
-            if x + 1 < w:
-                total += 1
-                strong += abs(v - luma[row + x + 1]) > 0.25
-            if y + 1 < h:
-                total += 1
-                strong += abs(v - luma[row + w + x]) > 0.25
-    return strong / total if total else 0.0
+    across = np.abs(np.diff(luma, axis=1)) > 0.25
+    down = np.abs(np.diff(luma, axis=0)) > 0.25
+    total = across.size + down.size
+    return float(across.sum() + down.sum()) / total if total else 0.0
 
 
 def image_statistics(img: Image.Image) -> dict[str, Any]:
     """Colour shares, mean brightness, contrast and edge density of an image (for labels/properties)."""
-    rgb = _prepare(img)
-    w, h = rgb.size
-    pixels = list(rgb.getdata())
-    n = len(pixels)
-    names = [color_name(*p) for p in pixels]
-    counts = Counter(names)
-    lumas = [_luma(p) for p in pixels]
-    mean = sum(lumas) / n
-    contrast = math.sqrt(sum((v - mean) ** 2 for v in lumas) / n)
-    sums: dict[str, list[int]] = {}
-    for name, p in zip(names, pixels, strict=True):
-        acc = sums.setdefault(name, [0, 0, 0])
-        acc[0] += p[0]
-        acc[1] += p[1]
-        acc[2] += p[2]
-    mean_rgb = {name: [round(c / counts[name]) for c in acc] for name, acc in sums.items()}
+    pixels = _prepare(img)
+    h, w = pixels.shape[:2]
+    n = w * h
+    classes = _color_classes(pixels)
+    flat = classes.ravel()
+    counts = np.bincount(flat, minlength=len(_COLOR_NAMES))
+    sums = np.stack([np.bincount(flat, weights=pixels[..., c].ravel(), minlength=len(_COLOR_NAMES))
+                     for c in range(3)], axis=1)
+    present = [k for k in range(len(_COLOR_NAMES)) if counts[k]]
+    lumas = _luma(pixels)
+    mean = float(lumas.mean())
+    contrast = math.sqrt(float(((lumas - mean) ** 2).mean()))
     return {
         "size": (w, h),
         "pixels": pixels,
-        "color_shares": {k: v / n for k, v in counts.items()},
-        "color_rgb": mean_rgb,
+        "classes": classes,
+        "color_shares": {_COLOR_NAMES[k]: int(counts[k]) / n for k in present},
+        "color_rgb": {_COLOR_NAMES[k]: [round(float(c) / int(counts[k])) for c in sums[k]] for k in present},
         "brightness": mean,
         "contrast": contrast,
-        "edge_density": _edge_density(pixels, w, h),
+        "edge_density": _edge_density(lumas),
     }
 
 
 def labels_for_image(img: Image.Image) -> list[dict[str, Any]]:
     """Rekognition-shaped labels for a Pillow image, highest confidence first (pure, deterministic)."""
     stats = image_statistics(img)
-    w, h = stats["size"]
     labels: list[dict[str, Any]] = []
     for name, share in stats["color_shares"].items():
         if name in _ACHROMATIC:
@@ -234,7 +253,7 @@ def labels_for_image(img: Image.Image) -> list[dict[str, Any]]:
         labels.append(_label("Bright", 50.0 + 50.0 * (brightness - 0.6) / 0.4))
     elif brightness <= 0.35:
         labels.append(_label("Dark", 50.0 + 50.0 * (0.35 - brightness) / 0.35))
-    labels.extend(_shape_labels(stats["pixels"], w, h))
+    labels.extend(_shape_labels(stats["pixels"], stats["classes"]))
     edges = stats["edge_density"]
     if edges >= 0.08:
         labels.append(_label("Pattern", 50.0 + 50.0 * min(1.0, (edges - 0.08) / 0.25)))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import random
 
+import numpy as np
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image, ImageDraw
 
-from localaws.image_labels import color_name, labels_for_image
+from localaws.image_labels import _components, color_name, labels_for_image
 
 
 def red_circle_on_white(size: int = 200) -> Image.Image:
@@ -59,10 +60,48 @@ def names(labels: list[dict]) -> list[str]:
         ((10, 10, 10), "Black"),
         ((128, 128, 128), "Gray"),
         ((250, 140, 20), "Orange"),
+        ((150, 90, 20), "Brown"),  # orange hue, value below 0.6
+        ((20, 200, 200), "Cyan"),
+        ((140, 30, 220), "Purple"),
+        ((230, 40, 160), "Pink"),
+        ((250, 20, 50), "Red"),  # hue wraps around 0
     ],
 )
 def test_color_name(rgb, expected):
     assert color_name(*rgb) == expected
+
+
+def _flood_fill_components(mask: list[list[bool]]) -> list[tuple[int, int, int, int, int]]:
+    """Reference 4-connected labelling: (pixel count, x min, x max, y min, y max) per component."""
+    h, w = len(mask), len(mask[0])
+    seen, out = set(), []
+    for y0 in range(h):
+        for x0 in range(w):
+            if not mask[y0][x0] or (x0, y0) in seen:
+                continue
+            seen.add((x0, y0))
+            stack, pts = [(x0, y0)], []
+            while stack:
+                x, y = stack.pop()
+                pts.append((x, y))
+                for nx, ny in ((x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)):
+                    if 0 <= nx < w and 0 <= ny < h and mask[ny][nx] and (nx, ny) not in seen:
+                        seen.add((nx, ny))
+                        stack.append((nx, ny))
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            out.append((len(pts), min(xs), max(xs), min(ys), max(ys)))
+    return sorted(out)
+
+
+def test_components_match_flood_fill():
+    u_shape = [[True, False, True], [True, False, True], [True, True, True]]  # arms join in the last row
+    assert _components(np.array(u_shape)) == [(7, 0, 2, 0, 2)]
+    assert _components(np.zeros((3, 3), dtype=bool)) == []
+    rng = random.Random(7)
+    for _ in range(60):
+        h, w, density = rng.randint(1, 24), rng.randint(1, 24), rng.random()
+        mask = [[rng.random() < density for _ in range(w)] for _ in range(h)]
+        assert sorted(_components(np.array(mask))) == _flood_fill_components(mask)
 
 
 def test_labels_follow_the_pixels():
