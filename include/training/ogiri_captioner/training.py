@@ -274,11 +274,12 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
             scaler.step(optimizer)
             scaler.update()
             losses.append(loss.detach())
-        step_losses = torch.stack(losses).float().cpu()
-        train_loss = step_losses.mean()
+        step_losses = torch.stack(losses).float()
+        train_loss = step_losses.mean()  # stays on `device`: NCCL reduces CUDA tensors only
         if world > 1:
             dist.all_reduce(train_loss)
             train_loss /= world
+        step_losses = step_losses.cpu()
         entry = {"epoch": epoch, "train_loss": float(train_loss)}
         if rank == 0:
             entry.update(evaluate_split(decoder, features, val_split, tokenizer, cfg, device))
