@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
 from localaws.faults import FaultRuleError, FaultStore
 from localaws.middleware import LocalAwsMiddleware
 
@@ -87,7 +88,7 @@ def _warm(app: LocalAwsMiddleware) -> None:
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     """The work-dir root: ``home``, else ``$LOCALAWS_HOME``, else a new temp dir (created)."""
-    chosen = home or os.environ.get("LOCALAWS_HOME")
+    chosen = home or os.environ.get(HOME_ENV)
     path = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="localaws-"))
     path.mkdir(parents=True, exist_ok=True)
     return path.resolve()
@@ -96,12 +97,12 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
 def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the process exit status."""
     faults = FaultStore()
-    env_faults = os.environ.get("LOCALAWS_FAULTS")
+    env_faults = os.environ.get(FAULTS_ENV)
     if env_faults:
         try:
             faults.load_json(env_faults)
         except FaultRuleError as e:
-            print(f"localaws: bad LOCALAWS_FAULTS: {e}", file=sys.stderr, flush=True)
+            print(f"localaws: bad {FAULTS_ENV}: {e}", file=sys.stderr, flush=True)
             return 2
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -117,8 +118,8 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
     bound_port = server.server_address[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}"
-    os.environ["LOCALAWS_HOME"] = str(resolve_home(home))
-    os.environ["LOCALAWS_ENDPOINT_URL"] = url
+    os.environ[HOME_ENV] = str(resolve_home(home))
+    os.environ[ENDPOINT_ENV] = url
     os.environ["MOTO_PORT"] = str(bound_port)  # moto builds some URLs (presigned, queues) from it
 
     install_extensions()
@@ -134,7 +135,7 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
 
     # The socket already listens (connections wait in the backlog), so announce before serving;
     # one write per line keeps the line whole when stdout and stderr share a log file.
-    sys.stdout.write(f"localaws home: {os.environ['LOCALAWS_HOME']}\n" + READY_MESSAGE.format(url=url) + "\n")
+    sys.stdout.write(f"localaws home: {os.environ[HOME_ENV]}\n" + READY_MESSAGE.format(url=url) + "\n")
     sys.stdout.flush()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()

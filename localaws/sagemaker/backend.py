@@ -15,7 +15,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
 from localaws.sagemaker import processing, training, transform
-from localaws.sagemaker.endpoints import EndpointRuntime
+from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
 
 
@@ -169,8 +169,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             experiment_config=req.get("ExperimentConfig"),
         )
         _set_initial(job, transform.initial_attrs())
-        spec = {"PrimaryContainer": model.primary_container, "Containers": model.containers}
-        run = transform.TransformRun(job, req, spec, self.account_id, self.region_name)
+        run = transform.TransformRun(job, req, model_spec(model), self.account_id, self.region_name)
         REGISTRY.put(*self._key("transform", name), run)
         run.start()
         return job

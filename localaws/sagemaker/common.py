@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
+
 #: Seconds between SIGTERM and SIGKILL when a job is stopped (real SageMaker waits 120 s).
 STOP_GRACE_SECONDS = float(os.environ.get("LOCALAWS_STOP_GRACE_SECONDS", "5"))
 
@@ -30,18 +32,18 @@ def now() -> dt.datetime:
 
 def endpoint_url() -> str:
     """URL of the running emulator, as set by the server before `install()`."""
-    url = os.environ.get("LOCALAWS_ENDPOINT_URL")
+    url = os.environ.get(ENDPOINT_ENV)
     if not url:
-        raise RuntimeError("LOCALAWS_ENDPOINT_URL is not set: the emulator server must set it before jobs run")
+        raise RuntimeError(f"{ENDPOINT_ENV} is not set: the emulator server must set it before jobs run")
     return url
 
 
 def home() -> Path:
     """Root of the emulator's work dirs (`$LOCALAWS_HOME`, else a per-process temp dir)."""
-    root = os.environ.get("LOCALAWS_HOME")
+    root = os.environ.get(HOME_ENV)
     if not root:
         root = tempfile.mkdtemp(prefix="localaws-")
-        os.environ["LOCALAWS_HOME"] = root
+        os.environ[HOME_ENV] = root
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -69,7 +71,7 @@ def aws_env(region: str) -> dict[str, str]:
 
 def child_env(region: str, extra: dict[str, str] | None = None, bin_dir: Path | None = None) -> dict[str, str]:
     """Environment for a job process: ours minus AWS secrets, plus the emulator wiring and `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALAWS_FAULTS"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", FAULTS_ENV))}
     env.update(aws_env(region))
     env["PYTHONUNBUFFERED"] = "1"
     if bin_dir is not None:
@@ -132,20 +134,24 @@ def relative_key(key: str, prefix: str) -> str:
     return rel.lstrip("/")
 
 
-def download_s3_data(s3, uri: str, dest: Path, data_type: str = "S3Prefix") -> int:
-    """Stage an S3Prefix or ManifestFile data source into `dest`; returns the number of files."""
-    dest.mkdir(parents=True, exist_ok=True)
+def s3_data_objects(s3, uri: str, data_type: str | None = "S3Prefix") -> list[tuple[str, str, str]]:
+    """(bucket, key, relative path) of every object an S3Prefix or ManifestFile data source names."""
     bucket, prefix = parse_s3_uri(uri)
     if data_type == "ManifestFile":
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix)["Body"].read())
-        if not manifest or "prefix" not in manifest[0]:
+        if not (isinstance(manifest, list) and manifest and isinstance(manifest[0], dict) and "prefix" in manifest[0]):
             raise ValueError(f"manifest {uri} must be a JSON list starting with {{'prefix': 's3://...'}}")
         base_bucket, base_prefix = parse_s3_uri(manifest[0]["prefix"])
-        pairs = [(base_bucket, base_prefix + rel, rel) for rel in manifest[1:]]
-    elif data_type in ("S3Prefix", None, ""):
-        pairs = [(bucket, k, relative_key(k, prefix)) for k in list_keys(s3, bucket, prefix)]
-    else:
-        raise ValueError(f"S3DataType {data_type!r} is not supported locally (use S3Prefix or ManifestFile)")
+        return [(base_bucket, base_prefix + rel, rel) for rel in manifest[1:]]
+    if data_type in ("S3Prefix", None, ""):
+        return [(bucket, k, relative_key(k, prefix)) for k in list_keys(s3, bucket, prefix)]
+    raise ValueError(f"S3DataType {data_type!r} is not supported locally (use S3Prefix or ManifestFile)")
+
+
+def download_s3_data(s3, uri: str, dest: Path, data_type: str | None = "S3Prefix") -> int:
+    """Stage an S3Prefix or ManifestFile data source into `dest`; returns the number of files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    pairs = s3_data_objects(s3, uri, data_type)
     for b, key, rel in pairs:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -113,13 +113,13 @@ class TrainingRun(JobRun):
             self.transition("Starting")
             time.sleep(0.2)  # visible to a poller, like instance launch
             if self.stop_event.is_set():
-                self._finish_stopped(root, "Stopped", uploaded=False)
+                self._finish_stopped()
                 return
             self.transition("Downloading")
             s3 = s3_client(self.region)
             hosts = self._stage(root, s3)
             if self.stop_event.is_set():
-                self._finish_stopped(root, "Stopped", uploaded=False)
+                self._finish_stopped()
                 return
             start = now()
             set_attrs(self.job, training_start_time=start)
@@ -170,9 +170,10 @@ class TrainingRun(JobRun):
         else:
             self.transition("Stopped", status="Stopped")
 
-    def _finish_stopped(self, root: Path, secondary: str, uploaded: bool) -> None:
+    def _finish_stopped(self) -> None:
+        """Stopped before the entry point ran: nothing to upload."""
         set_attrs(self.job, training_end_time=now())
-        self.transition(secondary, status="Stopped")
+        self.transition("Stopped", status="Stopped")
 
     def _fail(self, reason: str) -> None:
         if self._dead:

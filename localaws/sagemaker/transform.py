@@ -15,15 +15,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from localaws.sagemaker.common import (
-    list_keys,
-    now,
-    parse_s3_uri,
-    relative_key,
-    s3_client,
-    trim_reason,
-    work_dir,
-)
+from localaws.sagemaker.common import now, parse_s3_uri, s3_client, s3_data_objects, trim_reason, work_dir
 from localaws.sagemaker.jobs import set_attrs
 from localaws.sagemaker.workers import Worker, WorkerFailed
 
@@ -154,20 +146,16 @@ class TransformRun:
         tout = req.get("TransformOutput") or {}
         source = (tin.get("DataSource") or {}).get("S3DataSource") or {}
         s3 = s3_client(self.region)
-        bucket, prefix = parse_s3_uri(source.get("S3Uri", ""))
-        if source.get("S3DataType", "S3Prefix") == "ManifestFile":
-            import json
-
-            manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix)["Body"].read())
-            bucket, prefix = parse_s3_uri(manifest[0]["prefix"])
-            objects = [(prefix + rel, rel) for rel in manifest[1:]]
-        else:
-            objects = [(key, relative_key(key, prefix)) for key in list_keys(s3, bucket, prefix)]
+        try:
+            objects = s3_data_objects(s3, source.get("S3Uri", ""), source.get("S3DataType", "S3Prefix"))
+        except Exception as exc:  # noqa: BLE001 - bad data source: the job fails with the reason
+            self._finish("Failed", f"ClientError: could not list the input {source.get('S3Uri')!r}: {exc}")
+            return
         out_bucket, out_prefix = parse_s3_uri(tout.get("S3OutputPath", ""))
         out_prefix = out_prefix.rstrip("/") + "/" if out_prefix.strip("/") else ""
 
-        def transform_one(item: tuple[str, str]) -> None:
-            key, rel = item
+        def transform_one(item: tuple[str, str, str]) -> None:
+            bucket, key, rel = item
             if self.stop_event.is_set():
                 return
             data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -184,7 +172,7 @@ class TransformRun:
         failures: list[str] = []
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             futures = {pool.submit(transform_one, item): item for item in objects}
-            for future, (key, _) in futures.items():
+            for future, (bucket, key, _) in futures.items():
                 try:
                     future.result()
                 except Exception as exc:  # noqa: BLE001 - reported as the job's FailureReason

@@ -1,4 +1,4 @@
-"""Pure helpers of the SageMaker emulator: batching, assembling, key layout, path rewriting, metrics."""
+"""Helpers of the SageMaker emulator: batching, assembling, key layout, path rewriting, metrics, S3 sources."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from localaws.sagemaker.common import hp_to_str, relative_key, unquote_hp
+from localaws.sagemaker.common import hp_to_str, relative_key, s3_data_objects, unquote_hp
 from localaws.sagemaker.jobs import path_rewriter, scrape_metrics
 from localaws.sagemaker.transform import RecordError, assemble, split_requests
 
@@ -59,3 +59,22 @@ def test_scrape_metrics_keeps_last_value_and_skips_bad_regexes():
         {"Name": "absent", "Regex": r"acc=([0-9.]+)"},
     ]
     assert [(m["MetricName"], m["Value"]) for m in scrape_metrics(lines, definitions)] == [("loss", 0.4)]
+
+
+def test_s3_data_objects_lists_prefixes_and_manifests(aws):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="data")
+    for key in ("in/a.txt", "in/sub/b.txt", "in/", "other/c.txt"):
+        s3.put_object(Bucket="data", Key=key, Body=b"x")
+    assert sorted(s3_data_objects(s3, "s3://data/in/")) == [
+        ("data", "in/a.txt", "a.txt"),
+        ("data", "in/sub/b.txt", "sub/b.txt"),
+    ]
+    manifest = [{"prefix": "s3://data/other/"}, "c.txt"]
+    s3.put_object(Bucket="data", Key="m.json", Body=json.dumps(manifest).encode())
+    assert s3_data_objects(s3, "s3://data/m.json", "ManifestFile") == [("data", "other/c.txt", "c.txt")]
+    s3.put_object(Bucket="data", Key="bad.json", Body=b'["c.txt"]')
+    with pytest.raises(ValueError, match="must be a JSON list starting with"):
+        s3_data_objects(s3, "s3://data/bad.json", "ManifestFile")
+    with pytest.raises(ValueError, match="AugmentedManifestFile"):
+        s3_data_objects(s3, "s3://data/in/", "AugmentedManifestFile")
