@@ -87,6 +87,7 @@ class JobRun:
         started = time.monotonic()
         running: list[tuple[HostProcess, subprocess.Popen, Tail, list[threading.Thread]]] = []
         all_lines: list[str] = []
+        outcome: Outcome | None = None
         for host in hosts:
             sink = self.sink(host.stream)
             for line in host.banner:
@@ -95,14 +96,19 @@ class JobRun:
             with self._lock:
                 if self._dead:
                     break
-                proc = spawn(host.argv, host.cwd, host.env)
+                try:
+                    proc = spawn(host.argv, host.cwd, host.env)
+                except OSError as exc:  # e.g. the entrypoint does not exist or is not executable
+                    message = f"cannot execute {host.argv[0] if host.argv else '(empty command)'}: {exc}"
+                    sink.write(message)
+                    outcome = Outcome("failed", 127, host.host, message)
+                    break
                 self._procs.append(proc)
             out_sinks = [sink.write] + ([all_lines.append] if collect_lines else [])
             err_sinks = [sink.write, tail] + ([all_lines.append] if collect_lines else [])
             pumps = [pump_lines(proc.stdout, out_sinks), pump_lines(proc.stderr, err_sinks)]
             running.append((host, proc, tail, pumps))
 
-        outcome: Outcome | None = None
         while outcome is None:
             if self.stop_event.is_set():
                 outcome = Outcome(self.stop_kind)

@@ -111,3 +111,16 @@ def test_shell_entrypoint_gets_the_emulators_python_on_path(sm):
     assert desc["ProcessingJobStatus"] == "Completed", desc.get("FailureReason")
     prefix = s3.get_object(Bucket=bucket, Key="proc/out/proc-sh/prefix.txt")["Body"].read().decode().strip()
     assert prefix == sys.prefix  # the emulator's (virtual) environment, not the base interpreter
+
+
+def test_missing_entrypoint_is_an_algorithm_error(sm):
+    aws, _, client, bucket = sm
+    req = _request("proc-noexec", bucket)
+    req["AppSpecification"] = {"ImageUri": "x", "ContainerEntrypoint": ["/nonexistent/tool", "--go"]}
+    client.create_processing_job(**req)
+    desc, _ = poll(lambda: client.describe_processing_job(ProcessingJobName="proc-noexec"), "ProcessingJobStatus")
+    assert desc["ProcessingJobStatus"] == "Failed"
+    assert desc["FailureReason"].startswith("AlgorithmError")
+    assert "cannot execute /nonexistent/tool" in desc["FailureReason"]
+    (messages,) = log_messages(aws.client("logs"), "/aws/sagemaker/ProcessingJobs", "proc-noexec/").values()
+    assert any("cannot execute /nonexistent/tool" in m for m in messages)
