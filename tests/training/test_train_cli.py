@@ -40,6 +40,7 @@ def test_checkpoint_dir_hyperparameter_wins_and_default(tmp_path):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--epochs", "many"], "epochs='many' is not a valid int"),
     (["--epochs", "0"], "epochs must be >= 1"),
+    (["--val_max_images", "0"], "val_max_images must be >= 1"),  # else "no captions to score" after epoch 1
     (["--decoder", "gru"], "decoder must be 'lstm' or 'transformer'"),
 ])
 def test_bad_hyperparameters(tmp_path, argv, message):

@@ -98,7 +98,7 @@ def coerce_hyperparameters(raw: dict) -> dict:
         except (TypeError, ValueError):
             raise ValueError(f"hyperparameter {name}={value!r} is not a valid {kind}") from None
     for name in ("epochs", "batch_size", "max_len", "image_size", "grid", "beam_width", "embed_dim",
-                 "hidden_dim"):
+                 "hidden_dim", "val_max_images"):
         if name in out and out[name] < 1:
             raise ValueError(f"hyperparameter {name} must be >= 1, got {out[name]}")
     if "decoder" in out and out["decoder"] not in ("lstm", "transformer"):
