@@ -109,7 +109,8 @@ def read_s3_object(account_id: str, region: str, bucket: str, key: str, version:
 
 
 def open_image(data: bytes) -> Image.Image:
-    """Decode JPEG/PNG bytes; InvalidImageFormatException for anything else."""
+    """Decode JPEG/PNG bytes; InvalidImageFormatException for anything else, ImageTooLargeException for
+    a decompression bomb (more pixels than Pillow's safety limit)."""
     try:
         img = Image.open(io.BytesIO(data))
         if img.format not in _FORMATS:
@@ -120,6 +121,8 @@ def open_image(data: bytes) -> Image.Image:
         img.load()
     except RekognitionError:
         raise
+    except Image.DecompressionBombError as e:  # tiny file, enormous canvas: refuse before decoding
+        raise RekognitionError("ImageTooLargeException", f"Image dimensions are too large: {e}") from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise RekognitionError("InvalidImageFormatException", "Request has invalid image format") from e
     return img

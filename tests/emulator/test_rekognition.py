@@ -268,3 +268,9 @@ def test_image_too_large(rekognition):
     data = encode(big)  # noise does not compress: well over 5 MB
     assert len(data) > 5 * 1024 * 1024
     assert _error_code(lambda: rekognition.detect_labels(Image={"Bytes": data})) == "ImageTooLargeException"
+
+
+def test_decompression_bomb_is_too_large_not_a_server_error(rekognition):
+    bomb = encode(Image.new("1", (14000, 14000)))  # ~24 KB of PNG, 196 M pixels once decoded
+    assert len(bomb) < 1024 * 1024
+    assert _error_code(lambda: rekognition.detect_labels(Image={"Bytes": bomb})) == "ImageTooLargeException"
