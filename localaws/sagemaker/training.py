@@ -385,7 +385,9 @@ class TrainingRun(JobRun):
             else:
                 extract_tarball(local, code_dir)
         else:
-            raise JobSetupError(f"ClientError: sagemaker_submit_directory {submit!r} is not an S3 URI")
+            raise JobSetupError(
+                f"ClientError: sagemaker_submit_directory {submit!r} is neither an S3 URI nor an existing local path"
+            )
 
     # -- outputs ----------------------------------------------------------------------------
     def _sync_checkpoints(self, root: Path, s3: Any) -> None:

@@ -186,6 +186,15 @@ def test_missing_entry_point_fails_clearly(sm):
     assert "entry point 'nope.py' not found" in desc["FailureReason"]
 
 
+def test_unusable_submit_directory_fails_clearly(sm):
+    _, _, client, bucket = sm
+    req = training_request("train-nosrc", bucket, {"sagemaker_submit_directory": "/no/such/sourcedir"})
+    client.create_training_job(**req)
+    desc, _ = poll(_describe(client, "train-nosrc"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "'/no/such/sourcedir' is neither an S3 URI nor an existing local path" in desc["FailureReason"]
+
+
 def test_two_instances_run_torch_distributed_allreduce(sm):
     aws, s3, client, bucket = sm
     req = training_request(
