@@ -35,7 +35,6 @@ from ogiri.config import get_settings
 from ogiri.ingest.assets import captions_asset
 
 DAG_ID = "ogiri_ingest"
-_settings = get_settings()  # env only: no AWS, no metadata DB
 CAPTIONS = captions_asset()
 #: First night of the schedule. Local mode (``make up``, the end-to-end test) sets a recent date so
 #: that catch-up covers a few nights, not the whole year.
@@ -57,6 +56,8 @@ LANDING_DEFERRABLE = os.environ.get("OGIRI_LANDING_DEFERRABLE", "true").strip().
     catchup=True,
     max_active_runs=3,
     tags=["ogiri", "ingest"],
+    # Deployment settings are read when a task runs (templates), never at parse time.
+    user_defined_macros={"ogiri_settings": get_settings},
     default_args={
         "owner": "ogiri-data",
         "retries": 2,
@@ -128,7 +129,8 @@ def ogiri_ingest():
         task_id="wait_for_landing",
         bucket_key="{{ ti.xcom_pull(task_ids='resolve_partition')['landing_glob'] }}",
         wildcard_match=True,
-        aws_conn_id=_settings.aws_conn_id,
+        aws_conn_id="{{ ogiri_settings().aws_conn_id }}",
+        region_name="{{ ogiri_settings().region }}",
         deferrable=LANDING_DEFERRABLE,
         poke_interval=LANDING_POKE_S,
         timeout=LANDING_TIMEOUT_S,

@@ -30,21 +30,26 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.providers.amazon.aws.operators.sagemaker import (
-    SageMakerEndpointConfigOperator,
-    SageMakerEndpointOperator,
-    SageMakerModelOperator,
-)
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
 from airflow.sdk import Param, TriggerRule, chain, dag, get_current_context, task, teardown
 
+from ogiri.config import get_settings
 from ogiri.ingest.assets import captions_asset
 from ogiri.naming import run_key as make_run_key
-from ogiri.sagemaker.operators import ReattachingProcessingOperator, ReattachingTrainingOperator
+from ogiri.sagemaker.operators import (
+    ReattachingProcessingOperator,
+    ReattachingTrainingOperator,
+    ReusingEndpointConfigOperator,
+    ReusingModelOperator,
+)
 
 DAG_ID = "ogiri_train"
 #: How often operators and triggers poll SageMaker (seconds); small values for local runs.
 POLL_SECONDS = int(os.environ.get("OGIRI_SAGEMAKER_POLL_SECONDS", "30"))
 TRAINING_TIMEOUT = timedelta(hours=12)
+#: The SageMaker operators use the same AWS connection and region as the task bodies
+#: (``OGIRI_AWS_CONN_ID``, ``OGIRI_REGION``), rendered when each task runs.
+AWS_ARGS = {"aws_conn_id": "{{ ogiri_settings().aws_conn_id }}", "region_name": "{{ ogiri_settings().region }}"}
 
 PARAMS = {
     "instance_type": Param(None, type=["null", "string"], title="Training instance type",
@@ -87,6 +92,8 @@ def _context() -> tuple[dict, str]:
     params=PARAMS,
     doc_md=__doc__,
     tags=["ogiri", "training", "sagemaker"],
+    # Deployment settings are read when a task runs (templates), never at parse time.
+    user_defined_macros={"ogiri_settings": get_settings},
     default_args={"owner": "ogiri-ml", "retries": 2, "retry_delay": timedelta(minutes=1)},
 )
 def ogiri_train():
@@ -160,6 +167,7 @@ def ogiri_train():
         check_interval=POLL_SECONDS,
         max_attempts=int(TRAINING_TIMEOUT.total_seconds() // max(POLL_SECONDS, 1)),
         execution_timeout=TRAINING_TIMEOUT,
+        **AWS_ARGS,
     )
     training_record = record_training(dataset)
     evaluation_config = configure_evaluation(dataset, source)
@@ -169,13 +177,14 @@ def ogiri_train():
         deferrable=True,
         check_interval=POLL_SECONDS,
         max_attempts=int(timedelta(hours=2).total_seconds() // max(POLL_SECONDS, 1)),
+        **AWS_ARGS,
     )
     decision = decide_deployment()
     skip = record_skip()
     plan = configure_deployment()
-    create_model = SageMakerModelOperator(task_id="create_model", config=plan["model"])
-    create_endpoint_config = SageMakerEndpointConfigOperator(
-        task_id="create_endpoint_config", config=plan["endpoint_config"]
+    create_model = ReusingModelOperator(task_id="create_model", config=plan["model"], **AWS_ARGS)
+    create_endpoint_config = ReusingEndpointConfigOperator(
+        task_id="create_endpoint_config", config=plan["endpoint_config"], **AWS_ARGS
     )
     operation = choose_endpoint_operation(plan)
     endpoint_ops = [
@@ -186,6 +195,7 @@ def ogiri_train():
             deferrable=True,
             check_interval=POLL_SECONDS,
             max_ingestion_time=3600,
+            **AWS_ARGS,
         )
         for op in ("create", "update")
     ]

@@ -7,18 +7,13 @@ import io
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from ingest_dag_env import BUCKET, DAG_FILE, TABLE
 
 from ogiri_captioner.synthetic import random_scene, render
 from ogiri_local.image_server import ImageServer
-
-REPO = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO / "dags" / "ogiri_ingest.py"
-BUCKET = "ogiri-test"
-TABLE = "ogiri-test-captions"
 
 
 @dataclass
@@ -146,20 +141,3 @@ def dag_bundle(tmp_path, monkeypatch):
         ),
     )
     return folder
-
-
-def load_dag():
-    """Parse the DAG file now (module-level env such as the sensor timeout is read at parse time)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}, bag.import_errors
-    return bag.dags["ogiri_ingest"]
-
-
-def run_dag(dag, day: int, **conf):
-    dr = dag.test(logical_date=datetime(2026, 1, day, 2, 0, tzinfo=UTC), run_conf=conf or None)
-    states = {}
-    for ti in dr.get_task_instances():
-        states.setdefault(ti.task_id, []).append(ti.state)
-    return dr, states

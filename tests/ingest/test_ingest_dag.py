@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pytest
-from conftest import BUCKET, load_dag, run_dag
+from ingest_dag_env import BUCKET, DAG_FILE, load_dag, run_dag
 
-REPO = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO / "dags" / "ogiri_ingest.py"
 TASKS = {
     "resolve_partition",
     "wait_for_landing",
@@ -40,6 +37,13 @@ def test_dag_parses_with_expected_shape():
     assert type(sensor).__name__ == "S3KeySensor"
     assert sensor.deferrable and sensor.wildcard_match and sensor.timeout == 6 * 3600 and not sensor.soft_fail
     assert dag.get_task("report_missing_landing").trigger_rule == "one_failed"
+    # The sensor uses the configured AWS connection and region, rendered when it runs (not parse time).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OGIRI_AWS_CONN_ID", "team_aws")
+        mp.setenv("OGIRI_REGION", "eu-west-1")
+        env = dag.get_template_env()
+        assert env.from_string(sensor.aws_conn_id).render() == "team_aws"
+        assert env.from_string(sensor.region_name).render() == "eu-west-1"
     assert [a.name for a in dag.get_task("reconcile_run").outlets] == ["ogiri_captions"]
     for t in dag.tasks:
         assert t.owner == "ogiri-data"

@@ -9,8 +9,8 @@ import struct
 import zlib
 
 import pytest
-from conftest import load_dag, run_dag
 from hostile_servers import HostileServer
+from ingest_dag_env import load_dag, run_dag
 from PIL import Image
 
 from ogiri.ledger import Ledger

@@ -6,7 +6,7 @@ import io
 import shutil
 
 import pytest
-from conftest import BUCKET, TABLE
+from ingest_dag_env import BUCKET, TABLE
 from PIL import Image
 
 from ogiri.ingest.fetch import FetchPolicy, SafeFetcher

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import BUCKET, TABLE
+from ingest_dag_env import BUCKET, TABLE
 
 from ogiri.ingest.backoff import TokenBucket
 from ogiri.ingest.labels import ImageLabels, Labeler, known_labels

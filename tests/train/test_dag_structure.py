@@ -83,3 +83,22 @@ def test_operators_and_trigger_rules(dag):
     assert t["smoke_test_endpoint"].trigger_rule == "all_done"
     assert t["delete_unused_resources"].is_teardown
     assert all(task.owner == "ogiri-ml" for task in dag.tasks)
+
+
+def test_sagemaker_operators_use_the_configured_connection_and_region(dag, monkeypatch):
+    """OGIRI_AWS_CONN_ID / OGIRI_REGION reach every AWS operator (rendered at run time), so operators and
+    task bodies never talk to AWS through different connections."""
+    from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+
+    monkeypatch.setenv("OGIRI_AWS_CONN_ID", "team_aws")
+    monkeypatch.setenv("OGIRI_REGION", "eu-west-1")
+    env = dag.get_template_env()
+    aws_ops = [t for t in dag.tasks if isinstance(t, AwsBaseOperator)]
+    assert {t.task_id for t in aws_ops} == {
+        "train_model", "evaluate_models", "create_model", "create_endpoint_config", "create_endpoint",
+        "update_endpoint",
+    }
+    for op in aws_ops:
+        assert "aws_conn_id" in op.template_fields and "region_name" in op.template_fields
+        assert env.from_string(op.aws_conn_id).render() == "team_aws", op.task_id
+        assert env.from_string(op.region_name).render() == "eu-west-1", op.task_id

@@ -171,3 +171,41 @@ def test_processing_retry_reuses_completed_job(sm):
     assert first["Processing"]["ProcessingJobName"] == second["Processing"]["ProcessingJobName"] == name
     names = [j["ProcessingJobName"] for j in sm.list_processing_jobs()["ProcessingJobSummaries"]]
     assert names == [name]
+
+
+def test_model_and_endpoint_config_retries_reuse_what_the_first_try_created(sm):
+    """A retry after create_model / create_endpoint_config succeeded (e.g. the worker died before the
+    task was marked done) reuses the resource instead of failing on "already existing"."""
+    from ogiri.sagemaker.operators import ReusingEndpointConfigOperator, ReusingModelOperator
+
+    model = {
+        "ModelName": "ogiri-model-x",
+        "PrimaryContainer": {"Image": "img:latest", "ModelDataUrl": f"s3://{BUCKET}/models/model.tar.gz"},
+        "ExecutionRoleArn": ROLE,
+    }
+    endpoint_config = {
+        "EndpointConfigName": "ogiri-epc-x",
+        "ProductionVariants": [
+            {"VariantName": "AllTraffic", "ModelName": "ogiri-model-x", "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large"}
+        ],
+    }
+
+    def run(cls, config, task_id):
+        """Execute a fresh operator; the result and the SageMaker API calls it sent."""
+        op = cls(task_id=task_id, config=dict(config), aws_conn_id=None, region_name=REGION)
+        calls: list[str] = []
+        op.hook.conn.meta.events.register("before-call.sagemaker.*", lambda model, **_: calls.append(model.name))
+        return op.execute({}), calls
+
+    # moto (unlike SageMaker) overwrites on a duplicate Create*, so the test looks at the calls sent.
+    first, calls = run(ReusingModelOperator, model, "create_model")
+    assert "CreateModel" in calls
+    again, calls = run(ReusingModelOperator, model, "create_model")
+    assert "CreateModel" not in calls and again["Model"]["ModelArn"] == first["Model"]["ModelArn"]
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["ogiri-model-x"]
+    epc, calls = run(ReusingEndpointConfigOperator, endpoint_config, "create_endpoint_config")
+    assert "CreateEndpointConfig" in calls
+    again, calls = run(ReusingEndpointConfigOperator, endpoint_config, "create_endpoint_config")
+    assert "CreateEndpointConfig" not in calls
+    assert again["EndpointConfig"]["EndpointConfigArn"] == epc["EndpointConfig"]["EndpointConfigArn"]

@@ -30,8 +30,9 @@ def _config(pool: int, attempts: int) -> Config:
     )
 
 
-def make_clients(aws_conn_id: str, *, pool: int = 16) -> IngestClients:
-    """Clients from ``AwsBaseHook(client_type=...)``.
+def make_clients(aws_conn_id: str, *, pool: int = 16, region_name: str | None = None) -> IngestClients:
+    """Clients from ``AwsBaseHook(client_type=...)``; ``region_name`` (e.g. ``Settings.region``) overrides
+    the connection's region, as it does for the training and batch DAGs' clients.
 
     Rekognition gets no botocore retries (``total_max_attempts=1``): :mod:`ogiri.ingest.labels`
     retries itself, so every attempt passes through the client-side rate limit.
@@ -39,7 +40,8 @@ def make_clients(aws_conn_id: str, *, pool: int = 16) -> IngestClients:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    s3 = S3Hook(aws_conn_id=aws_conn_id, config=_config(pool, 5)).get_conn()
-    ddb = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="dynamodb", config=_config(pool, 3)).get_conn()
-    rek = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="rekognition", config=_config(pool, 1)).get_conn()
+    region = {"region_name": region_name} if region_name else {}
+    s3 = S3Hook(aws_conn_id=aws_conn_id, config=_config(pool, 5), **region).get_conn()
+    ddb = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="dynamodb", config=_config(pool, 3), **region).get_conn()
+    rek = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="rekognition", config=_config(pool, 1), **region).get_conn()
     return IngestClients(s3=s3, dynamodb=ddb, rekognition=rek)

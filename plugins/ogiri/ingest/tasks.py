@@ -64,7 +64,7 @@ def plan_run(info: Mapping[str, str], params: Mapping[str, Any] | None, settings
     from ogiri.ingest.plan import stage_chunks
 
     settings = settings or get_settings()
-    clients = make_clients(settings.aws_conn_id)
+    clients = make_clients(settings.aws_conn_id, region_name=settings.region)
     refs = stage_chunks(
         clients.s3,
         info["bucket"],
@@ -104,7 +104,7 @@ def ingest_chunk(
     from ogiri.ingest.plan import read_chunk
 
     settings = settings or get_settings()
-    clients = make_clients(settings.aws_conn_id, pool=settings.fetch_concurrency + 4)
+    clients = make_clients(settings.aws_conn_id, pool=settings.fetch_concurrency + 4, region_name=settings.region)
     entries = read_chunk(clients.s3, info["bucket"], chunk["key"])
     if len(entries) != chunk["rows"]:
         raise RuntimeError(f"chunk {chunk['key']} holds {len(entries)} rows, planned {chunk['rows']}")
@@ -149,7 +149,7 @@ def reconcile_run(
     from ogiri.ledger import IngestRun, Ledger
 
     settings = settings or get_settings()
-    clients = make_clients(settings.aws_conn_id)
+    clients = make_clients(settings.aws_conn_id, region_name=settings.region)
     chunks = sorted(chunks, key=lambda c: int(c["index"]))
     results = [
         ChunkResult.from_json(read_object(clients.s3, info["bucket"], result_key(c["key"]))) for c in chunks

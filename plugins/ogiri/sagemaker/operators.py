@@ -11,6 +11,10 @@ of the job instead (build it with :func:`ogiri.naming.resource_name` from the ru
 * ``Failed`` / ``Stopped`` → fail the task (no further retries) with SageMaker's ``FailureReason``,
   unless ``restart_failed=True``, which starts ``<name>-r1``, ``<name>-r2``, … (each a new paid job,
   each itself re-attached on the next retry).
+
+:class:`ReusingModelOperator` and :class:`ReusingEndpointConfigOperator` do the same for the
+(free, instantaneous) model and endpoint-config creations: an existing resource of the configured
+name is reused instead of failing the retry.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerEndpointConfigOperator,
+    SageMakerModelOperator,
     SageMakerProcessingOperator,
     SageMakerTrainingOperator,
     serialize,
@@ -203,3 +209,39 @@ class ReattachingProcessingOperator(ReattachJobMixin, SageMakerProcessingOperato
         result = {"Processing": self.serialized_job}
         result.update(self._read_output_files())
         return result
+
+
+def _missing(exc: ClientError) -> bool:
+    """SageMaker's answer for an unknown model / endpoint config (ValidationException "Could not find …")."""
+    return exc.response.get("Error", {}).get("Code") in {"ValidationException", "ResourceNotFound"}
+
+
+class ReusingModelOperator(SageMakerModelOperator):
+    """:class:`SageMakerModelOperator` that reuses the model when one of the configured (deterministic)
+    name exists, so a retry after the model was created does not fail on "already existing model"."""
+
+    def execute(self, context: Any) -> dict:
+        try:
+            existing = self.hook.describe_model(self.config["ModelName"])
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+            return super().execute(context)
+        self.log.info("SageMaker model %s already exists: reusing it.", self.config["ModelName"])
+        return {"Model": serialize(existing)}
+
+
+class ReusingEndpointConfigOperator(SageMakerEndpointConfigOperator):
+    """:class:`SageMakerEndpointConfigOperator` that reuses an existing endpoint config of the configured
+    name, so a retry after it was created does not fail on "already existing endpoint configuration"."""
+
+    def execute(self, context: Any) -> dict:
+        name = self.config["EndpointConfigName"]
+        try:
+            existing = self.hook.describe_endpoint_config(name)
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+            return super().execute(context)
+        self.log.info("SageMaker endpoint config %s already exists: reusing it.", name)
+        return {"EndpointConfig": serialize(existing)}
