@@ -220,3 +220,29 @@ def test_put_if_absent_and_put_if_changed_leave_existing_objects_alone(account):
     assert put_if_changed(s3, BUCKET, "rejects/a.jsonl", b'{"a": 1}\n', "application/x-ndjson") is False
     assert account.objects("rejects/") == before
     assert put_if_changed(s3, BUCKET, "rejects/a.jsonl", b'{"a": 2}\n', "application/x-ndjson") is True
+
+
+def test_delete_keys_deletes_in_batches_and_raises_on_per_key_errors(account):
+    """DeleteObjects answers 200 with per-key ``Errors`` (e.g. AccessDenied); those must not pass silently."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from ogiri.ingest.objects import delete_keys
+
+    s3 = account.clients.s3
+    keys = [f"tmp/{i:04d}" for i in range(1003)]  # more than one DeleteObjects call
+    for key in keys[:3] + keys[-2:]:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert delete_keys(s3, BUCKET, keys) == 1003
+    assert account.objects("tmp/") == {}
+    assert delete_keys(s3, BUCKET, []) == 0
+
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "delete_objects",
+            {"Errors": [{"Key": "tmp/a", "Code": "AccessDenied", "Message": "Access Denied"}]},
+            {"Bucket": BUCKET, "Delete": {"Objects": [{"Key": "tmp/a"}, {"Key": "tmp/b"}], "Quiet": True}},
+        )
+        with pytest.raises(RuntimeError, match=r"could not delete 1 object\(s\).*tmp/a: AccessDenied"):
+            delete_keys(client, BUCKET, ["tmp/a", "tmp/b"])

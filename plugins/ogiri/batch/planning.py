@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ogiri.batch import layout
+from ogiri.ingest.objects import delete_keys
 
 #: Object suffixes (lower-case) taken as images when listing a prefix.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -282,11 +283,7 @@ def _clear_stale(s3: Any, bucket: str, prefix: str, keep: set[str]) -> None:
     stale = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         stale.extend(o["Key"] for o in page.get("Contents", []) if o["Key"] not in keep)
-    for start in range(0, len(stale), 1000):
-        s3.delete_objects(
-            Bucket=bucket,
-            Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True},
-        )
+    delete_keys(s3, bucket, stale)
 
 
 def write_input_sets(

@@ -23,7 +23,7 @@ from typing import Any
 
 from ogiri.ingest.csv_rows import Reject, Row, iter_rows
 from ogiri.ingest.fetch import DEFAULT_SCHEMES
-from ogiri.ingest.objects import put_if_changed
+from ogiri.ingest.objects import delete_keys, put_if_changed
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -179,8 +179,5 @@ def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
     deleted = 0
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if objs:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": objs, "Quiet": True})
-            deleted += len(objs)
+        deleted += delete_keys(s3, bucket, [o["Key"] for o in page.get("Contents", [])])
     return deleted
