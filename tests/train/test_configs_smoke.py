@@ -159,3 +159,24 @@ def test_registry_registers_once_per_training_job_with_metrics(sm):
     assert described["CustomerMetadataProperties"]["metric_cider"] == "0.5"
     assert described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == "s3://b/e/evaluation.json"
     assert len(sm.list_model_packages(ModelPackageGroupName="g")["ModelPackageSummaryList"]) == 2
+
+
+def test_cleanup_deletes_what_the_endpoint_does_not_serve_and_tolerates_what_is_missing(sm, monkeypatch):
+    """delete_unused_resources (teardown): this run's model is deleted when the endpoint serves another
+    one, an endpoint config that was never created is not an error, and the serving pair is kept."""
+    from ogiri.naming import run_key
+    from ogiri.sagemaker import steps
+    from ogiri.sagemaker.configs import RunNames
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
+    monkeypatch.setenv("OGIRI_ENDPOINT_NAME", "ep")
+    key = run_key("ogiri_train", "manual__2026-01-02T00:00:00")
+    names = RunNames.for_run(key)
+    _deploy(sm, 1)
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
+    sm.create_model(ModelName=names.model, ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                    PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/new.tar.gz"})
+    assert steps.delete_unused_resources(key) == [names.model]  # its endpoint config was never created
+    assert sorted(m["ModelName"] for m in sm.list_models()["Models"]) == ["m1"]
+    assert steps.delete_unused_resources(key) == []  # a rerun finds nothing left and does not fail
+    assert serving(sm, "ep")["model_name"] == "m1"

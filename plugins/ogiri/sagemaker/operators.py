@@ -40,6 +40,12 @@ ENDED_BADLY = frozenset({"Failed", "Stopped"})
 MAX_RESTARTS = 5
 
 
+def not_found(exc: ClientError) -> bool:
+    """Whether ``exc`` is SageMaker's answer for an unknown job, model or endpoint config (it answers
+    ``ValidationException`` "Requested resource not found" / "Could not find …")."""
+    return exc.response.get("Error", {}).get("Code") in {"ValidationException", "ResourceNotFound"}
+
+
 def attempt_name(base: str, attempt: int) -> str:
     """``base`` for attempt 0, else ``base`` shortened to fit and suffixed ``-r<attempt>`` (≤ 63 chars)."""
     if attempt == 0:
@@ -65,9 +71,7 @@ class ReattachJobMixin:
         try:
             return self._describe_func()(name)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            # SageMaker answers ValidationException "Requested resource not found" for unknown jobs.
-            if error.get("Code") in {"ValidationException", "ResourceNotFound"}:
+            if not_found(exc):
                 return None
             raise
 
@@ -211,11 +215,6 @@ class ReattachingProcessingOperator(ReattachJobMixin, SageMakerProcessingOperato
         return result
 
 
-def _missing(exc: ClientError) -> bool:
-    """SageMaker's answer for an unknown model / endpoint config (ValidationException "Could not find …")."""
-    return exc.response.get("Error", {}).get("Code") in {"ValidationException", "ResourceNotFound"}
-
-
 class ReusingModelOperator(SageMakerModelOperator):
     """:class:`SageMakerModelOperator` that reuses the model when one of the configured (deterministic)
     name exists, so a retry after the model was created does not fail on "already existing model"."""
@@ -224,7 +223,7 @@ class ReusingModelOperator(SageMakerModelOperator):
         try:
             existing = self.hook.describe_model(self.config["ModelName"])
         except ClientError as exc:
-            if not _missing(exc):
+            if not not_found(exc):
                 raise
             return super().execute(context)
         self.log.info("SageMaker model %s already exists: reusing it.", self.config["ModelName"])
@@ -240,7 +239,7 @@ class ReusingEndpointConfigOperator(SageMakerEndpointConfigOperator):
         try:
             existing = self.hook.describe_endpoint_config(name)
         except ClientError as exc:
-            if not _missing(exc):
+            if not not_found(exc):
                 raise
             return super().execute(context)
         self.log.info("SageMaker endpoint config %s already exists: reusing it.", name)

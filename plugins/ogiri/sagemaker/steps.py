@@ -127,12 +127,15 @@ def record_training(params: dict[str, Any], run_key: str, dataset: dict[str, Any
 
     from ogiri.ledger import TrainingRun
     from ogiri.sagemaker.cost import training_cost
+    from ogiri.sagemaker.operators import not_found
 
     settings = get_settings()
     names = RunNames.for_run(run_key)
     try:
         job = aws_client("sagemaker").describe_training_job(TrainingJobName=names.training_job)
-    except ClientError:
+    except ClientError as exc:
+        if not not_found(exc):
+            raise  # throttling, access denied…: a retry may record the job
         _skip(f"no training job {names.training_job} was started")
     cost = training_cost(job, settings.instance_prices)
     metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
@@ -405,6 +408,7 @@ def delete_unused_resources(run_key: str) -> list[str]:
     rollback). Leaves everything alone while the endpoint is still changing."""
     from botocore.exceptions import ClientError
 
+    from ogiri.sagemaker.operators import not_found
     from ogiri.sagemaker.smoke import serving
 
     settings = get_settings()
@@ -415,17 +419,17 @@ def delete_unused_resources(run_key: str) -> list[str]:
         log.warning("endpoint %s is %s; not cleaning up", settings.endpoint_name, now["status"])
         return []
     deleted = []
+    doomed = []
     if not now or now["endpoint_config"] != names.endpoint_config:
-        try:
-            sm.delete_endpoint_config(EndpointConfigName=names.endpoint_config)
-            deleted.append(names.endpoint_config)
-        except ClientError:
-            pass
+        doomed.append((sm.delete_endpoint_config, {"EndpointConfigName": names.endpoint_config}))
     if not now or now["model_name"] != names.model:
+        doomed.append((sm.delete_model, {"ModelName": names.model}))
+    for delete, request in doomed:
         try:
-            sm.delete_model(ModelName=names.model)
-            deleted.append(names.model)
-        except ClientError:
-            pass
+            delete(**request)
+            deleted.extend(request.values())
+        except ClientError as exc:
+            if not not_found(exc):  # never created, or already deleted: nothing to do
+                raise
     log.info("deleted unused resources: %s", deleted or "none")
     return deleted
