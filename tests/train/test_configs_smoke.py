@@ -75,7 +75,13 @@ def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     assert inputs["candidate"]["LocalPath"] == "/opt/ml/processing/models/candidate"
     assert inputs["champion"]["S3Uri"] == "s3://b/m/champ.tar.gz"
     assert inputs["test"]["S3Uri"] == DATASET["channels"]["test"]
-    assert cfg["AppSpecification"]["ContainerEntrypoint"][-1].endswith("/input/code/evaluate.py")
+    shell, flag, script, _name = cfg["AppSpecification"]["ContainerEntrypoint"]
+    assert (shell, flag) == ("bash", "-c")
+    # Processing jobs do not install the source dir's requirements: the entrypoint must, first.
+    install, run = script.split(" && ")
+    assert "pip install" in install and install.endswith("/opt/ml/processing/input/code/requirements.txt")
+    assert run == 'exec python3 /opt/ml/processing/input/code/evaluate.py "$@"'
+
     no_champ = configs.evaluation_job_config(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/c", None)
     assert "champion" not in {i["InputName"] for i in no_champ["ProcessingInputs"]}
 

@@ -173,7 +173,15 @@ def evaluation_job_config(
         "RoleArn": settings.sagemaker_role_arn,
         "AppSpecification": {
             "ImageUri": image_uri,
-            "ContainerEntrypoint": ["python3", f"{PROCESSING_ROOT}/input/code/evaluate.py"],
+            # Unlike training, a processing job does not install the source dir's requirements
+            # (pycocoevalcap is not in the PyTorch DLC): install them, then run evaluate.py.
+            "ContainerEntrypoint": [
+                "bash",
+                "-c",
+                f"python3 -m pip install --quiet --disable-pip-version-check -r {PROCESSING_ROOT}/input/code/"
+                f'requirements.txt && exec python3 {PROCESSING_ROOT}/input/code/evaluate.py "$@"',
+                "evaluate",
+            ],
             "ContainerArguments": [
                 "--models", f"{PROCESSING_ROOT}/models",
                 "--test", f"{PROCESSING_ROOT}/test",
