@@ -100,3 +100,28 @@ def test_empty_chunk_and_parse_rejects_only(account, site):
     assert result.rejects[0]["raw"] == "\\xff" and labeler.calls == 0
     empty, _ = _run(account, site, [])
     assert empty.rows_in == 0 and empty.rejected == 0
+
+
+def test_reconcile_publishes_even_when_staging_cleanup_fails(account, site):
+    """Staging is scratch: a DeleteObjects failure after the rejects file and ledger row are written is
+    logged, not raised (a retry would find its chunk results half deleted)."""
+    from datetime import UTC, datetime
+
+    from ogiri.ingest.plan import staging_prefix
+    from ogiri.ingest.tasks import ingest_chunk, plan_run, reconcile_run, resolve_run
+    from ogiri.ledger import Ledger
+
+    info = resolve_run(dag_id="ogiri_ingest", run_id="manual__t", logical_date=datetime(2026, 1, 3, 2, tzinfo=UTC),
+                       run_after=None, params={})
+    account.put_csv(f"landing/dt={info['partition_date']}/a.csv",
+                    f"image_url,caption\n{site.url(1)},赤い丸\nnot-a-url,x\n")
+    chunks = plan_run(info, {})
+    for chunk in chunks:
+        ingest_chunk(info, chunk, {})
+    account.emulator.inject(service="s3", operation="DeleteObjects", error="AccessDenied", status=403)
+    summary = reconcile_run(info, chunks)
+    assert (summary["rows_in"], summary["accepted"], summary["rejected"]) == (2, 1, 1)
+    assert account.objects(staging_prefix(info["partition_date"], info["run_name"]))  # left behind
+    assert account.read_jsonl(f"rejects/dt={info['partition_date']}/{info['run_name']}.jsonl")
+    (row,) = Ledger.from_connection().query("select_ingest_runs", {"partition_date": info["partition_date"]})
+    assert row["run_key"] == info["run_key"] and row["status"] == "success" and row["accepted"] == 1

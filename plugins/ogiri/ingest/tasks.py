@@ -142,6 +142,8 @@ def reconcile_run(
     Raises :class:`~ogiri.ingest.accounting.AccountingError` when rows in != accepted + duplicates +
     rejected (then nothing is published).
     """
+    from botocore.exceptions import ClientError
+
     from ogiri.ingest.accounting import AccountingError, ChunkResult, rejects_jsonl, rejects_key, summarize
     from ogiri.ingest.clients import make_clients
     from ogiri.ingest.objects import put_if_changed, read_object
@@ -188,10 +190,11 @@ def reconcile_run(
             message=json.dumps({"rejects": f"s3://{info['bucket']}/{key}", "chunks": summary.chunks}),
         )
     )
-    removed = delete_prefix(
-        clients.s3, info["bucket"], staging_prefix(info["partition_date"], info["run_name"])
-    )
-    log.info("removed %d staging object(s)", removed)
+    staging = staging_prefix(info["partition_date"], info["run_name"])
+    try:  # scratch space: the run's outputs are written; a failed cleanup must not fail (or retry) it
+        log.info("removed %d staging object(s)", delete_prefix(clients.s3, info["bucket"], staging))
+    except (RuntimeError, ClientError) as exc:
+        log.warning("could not remove staging s3://%s/%s: %s", info["bucket"], staging, exc)
     return summary.as_dict()
 
 
