@@ -186,3 +186,29 @@ def test_cleanup_deletes_what_the_endpoint_does_not_serve_and_tolerates_what_is_
     assert sorted(m["ModelName"] for m in sm.list_models()["Models"]) == ["m1"]
     assert steps.delete_unused_resources(key) == []  # a rerun finds nothing left and does not fail
     assert serving(sm, "ep")["model_name"] == "m1"
+
+
+def test_read_evaluation_fails_fast_only_when_the_report_is_missing_or_broken(sm, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+    from botocore.exceptions import ClientError
+
+    from ogiri.config import get_settings
+    from ogiri.naming import run_key
+    from ogiri.sagemaker import configs, steps
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
+    monkeypatch.setenv("OGIRI_BUCKET", "eval-bucket")
+    key = run_key("ogiri_train", "manual__2026-01-03T00:00:00")
+    uri = configs.evaluation_prefix(get_settings(), configs.RunNames.for_run(key)) + "evaluation.json"
+    bucket, _, object_key = uri.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with pytest.raises(ClientError, match="NoSuchBucket"):  # not "no report": retried by Airflow
+        steps.read_evaluation(key)
+    s3.create_bucket(Bucket=bucket)
+    with pytest.raises(AirflowFailException, match="wrote no report"):
+        steps.read_evaluation(key)
+    s3.put_object(Bucket=bucket, Key=object_key, Body=b"{not json")
+    with pytest.raises(AirflowFailException, match="not valid JSON"):
+        steps.read_evaluation(key)
+    s3.put_object(Bucket=bucket, Key=object_key, Body=json.dumps({"models": {"candidate": {}}}).encode())
+    assert steps.read_evaluation(key) == {"models": {"candidate": {}}}

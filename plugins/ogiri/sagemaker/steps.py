@@ -189,11 +189,17 @@ def read_evaluation(run_key: str) -> dict[str, Any]:
     (The provider's ``output_files_to_xcom`` is not used: it builds a bare S3 client that ignores
     the connection's ``endpoint_url``, so it cannot reach S3-compatible endpoints.)
     """
+    from botocore.exceptions import ClientError
+
     uri = configs.evaluation_prefix(get_settings(), RunNames.for_run(run_key)) + "evaluation.json"
     try:
         return json.loads(_read_s3(aws_client("s3"), uri))
-    except Exception as exc:  # noqa: BLE001 - any failure here means there is no usable report
-        _fail(f"cannot read the evaluation report {uri}: {exc}")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"NoSuchKey", "404", "NotFound"}:
+            raise  # throttling, access, network: worth the task's retries
+        _fail(f"the evaluation job wrote no report at {uri}")
+    except ValueError as exc:  # not JSON / not UTF-8: a retry would read the same bytes
+        _fail(f"the evaluation report {uri} is not valid JSON: {exc}")
 
 
 def decide_deployment(params: dict[str, Any], run_key: str) -> str:
