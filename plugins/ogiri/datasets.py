@@ -229,8 +229,8 @@ def build_dataset_version(
     val_pct: int = 10,
     test_pct: int = 10,
 ) -> dict[str, Any]:
-    """Plan a version from the table and, unless it is skipped, write its manifests and move the
-    ``latest`` pointer. Returns :meth:`DatasetPlan.summary`. Safe to rerun: the same data gives the same
+    """Plan a version from the table and, unless it is skipped, write its manifests and its candidate
+    pointer (``latest`` moves in :func:`mark_trained`, after training succeeds). Returns :meth:`DatasetPlan.summary`. Safe to rerun: the same data gives the same
     version, the same keys and the same skip decision (it is compared with the version before it)."""
     latest_raw = _get(s3_client, bucket, LATEST_POINTER)
     latest = json.loads(latest_raw) if latest_raw else None
@@ -266,6 +266,17 @@ def build_dataset_version(
         s3_client.put_object(Bucket=bucket, Key=f"{base}/{split}/{split}.jsonl", Body=body)
     meta = {k: v for k, v in summary.items() if k != "skip_reason"}
     s3_client.put_object(Bucket=bucket, Key=f"{base}/meta.json", Body=json.dumps(meta, indent=1).encode())
+    # The candidate pointer: it becomes ``latest`` only once a model was trained on this version
+    # (:func:`mark_trained`), so a failed training run does not hide its data from the next one.
     pointer = {"version": plan.version, "image_keys": plan.image_keys, "previous_image_keys": previous_keys}
-    s3_client.put_object(Bucket=bucket, Key=LATEST_POINTER, Body=json.dumps(pointer).encode())
+    s3_client.put_object(Bucket=bucket, Key=f"{base}/pointer.json", Body=json.dumps(pointer).encode())
     return summary
+
+
+def mark_trained(s3_client: Any, bucket: str, version: str) -> None:
+    """Make ``version`` the base that later versions count new images against (idempotent)."""
+    s3_client.copy_object(
+        Bucket=bucket,
+        Key=LATEST_POINTER,
+        CopySource={"Bucket": bucket, "Key": f"{DATASETS_PREFIX}/{version}/pointer.json"},
+    )

@@ -13,6 +13,7 @@ from ogiri.datasets import (
     FROZEN_TEST_DIR,
     build_dataset_version,
     manifest_record,
+    mark_trained,
     plan_dataset,
     split_of,
 )
@@ -118,6 +119,7 @@ def test_too_little_new_data_skips_then_enough_builds_with_frozen_test(aws):
     s3, table, ddb = aws
     put(table, [item(i) for i in range(40)])
     first = build(s3, ddb)
+    mark_trained(s3, BUCKET, first["version"])  # what record_training does when the job completed
     frozen = read(s3, f"{FROZEN_TEST_DIR}/test.jsonl")
 
     put(table, [item(i) for i in range(40, 43)])  # 3 new images < 5
@@ -134,6 +136,23 @@ def test_too_little_new_data_skips_then_enough_builds_with_frozen_test(aws):
     assert second["held_out_images"] > 0
     trained = {json.loads(x)["image_key"] for x in read(s3, f"datasets/{second['version']}/train.jsonl").decode().splitlines()}
     assert all(split_of(k) == "train" for k in trained)
+
+
+def test_a_version_that_was_never_trained_does_not_hide_its_data(aws):
+    s3, table, ddb = aws
+    put(table, [item(i) for i in range(40)])
+    trained = build(s3, ddb)
+    mark_trained(s3, BUCKET, trained["version"])
+    put(table, [item(i) for i in range(40, 50)])
+    failed = build(s3, ddb)  # built, but its training job failed: never marked
+    assert failed["skip_reason"] is None and failed["new_images"] == 10
+    put(table, [item(i) for i in range(50, 52)])  # only 2 more: still 12 new since the trained version
+    retry = build(s3, ddb)
+    assert retry["skip_reason"] is None and retry["new_images"] == 12
+    mark_trained(s3, BUCKET, retry["version"])
+    assert build(s3, ddb)["version"] == retry["version"]  # rerun after training: same version, kept
+    put(table, [item(i) for i in range(52, 54)])
+    assert build(s3, ddb)["skip_reason"].startswith("too little new data: 2 new image(s)")
 
 
 def test_rebuilding_the_same_data_is_idempotent(aws):

@@ -155,6 +155,10 @@ def record_training(params: dict[str, Any], run_key: str, dataset: dict[str, Any
             metrics=metrics,
         )
     )
+    if job["TrainingJobStatus"] == "Completed" and dataset:
+        from ogiri.datasets import mark_trained
+
+        mark_trained(aws_client("s3"), settings.bucket, dataset["version"])
     log.info(
         "training job %s %s: %d billable s on %s = %s USD (spot=%s)",
         job["TrainingJobName"], job["TrainingJobStatus"], cost.billable_seconds, cost.instance_type,
