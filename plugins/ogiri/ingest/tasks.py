@@ -148,7 +148,6 @@ def reconcile_run(
     from ogiri.ingest.clients import make_clients
     from ogiri.ingest.objects import put_if_changed, read_object
     from ogiri.ingest.plan import delete_prefix, staging_prefix
-    from ogiri.ledger import IngestRun, Ledger
 
     settings = settings or get_settings()
     clients = make_clients(settings.aws_conn_id, region_name=settings.region)
@@ -169,26 +168,20 @@ def reconcile_run(
     for line in summary.log_lines():
         log.info("%s", line)
     log.info("rejects: s3://%s/%s", info["bucket"], key)
-    ledger = Ledger.from_connection(settings.ledger_conn_id)
-    ledger.ensure_schema()
-    ledger.record_ingest_run(
-        IngestRun(
-            run_key=info["run_key"],
-            dag_id=info["dag_id"],
-            run_id=info["run_id"],
-            partition_date=info["partition_date"],
-            status=STATUS_SUCCESS,
-            rows_in=summary.rows_in,
-            accepted=summary.accepted,
-            duplicates=summary.duplicates,
-            rejected=summary.rejected,
-            rejected_by_reason=summary.rejected_by_reason,
-            images_fetched=summary.images_fetched,
-            bytes_fetched=summary.bytes_fetched,
-            labels=summary.labels,
-            elapsed_s=summary.elapsed_s,
-            message=json.dumps({"rejects": f"s3://{info['bucket']}/{key}", "chunks": summary.chunks}),
-        )
+    _record_run(
+        info,
+        settings,
+        status=STATUS_SUCCESS,
+        rows_in=summary.rows_in,
+        accepted=summary.accepted,
+        duplicates=summary.duplicates,
+        rejected=summary.rejected,
+        rejected_by_reason=summary.rejected_by_reason,
+        images_fetched=summary.images_fetched,
+        bytes_fetched=summary.bytes_fetched,
+        labels=summary.labels,
+        elapsed_s=summary.elapsed_s,
+        message=json.dumps({"rejects": f"s3://{info['bucket']}/{key}", "chunks": summary.chunks}),
     )
     staging = staging_prefix(info["partition_date"], info["run_name"])
     try:  # scratch space: the run's outputs are written; a failed cleanup must not fail (or retry) it
@@ -202,7 +195,6 @@ def record_missing_landing(
     info: Mapping[str, str], timeout_s: float, settings: Settings | None = None
 ) -> str:
     """Ledger row + log line for a partition whose CSVs never arrived; returns the message."""
-    from ogiri.ledger import IngestRun, Ledger
 
     settings = settings or get_settings()
     message = (
@@ -211,6 +203,14 @@ def record_missing_landing(
         f"{info['partition_date']} was not ingested"
     )
     log.error("%s", message)
+    _record_run(info, settings, status=STATUS_MISSING_LANDING, message=message)
+    return message
+
+
+def _record_run(info: Mapping[str, str], settings: Settings, **fields: Any) -> None:
+    """Upsert this run's ``ingest_runs`` row (keyed by the partition's run key)."""
+    from ogiri.ledger import IngestRun, Ledger
+
     ledger = Ledger.from_connection(settings.ledger_conn_id)
     ledger.ensure_schema()
     ledger.record_ingest_run(
@@ -219,8 +219,6 @@ def record_missing_landing(
             dag_id=info["dag_id"],
             run_id=info["run_id"],
             partition_date=info["partition_date"],
-            status=STATUS_MISSING_LANDING,
-            message=message,
+            **fields,
         )
     )
-    return message
