@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ogiri_local.emulator import Emulator, free_port  # noqa: F401 - re-exported for tests
+from ogiri_local.emulator import Emulator
 
 REPO = Path(__file__).resolve().parent.parent
 

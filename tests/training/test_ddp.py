@@ -3,22 +3,17 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from ogiri_local.emulator import free_port
+
 TRAIN_PY = Path(__file__).resolve().parents[2] / "include" / "training" / "train.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_cpu_processes_run_an_epoch_and_agree_on_the_weights(synthetic, tmp_path):
-    port = _free_port()
+    port = free_port()
     hps = {"epochs": 1, "encoder": "resnet18", "image_size": 64, "grid": 2, "embed_dim": 32, "hidden_dim": 32,
            "batch_size": 32, "num_workers": 0, "max_len": 24}
     procs = []

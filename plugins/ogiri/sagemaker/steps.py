@@ -206,6 +206,16 @@ def read_evaluation(run_key: str) -> dict[str, Any]:
         _fail(f"the evaluation report {uri} is not valid JSON: {exc}")
 
 
+def _log_evaluation_cost(job_name: str, settings: Any) -> None:
+    """Put the evaluation job's billable time and price in the task log (the run's other cost)."""
+    from ogiri.sagemaker.cost import processing_cost
+
+    job = aws_client("sagemaker").describe_processing_job(ProcessingJobName=job_name)
+    cost = processing_cost(job, settings.instance_prices)
+    log.info("evaluation job %s: %d billable s on %s = %s USD", job_name, cost.billable_seconds,
+             cost.instance_type, cost.usd)
+
+
 def decide_deployment(params: dict[str, Any], run_key: str) -> str:
     """Gate the candidate against the champion; record the evaluation; return the branch to follow."""
     from ogiri.ledger import Evaluation
@@ -243,6 +253,7 @@ def decide_deployment(params: dict[str, Any], run_key: str) -> str:
             evaluation_uri=configs.evaluation_prefix(settings, names) + "evaluation.json",
         )
     )
+    _log_evaluation_cost(names.evaluation_job, settings)
     log.info("gate: %s (%s)", "DEPLOY" if decision.deploy else "SKIP", decision.reason)
     return DEPLOY_BRANCH if decision.deploy else SKIP_BRANCH
 
