@@ -207,7 +207,7 @@ def ours(
 
 def run_case(rows, server, args, tag: str, rtt_s: float) -> float:
     from ogiri.ingest.clients import make_clients
-    from ogiri.ingest.provision import ensure_resources
+    from ogiri.provision import ensure_resources
 
     setup = make_clients("aws_default", pool=args.concurrency + 4)
     for b in (f"naive-{tag}", f"ours-{tag}"):

@@ -31,8 +31,8 @@ from datetime import datetime, timedelta
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
+from ogiri.assets import captions_asset
 from ogiri.config import get_settings
-from ogiri.ingest.assets import captions_asset
 
 DAG_ID = "ogiri_ingest"
 CAPTIONS = captions_asset()

@@ -23,65 +23,34 @@ the form below (epochs, instance type, hyperparameters, gate margins, force depl
    endpoint config when they are not serving; it does not decide the run's state.
 
 Every resource name derives from one run key (`ogiri.naming.run_key`); `max_active_runs=1`.
+The form (`ogiri.train.params`) holds every per-run default; empty fields use the `OGIRI_*` settings.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
-from airflow.sdk import Param, TriggerRule, chain, dag, get_current_context, task, teardown
+from airflow.sdk import TriggerRule, chain, dag, task, teardown
 
-from ogiri.config import get_settings
-from ogiri.ingest.assets import captions_asset
-from ogiri.naming import run_key as make_run_key
-from ogiri.sagemaker.operators import (
+from ogiri.assets import captions_asset
+from ogiri.config import get_settings, parse_knobs
+from ogiri.jobs import (
     ReattachingProcessingOperator,
     ReattachingTrainingOperator,
     ReusingEndpointConfigOperator,
     ReusingModelOperator,
 )
+from ogiri.train.params import PARAMS
 
 DAG_ID = "ogiri_train"
-#: How often operators and triggers poll SageMaker (seconds); small values for local runs.
-POLL_SECONDS = int(os.environ.get("OGIRI_SAGEMAKER_POLL_SECONDS", "30"))
+#: How often operators and triggers poll SageMaker (seconds; ``OGIRI_SAGEMAKER_POLL_SECONDS``, small
+#: locally). Operator arguments, so read at parse time by the parse-safe reader.
+POLL_SECONDS = parse_knobs().sagemaker_poll_seconds
 TRAINING_TIMEOUT = timedelta(hours=12)
 #: The SageMaker operators use the same AWS connection and region as the task bodies
 #: (``OGIRI_AWS_CONN_ID``, ``OGIRI_REGION``), rendered when each task runs.
 AWS_ARGS = {"aws_conn_id": "{{ ogiri_settings().aws_conn_id }}", "region_name": "{{ ogiri_settings().region }}"}
-
-PARAMS = {
-    "instance_type": Param(None, type=["null", "string"], title="Training instance type",
-                           description="Empty: the deployment default (OGIRI_TRAINING_INSTANCE_TYPE, ml.g5.xlarge)."),
-    "epochs": Param(10, type="integer", minimum=1, title="Epochs"),
-    "batch_size": Param(64, type="integer", minimum=1, title="Batch size"),
-    "lr": Param(0.001, type="number", exclusiveMinimum=0, title="Learning rate"),
-    "encoder": Param("resnet50", type="string", enum=["resnet50", "resnet34", "resnet18"], title="Image encoder"),
-    "decoder": Param("lstm", type="string", enum=["lstm", "transformer"], title="Caption decoder"),
-    "image_size": Param(224, type="integer", minimum=32, title="Image size (pixels)"),
-    "extra_hyperparameters": Param({}, type="object", title="Other hyperparameters",
-                                   description="e.g. {\"embed_dim\": 256, \"beam_width\": 3}"),
-    "use_spot": Param(True, type="boolean", title="Managed Spot Training"),
-    "max_runtime_seconds": Param(4 * 3600, type="integer", minimum=60, title="Max training runtime (s)"),
-    "max_wait_seconds": Param(8 * 3600, type="integer", minimum=60, title="Max wait incl. spot interruptions (s)"),
-    "min_new_images": Param(None, type=["null", "integer"], minimum=0, title="Minimum new images",
-                            description="Empty: OGIRI_MIN_NEW_IMAGES (20). 0 retrains on unchanged data."),
-    "min_cider_improvement": Param(None, type=["null", "number"], minimum=0, title="Minimum CIDEr-D improvement",
-                                   description="Empty: OGIRI_MIN_CIDER_IMPROVEMENT (0.02)."),
-    "max_bleu_regression": Param(None, type=["null", "number"], minimum=0, title="BLEU-4 regression tolerance",
-                                 description="Empty: OGIRI_MAX_BLEU_REGRESSION (0.01)."),
-    "force_deploy": Param(False, type="boolean", title="Deploy even if the gate says no"),
-    "smoke_samples": Param(4, type="integer", minimum=1, title="Smoke-test images"),
-    "smoke_max_latency_seconds": Param(10.0, type="number", exclusiveMinimum=0, title="Smoke-test max latency (s)"),
-    "model_env": Param({}, type="object", title="Extra serving container environment"),
-    "poll_seconds": Param(None, type=["null", "number"], minimum=0, title="Endpoint poll interval (s)"),
-}
-
-
-def _context() -> tuple[dict, str]:
-    ctx = get_current_context()
-    return dict(ctx["params"]), make_run_key(DAG_ID, ctx["run_id"], ctx.get("logical_date"))
 
 
 @dag(
@@ -97,46 +66,39 @@ def _context() -> tuple[dict, str]:
     default_args={"owner": "ogiri-ml", "retries": 2, "retry_delay": timedelta(minutes=1)},
 )
 def ogiri_train():
-    from ogiri.sagemaker import steps
+    from ogiri.train import steps
 
     @task(multiple_outputs=False)
     def build_dataset() -> dict:
-        params, key = _context()
-        return steps.build_dataset(params, key)
+        return steps.build_dataset(steps.run_for())
 
     @task(multiple_outputs=False)
     def package_code() -> dict:
-        return steps.package_code()
+        return steps.package_code(steps.run_for())
 
     @task(multiple_outputs=False)
     def configure_training(dataset: dict, source: dict) -> dict:
-        params, key = _context()
-        return steps.configure_training(params, key, dataset, source)
+        return steps.configure_training(steps.run_for(), dataset, source)
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def record_training(dataset: dict | None) -> dict:
-        params, key = _context()
-        return steps.record_training(params, key, dataset)
+        return steps.record_training(steps.run_for(), dataset)
 
     @task(multiple_outputs=False)
     def configure_evaluation(dataset: dict, source: dict) -> dict:
-        _, key = _context()
-        return steps.configure_evaluation(key, dataset, source)
+        return steps.configure_evaluation(steps.run_for(), dataset, source)
 
     @task.branch
     def decide_deployment() -> str:
-        params, key = _context()
-        return steps.decide_deployment(params, key)
+        return steps.decide_deployment(steps.run_for())
 
     @task
     def record_skip() -> str:
-        _, key = _context()
-        return steps.record_skip(key)
+        return steps.record_skip(steps.run_for())
 
     @task(multiple_outputs=True)
     def configure_deployment() -> dict:
-        params, key = _context()
-        return steps.configure_deployment(params, key)
+        return steps.configure_deployment(steps.run_for())
 
     @task.branch
     def choose_endpoint_operation(plan: dict) -> str:
@@ -144,18 +106,15 @@ def ogiri_train():
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def smoke_test_endpoint(plan: dict | None, dataset: dict) -> dict:
-        params, key = _context()
-        return steps.smoke_test_endpoint(params, key, plan, dataset)
+        return steps.smoke_test_endpoint(steps.run_for(), plan, dataset)
 
     @task
     def register_model(plan: dict, dataset: dict) -> str:
-        _, key = _context()
-        return steps.register_model(key, plan, dataset)
+        return steps.register_model(steps.run_for(), plan, dataset)
 
     @teardown
     def delete_unused_resources() -> list:
-        _, key = _context()
-        return steps.delete_unused_resources(key)
+        return steps.delete_unused_resources(steps.run_for())
 
     dataset = build_dataset()
     source = package_code()

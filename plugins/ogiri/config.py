@@ -8,9 +8,14 @@ picked up by the next task run.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import warnings
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: On-demand USD per hour for the instance types we use (us-east-1 list prices); override with
 #: ``OGIRI_INSTANCE_PRICES`` (JSON object). Used to make the cost of each run visible.
@@ -51,13 +56,22 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from exc
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def parse_bool(raw: str) -> bool | None:
+    """``True``/``False`` for the usual spellings (``1/0``, ``true/false``, ``yes/no``, ``on/off``), else None."""
+    value = raw.strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
 def _env_bool(name: str, default: bool) -> bool:
-    raw = _env(name, "true" if default else "false").lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+    raw = _env(name, "true" if default else "false")
+    value = parse_bool(raw)
+    if value is None:
+        raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+    return value
 
 
 def _env_list(name: str) -> tuple[str, ...]:
@@ -98,6 +112,8 @@ class Settings:
     min_cider_improvement: float = 0.02
     max_bleu_regression: float = 0.01
     min_new_images: int = 20
+    #: Seconds between SageMaker status polls in task code (endpoint waits, rollbacks, transforms).
+    sagemaker_poll_seconds: int = 30
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
 
     def price_per_hour(self, instance_type: str) -> float | None:
@@ -149,5 +165,57 @@ def get_settings() -> Settings:
         min_cider_improvement=_env_float("OGIRI_MIN_CIDER_IMPROVEMENT", d.min_cider_improvement),
         max_bleu_regression=_env_float("OGIRI_MAX_BLEU_REGRESSION", d.max_bleu_regression),
         min_new_images=_env_int("OGIRI_MIN_NEW_IMAGES", d.min_new_images),
+        sagemaker_poll_seconds=max(1, _env_int("OGIRI_SAGEMAKER_POLL_SECONDS", d.sagemaker_poll_seconds)),
         instance_prices=prices,
+    )
+
+
+@dataclass(frozen=True)
+class ParseKnobs:
+    """The few deployment knobs a DAG file needs while it is parsed (operator arguments that cannot
+    be templated: schedule start, sensor timing, poll intervals). Read by :func:`parse_knobs`."""
+
+    sagemaker_poll_seconds: int = 30
+    landing_timeout_s: int = 6 * 3600
+    landing_poke_s: int = 300
+    landing_deferrable: bool = True
+    ingest_start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _knob(name: str, default: Any, convert: Any) -> Any:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = convert(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None:
+        message = f"{name}={raw!r} is not valid; using the default {default!r}"
+        log.warning("%s", message)
+        warnings.warn(message, UserWarning, stacklevel=3)  # shown as a DAG import warning
+        return default
+    return value
+
+
+def _positive_int(raw: str) -> int | None:
+    value = int(raw)
+    return value if value >= 1 else None
+
+
+def _utc_datetime(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_knobs() -> ParseKnobs:
+    """The parse-time knobs from ``OGIRI_*``. Never raises: a bad value falls back to its default
+    with a warning (in the DAG's import warnings and log) instead of breaking the DAG's import."""
+    d = ParseKnobs()
+    return ParseKnobs(
+        sagemaker_poll_seconds=_knob("OGIRI_SAGEMAKER_POLL_SECONDS", d.sagemaker_poll_seconds, _positive_int),
+        landing_timeout_s=_knob("OGIRI_LANDING_TIMEOUT_S", d.landing_timeout_s, _positive_int),
+        landing_poke_s=_knob("OGIRI_LANDING_POKE_S", d.landing_poke_s, _positive_int),
+        landing_deferrable=_knob("OGIRI_LANDING_DEFERRABLE", d.landing_deferrable, parse_bool),
+        ingest_start_date=_knob("OGIRI_INGEST_START_DATE", d.ingest_start_date, _utc_datetime),
     )

@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -106,6 +106,17 @@ class IngestRun:
     elapsed_s: float = 0.0
     message: str | None = None
 
+    @classmethod
+    def from_summary(cls, *, run_key: str, dag_id: str, run_id: str, partition_date: str, status: str,
+                     summary: Any = None, message: str | None = None) -> IngestRun:
+        """The row of a run from its :class:`~ogiri.ingest.accounting.RunSummary` (None: nothing counted)."""
+        counts = {}
+        if summary is not None:
+            values = summary.as_dict()
+            counts = {f.name: values[f.name] for f in fields(cls) if f.name in values and f.name != "partition_date"}
+        return cls(run_key=run_key, dag_id=dag_id, run_id=run_id, partition_date=partition_date, status=status,
+                   message=message, **counts)
+
 
 @dataclass
 class TrainingRun:
@@ -123,6 +134,25 @@ class TrainingRun:
     failure_reason: str | None = None
     model_artifact: str | None = None
     metrics: dict[str, Any] | None = None
+
+    @classmethod
+    def from_description(cls, job: Mapping[str, Any], *, run_key: str, dataset_version: str | None,
+                         hyperparameters: dict[str, Any], cost: Any, metrics: dict[str, Any]) -> TrainingRun:
+        """The row of a ``DescribeTrainingJob`` answer and its :class:`~ogiri.train.cost.JobCost`."""
+        return cls(
+            job_name=job["TrainingJobName"],
+            status=job["TrainingJobStatus"],
+            run_key=run_key,
+            dataset_version=dataset_version,
+            hyperparameters=hyperparameters,
+            instance_type=cost.instance_type,
+            instance_count=cost.instance_count,
+            billable_seconds=cost.billable_seconds,
+            cost_usd=cost.usd,
+            failure_reason=job.get("FailureReason"),
+            model_artifact=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+            metrics=metrics,
+        )
 
 
 @dataclass

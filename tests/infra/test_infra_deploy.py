@@ -133,7 +133,7 @@ def test_redeploy_is_an_update_that_keeps_data(aws):
 
 
 def test_ingestion_provisioning_accepts_the_deployed_table(aws):
-    from ogiri.ingest.provision import ensure_resources, ensure_table
+    from ogiri.provision import ensure_resources, ensure_table
 
     _deploy(aws)
     assert ensure_table(aws.client("dynamodb"), "ogiri-captions") is False  # exists, schema matches

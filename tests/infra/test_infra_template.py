@@ -208,7 +208,7 @@ def _sm(kind: str, name: str) -> str:
 def test_worker_can_do_what_the_dags_do(roles, resolved):
     from ogiri.batch.layout import request_file_key, transform_job_name
     from ogiri.config import Settings
-    from ogiri.sagemaker.configs import RunNames, model_package_group
+    from ogiri.train.configs import RunNames, model_package_group
 
     worker = roles["WorkerRole"]
     run_key = "ogiri_train:2024-05-01T00:00:00+00:00"
@@ -347,7 +347,7 @@ def test_default_bucket_name_is_unique_per_account_and_region(template):
 
 
 def test_table_matches_what_the_ingestion_code_writes(resolved):
-    from ogiri.ingest.provision import table_definition
+    from ogiri.provision import table_definition
 
     props = resolved.resources["CaptionTable"]["Properties"]
     expected = table_definition(props["TableName"])

@@ -108,7 +108,7 @@ class Account:
 def account(aws, site, monkeypatch, tmp_path):
     """Fresh emulated account with bucket + table, settings pointing at them, SQLite ledger."""
     from ogiri.ingest.clients import make_clients
-    from ogiri.ingest.provision import ensure_resources
+    from ogiri.provision import ensure_resources
 
     ledger = tmp_path / "ledger.db"
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)

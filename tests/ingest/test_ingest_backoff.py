@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from ogiri.ingest.backoff import RetriesExhausted, TokenBucket, is_throttling, with_backoff
+from ogiri.backoff import RetriesExhausted, TokenBucket, is_throttling, with_backoff
 
 
 def _err(code: str) -> ClientError:

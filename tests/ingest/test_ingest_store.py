@@ -7,10 +7,10 @@ import threading
 import pytest
 from ingest_dag_env import BUCKET, TABLE
 
-from ogiri.ingest.backoff import TokenBucket
+from ogiri.backoff import TokenBucket
 from ogiri.ingest.labels import ImageLabels, Labeler, known_labels
-from ogiri.ingest.objects import put_if_absent, put_if_changed
-from ogiri.ingest.provision import INGEST_DATE_INDEX, ensure_bucket, ensure_table
+from ogiri.aws import put_if_absent, put_if_changed
+from ogiri.provision import INGEST_DATE_INDEX, ensure_bucket, ensure_table
 from ogiri.ingest.records import CaptionRecord, RecordWriter, caption_id
 
 LABELS = ImageLabels((("Red", 91.5), ("Circle", 80.25)), "3.0")
@@ -226,7 +226,7 @@ def test_delete_keys_deletes_in_batches_and_raises_on_per_key_errors(account):
     import boto3
     from botocore.stub import Stubber
 
-    from ogiri.ingest.objects import delete_keys
+    from ogiri.aws import delete_keys
 
     s3 = account.clients.s3
     keys = [f"tmp/{i:04d}" for i in range(1003)]  # more than one DeleteObjects call

@@ -11,10 +11,12 @@ from moto import mock_aws
 
 from ogiri.config import get_settings
 from ogiri.naming import run_key
-from ogiri.sagemaker import configs
-from ogiri.sagemaker.configs import RunNames
-from ogiri.sagemaker.registry import register_model_version
-from ogiri.sagemaker.smoke import caption_problems, rollback, serving, smoke_test, vocabulary_of
+from ogiri.train import configs
+from ogiri.train.configs import RunNames
+from ogiri.endpoints import rollback, serving
+from ogiri.train.params import form_defaults
+from ogiri.train.registry import register_model_version
+from ogiri.train.smoke import caption_problems, smoke_test, vocabulary_of
 
 KEY = run_key("ogiri_train", "manual__2026-03-01T00:00:00+00:00")
 DATASET = {
@@ -36,9 +38,9 @@ def test_names_are_deterministic_valid_and_distinct():
 
 def test_training_config_spot_metrics_image_and_hyperparameters():
     s = get_settings()
-    params = {"epochs": 3, "lr": 0.01, "use_spot": True, "max_runtime_seconds": 600, "max_wait_seconds": 1200,
-              "extra_hyperparameters": {"embed_dim": 64}}
-    cfg = configs.training_job_config(s, RunNames.for_run(KEY), params, DATASET, SOURCE, "img:gpu")
+    params = form_defaults(epochs=3, lr=0.01, use_spot=True, max_runtime_seconds=600, max_wait_seconds=1200,
+                           extra_hyperparameters={"embed_dim": 64})
+    cfg = configs.training_job_request(s, RunNames.for_run(KEY), params, DATASET, SOURCE, "img:gpu")
     assert cfg["TrainingJobName"] == RunNames.for_run(KEY).training_job
     assert cfg["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert cfg["EnableManagedSpotTraining"] is True
@@ -56,12 +58,12 @@ def test_training_config_spot_metrics_image_and_hyperparameters():
 
 def test_on_demand_and_bad_params():
     s = get_settings()
-    cfg = configs.training_job_config(s, RunNames.for_run(KEY), {"use_spot": False, "instance_type": "ml.m5.xlarge"},
+    cfg = configs.training_job_request(s, RunNames.for_run(KEY), form_defaults(use_spot=False, instance_type="ml.m5.xlarge"),
                                       DATASET, SOURCE, "img")
     assert cfg["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in cfg["StoppingCondition"]
     assert cfg["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
     with pytest.raises(ValueError, match="max_wait_seconds"):
-        configs.training_job_config(s, RunNames.for_run(KEY), {"max_runtime_seconds": 100, "max_wait_seconds": 50},
+        configs.training_job_request(s, RunNames.for_run(KEY), form_defaults(max_runtime_seconds=100, max_wait_seconds=50),
                                     DATASET, SOURCE, "img")
     with pytest.raises(ValueError, match="unknown hyperparameters"):
         configs.hyperparameters({"extra_hyperparameters": {"warp_factor": 9}})
@@ -69,7 +71,7 @@ def test_on_demand_and_bad_params():
 
 def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     s = get_settings()
-    cfg = configs.evaluation_job_config(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/m/c.tar.gz",
+    cfg = configs.evaluation_job_request(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/m/c.tar.gz",
                                         "s3://b/m/champ.tar.gz")
     inputs = {i["InputName"]: i["S3Input"] for i in cfg["ProcessingInputs"]}
     assert inputs["candidate"]["LocalPath"] == "/opt/ml/processing/models/candidate"
@@ -82,7 +84,7 @@ def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     assert "pip install" in install and install.endswith("/opt/ml/processing/input/code/requirements.txt")
     assert run == 'exec python3 /opt/ml/processing/input/code/evaluate.py "$@"'
 
-    no_champ = configs.evaluation_job_config(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/c", None)
+    no_champ = configs.evaluation_job_request(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/c", None)
     assert "champion" not in {i["InputName"] for i in no_champ["ProcessingInputs"]}
 
 
@@ -171,8 +173,8 @@ def test_cleanup_deletes_what_the_endpoint_does_not_serve_and_tolerates_what_is_
     """delete_unused_resources (teardown): this run's model is deleted when the endpoint serves another
     one, an endpoint config that was never created is not an error, and the serving pair is kept."""
     from ogiri.naming import run_key
-    from ogiri.sagemaker import steps
-    from ogiri.sagemaker.configs import RunNames
+    from ogiri.train import steps
+    from ogiri.train.configs import RunNames
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
     monkeypatch.setenv("OGIRI_ENDPOINT_NAME", "ep")
@@ -182,9 +184,9 @@ def test_cleanup_deletes_what_the_endpoint_does_not_serve_and_tolerates_what_is_
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
     sm.create_model(ModelName=names.model, ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
                     PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/new.tar.gz"})
-    assert steps.delete_unused_resources(key) == [names.model]  # its endpoint config was never created
+    assert steps.delete_unused_resources(steps.run_for_key(key)) == [names.model]  # its endpoint config was never created
     assert sorted(m["ModelName"] for m in sm.list_models()["Models"]) == ["m1"]
-    assert steps.delete_unused_resources(key) == []  # a rerun finds nothing left and does not fail
+    assert steps.delete_unused_resources(steps.run_for_key(key)) == []  # a rerun finds nothing left and does not fail
     assert serving(sm, "ep")["model_name"] == "m1"
 
 
@@ -194,7 +196,7 @@ def test_read_evaluation_fails_fast_only_when_the_report_is_missing_or_broken(sm
 
     from ogiri.config import get_settings
     from ogiri.naming import run_key
-    from ogiri.sagemaker import configs, steps
+    from ogiri.train import configs, steps
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
     monkeypatch.setenv("OGIRI_BUCKET", "eval-bucket")
@@ -203,12 +205,12 @@ def test_read_evaluation_fails_fast_only_when_the_report_is_missing_or_broken(sm
     bucket, _, object_key = uri.removeprefix("s3://").partition("/")
     s3 = boto3.client("s3", region_name="us-east-1")
     with pytest.raises(ClientError, match="NoSuchBucket"):  # not "no report": retried by Airflow
-        steps.read_evaluation(key)
+        steps.read_evaluation(steps.run_for_key(key))
     s3.create_bucket(Bucket=bucket)
     with pytest.raises(AirflowFailException, match="wrote no report"):
-        steps.read_evaluation(key)
+        steps.read_evaluation(steps.run_for_key(key))
     s3.put_object(Bucket=bucket, Key=object_key, Body=b"{not json")
     with pytest.raises(AirflowFailException, match="not valid JSON"):
-        steps.read_evaluation(key)
+        steps.read_evaluation(steps.run_for_key(key))
     s3.put_object(Bucket=bucket, Key=object_key, Body=json.dumps({"models": {"candidate": {}}}).encode())
-    assert steps.read_evaluation(key) == {"models": {"candidate": {}}}
+    assert steps.read_evaluation(steps.run_for_key(key)) == {"models": {"candidate": {}}}

@@ -68,7 +68,7 @@ def test_operators_and_trigger_rules(dag):
         SageMakerTrainingOperator,
     )
 
-    from ogiri.sagemaker.operators import ReattachingTrainingOperator
+    from ogiri.jobs import ReattachingTrainingOperator
 
     t = dag.task_dict
     assert isinstance(t["train_model"], ReattachingTrainingOperator)

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ogiri.datasets import (
+from ogiri.train.datasets import (
     FROZEN_TEST_DIR,
     build_dataset_version,
     manifest_record,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ogiri.sagemaker.cost import elapsed_seconds, processing_cost, training_cost
-from ogiri.sagemaker.gate import decide
+from ogiri.train.cost import elapsed_seconds, processing_cost, training_cost
+from ogiri.train.gate import decide
 
 MARGINS = {"min_cider_improvement": 0.02, "max_bleu_regression": 0.01}
 

@@ -8,7 +8,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
 from ogiri.naming import resource_name, run_key
-from ogiri.sagemaker.operators import (
+from ogiri.jobs import (
     ReattachingProcessingOperator,
     ReattachingTrainingOperator,
     attempt_name,
@@ -176,7 +176,7 @@ def test_processing_retry_reuses_completed_job(sm):
 def test_model_and_endpoint_config_retries_reuse_what_the_first_try_created(sm):
     """A retry after create_model / create_endpoint_config succeeded (e.g. the worker died before the
     task was marked done) reuses the resource instead of failing on "already existing"."""
-    from ogiri.sagemaker.operators import ReusingEndpointConfigOperator, ReusingModelOperator
+    from ogiri.jobs import ReusingEndpointConfigOperator, ReusingModelOperator
 
     model = {
         "ModelName": "ogiri-model-x",

@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from ogiri.config import get_settings
-from ogiri.sagemaker.images import inference_image_uri, pytorch_image_uri, training_image_uri
-from ogiri.sagemaker.source import build_sourcedir, content_hash, source_files, upload_source
+from ogiri.train.images import inference_image_uri, pytorch_image_uri, training_image_uri
+from ogiri.train.source import build_sourcedir, content_hash, source_files, upload_source
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_upload_is_content_addressed_and_skipped_when_present(src):
 
 
 def test_real_training_package_bundles():
-    from ogiri.sagemaker.steps import TRAINING_SOURCE_DIR
+    from ogiri.train.steps import TRAINING_SOURCE_DIR
 
     names = [p.relative_to(TRAINING_SOURCE_DIR).as_posix() for p in source_files(TRAINING_SOURCE_DIR)]
     assert "train.py" in names and not any("__pycache__" in n for n in names)

@@ -44,7 +44,7 @@ DATES = [datetime(2026, 5, d, tzinfo=UTC) for d in (1, 2, 3)]
 def stack(emulator, airflow_db, tmp_path_factory):
     """Emulator reset, bucket/table with synthetic captions, ledger on SQLite, the DAG parsed."""
     from ogiri.config import get_settings
-    from ogiri.ingest.provision import ensure_bucket, ensure_table
+    from ogiri.provision import ensure_bucket, ensure_table
     from ogiri_captioner.synthetic import generate
 
     emulator.reset()
@@ -131,7 +131,7 @@ def fail_first_describe_after_job_starts(stack) -> threading.Thread:
 
 def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack):
     from ogiri.naming import run_key
-    from ogiri.sagemaker.configs import RunNames
+    from ogiri.train.configs import RunNames
 
     injector = fail_first_describe_after_job_starts(stack)
     dr = stack["dag"].test(logical_date=DATES[0], run_conf=FAST)
@@ -162,7 +162,7 @@ def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack):
 
 def test_weaker_candidate_is_not_deployed_and_the_champion_keeps_serving(stack):
     from ogiri.naming import run_key
-    from ogiri.sagemaker.configs import RunNames
+    from ogiri.train.configs import RunNames
 
     champion = ledger().champion(stack["settings"].endpoint_name)
     weak = {**FAST, "epochs": 1, "lr": 1e-7}
@@ -186,7 +186,7 @@ def test_weaker_candidate_is_not_deployed_and_the_champion_keeps_serving(stack):
 
 def test_model_that_fails_to_load_rolls_back_and_the_old_model_answers_throughout(stack):
     from ogiri.naming import run_key
-    from ogiri.sagemaker.configs import RunNames
+    from ogiri.train.configs import RunNames
 
     champion = ledger().champion(stack["settings"].endpoint_name)
     answers, errors, stop = [], [], threading.Event()

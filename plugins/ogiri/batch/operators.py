@@ -1,7 +1,7 @@
 """A retry-safe, deferrable SageMaker batch transform operator.
 
 :class:`RetrySafeTransformOperator` is the provider's :class:`SageMakerTransformOperator` with the
-describe-first behaviour of :class:`ogiri.sagemaker.operators.ReattachJobMixin`: the configured
+describe-first behaviour of :class:`ogiri.jobs.ReattachJobMixin`: the configured
 ``TransformJobName`` (deterministic, from the run key) *is* the job's identity, so a task retry
 
 * creates the job when none of that name exists,
@@ -24,7 +24,7 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator, serialize
 from airflow.sdk.exceptions import AirflowFailException
 
-from ogiri.sagemaker.operators import ReattachJobMixin
+from ogiri.jobs import ReattachJobMixin
 
 DEFAULT_POLL_SECONDS = 30
 #: How long a deferred task waits for one transform job before giving up.

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ogiri.aws import delete_keys
 from ogiri.batch import layout
-from ogiri.ingest.objects import delete_keys
 
 #: Object suffixes (lower-case) taken as images when listing a prefix.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

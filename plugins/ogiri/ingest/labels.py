@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ogiri.ingest.backoff import TokenBucket, with_backoff
+from ogiri.backoff import TokenBucket, with_backoff
 
 log = logging.getLogger(__name__)
 

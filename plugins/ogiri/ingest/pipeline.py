@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ogiri.aws import put_if_absent
 from ogiri.ingest.accounting import ChunkResult, reject_record
 from ogiri.ingest.clients import IngestClients
 from ogiri.ingest.fetch import FetchRejected, SafeFetcher
 from ogiri.ingest.images import ImageRejected, normalise_image
 from ogiri.ingest.labels import ImageLabels, Labeler, known_labels
-from ogiri.ingest.objects import put_if_absent
 from ogiri.ingest.reasons import Reason, Rejected
 from ogiri.ingest.records import CaptionRecord, RecordWriter
 

@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ogiri.aws import delete_keys, put_if_changed
 from ogiri.ingest.csv_rows import Reject, Row, iter_rows
 from ogiri.ingest.fetch import DEFAULT_SCHEMES
-from ogiri.ingest.objects import delete_keys, put_if_changed
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ogiri.ingest.backoff import RetriesExhausted, with_backoff
+from ogiri.backoff import RetriesExhausted, with_backoff
 from ogiri.ingest.labels import ImageLabels
 
 BATCH_GET_MAX = 100

@@ -96,10 +96,10 @@ def ingest_chunk(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Ingest one staged chunk; stage its full result (with rejects) and return its counts."""
+    from ogiri.aws import put_if_changed
     from ogiri.ingest.clients import make_clients
     from ogiri.ingest.fetch import FetchPolicy, SafeFetcher
     from ogiri.ingest.labels import Labeler
-    from ogiri.ingest.objects import put_if_changed
     from ogiri.ingest.pipeline import ChunkJob, process_chunk
     from ogiri.ingest.plan import read_chunk
 
@@ -144,9 +144,9 @@ def reconcile_run(
     """
     from botocore.exceptions import ClientError
 
+    from ogiri.aws import put_if_changed, read_object
     from ogiri.ingest.accounting import AccountingError, ChunkResult, rejects_jsonl, rejects_key, summarize
     from ogiri.ingest.clients import make_clients
-    from ogiri.ingest.objects import put_if_changed, read_object
     from ogiri.ingest.plan import delete_prefix, staging_prefix
 
     settings = settings or get_settings()

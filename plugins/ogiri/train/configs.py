@@ -81,7 +81,7 @@ def _tags(run_key: str, **extra: str) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v[:256]} for k, v in tags.items()]
 
 
-def training_job_config(
+def training_job_request(
     settings: Any,
     names: RunNames,
     params: dict[str, Any],
@@ -91,12 +91,12 @@ def training_job_config(
 ) -> dict[str, Any]:
     """CreateTrainingJob request: script mode on the PyTorch image, Managed Spot with checkpoints,
     metric definitions for the logged metrics, channels train/val/images from the dataset version."""
-    instance_type = params.get("instance_type") or settings.training_instance_type
-    max_runtime = int(params.get("max_runtime_seconds") or 4 * 3600)
-    spot = bool(params.get("use_spot", True))
+    instance_type = params["instance_type"] or settings.training_instance_type
+    max_runtime = int(params["max_runtime_seconds"])
+    spot = bool(params["use_spot"])
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": max_runtime}
     if spot:
-        max_wait = int(params.get("max_wait_seconds") or 2 * max_runtime)
+        max_wait = int(params["max_wait_seconds"])
         if max_wait < max_runtime:
             raise ValueError(f"max_wait_seconds ({max_wait}) must be >= max_runtime_seconds ({max_runtime})")
         stopping["MaxWaitTimeInSeconds"] = max_wait
@@ -137,7 +137,49 @@ def training_job_config(
     }
 
 
-def evaluation_job_config(
+def _processing_input(name: str, uri: str, local: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }
+
+
+def _evaluation_inputs(dataset: dict[str, Any], source: dict[str, Any], models: dict[str, str]) -> list[dict]:
+    inputs = [_processing_input("code", source["files_uri"], f"{PROCESSING_ROOT}/input/code")]
+    inputs += [_processing_input(name, uri, f"{PROCESSING_ROOT}/models/{name}") for name, uri in models.items()]
+    inputs.append(_processing_input("test", dataset["channels"]["test"], f"{PROCESSING_ROOT}/test"))
+    inputs.append(_processing_input("images", dataset["images_uri"], f"{PROCESSING_ROOT}/images"))
+    return inputs
+
+
+def _evaluation_app(image_uri: str) -> dict[str, Any]:
+    return {
+        "ImageUri": image_uri,
+        # Unlike training, a processing job does not install the source dir's requirements
+        # (pycocoevalcap is not in the PyTorch DLC): install them, then run evaluate.py.
+        "ContainerEntrypoint": [
+            "bash",
+            "-c",
+            f"python3 -m pip install --quiet --disable-pip-version-check -r {PROCESSING_ROOT}/input/code/"
+            f'requirements.txt && exec python3 {PROCESSING_ROOT}/input/code/evaluate.py "$@"',
+            "evaluate",
+        ],
+        "ContainerArguments": [
+            "--models", f"{PROCESSING_ROOT}/models",
+            "--test", f"{PROCESSING_ROOT}/test",
+            "--images", f"{PROCESSING_ROOT}/images",
+            "--output", f"{PROCESSING_ROOT}/evaluation",
+        ],
+    }
+
+
+def evaluation_job_request(
     settings: Any,
     names: RunNames,
     dataset: dict[str, Any],
@@ -151,57 +193,20 @@ def evaluation_job_config(
     models = {"candidate": candidate_artifact}
     if champion_artifact:
         models["champion"] = champion_artifact
-
-    def _input(name: str, uri: str, local: str) -> dict[str, Any]:
-        return {
-            "InputName": name,
-            "S3Input": {
-                "S3Uri": uri,
-                "LocalPath": local,
-                "S3DataType": "S3Prefix",
-                "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated",
-            },
-        }
-
-    inputs = [_input("code", source["files_uri"], f"{PROCESSING_ROOT}/input/code")]
-    inputs += [_input(name, uri, f"{PROCESSING_ROOT}/models/{name}") for name, uri in models.items()]
-    inputs.append(_input("test", dataset["channels"]["test"], f"{PROCESSING_ROOT}/test"))
-    inputs.append(_input("images", dataset["images_uri"], f"{PROCESSING_ROOT}/images"))
+    output = {
+        "OutputName": "evaluation",
+        "S3Output": {
+            "S3Uri": evaluation_prefix(settings, names),
+            "LocalPath": f"{PROCESSING_ROOT}/evaluation",
+            "S3UploadMode": "EndOfJob",
+        },
+    }
     return {
         "ProcessingJobName": names.evaluation_job,
         "RoleArn": settings.sagemaker_role_arn,
-        "AppSpecification": {
-            "ImageUri": image_uri,
-            # Unlike training, a processing job does not install the source dir's requirements
-            # (pycocoevalcap is not in the PyTorch DLC): install them, then run evaluate.py.
-            "ContainerEntrypoint": [
-                "bash",
-                "-c",
-                f"python3 -m pip install --quiet --disable-pip-version-check -r {PROCESSING_ROOT}/input/code/"
-                f'requirements.txt && exec python3 {PROCESSING_ROOT}/input/code/evaluate.py "$@"',
-                "evaluate",
-            ],
-            "ContainerArguments": [
-                "--models", f"{PROCESSING_ROOT}/models",
-                "--test", f"{PROCESSING_ROOT}/test",
-                "--images", f"{PROCESSING_ROOT}/images",
-                "--output", f"{PROCESSING_ROOT}/evaluation",
-            ],
-        },
-        "ProcessingInputs": inputs,
-        "ProcessingOutputConfig": {
-            "Outputs": [
-                {
-                    "OutputName": "evaluation",
-                    "S3Output": {
-                        "S3Uri": evaluation_prefix(settings, names),
-                        "LocalPath": f"{PROCESSING_ROOT}/evaluation",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ]
-        },
+        "AppSpecification": _evaluation_app(image_uri),
+        "ProcessingInputs": _evaluation_inputs(dataset, source, models),
+        "ProcessingOutputConfig": {"Outputs": [output]},
         "ProcessingResources": {
             "ClusterConfig": {
                 "InstanceCount": 1,
@@ -219,7 +224,12 @@ def evaluation_prefix(settings: Any, names: RunNames) -> str:
     return settings.s3_uri(f"evaluations/{names.training_job}/")
 
 
-def model_config(
+def evaluation_report_uri(settings: Any, names: RunNames) -> str:
+    """The evaluation job's ``evaluation.json``."""
+    return evaluation_prefix(settings, names) + "evaluation.json"
+
+
+def model_request(
     settings: Any, names: RunNames, image_uri: str, model_artifact: str, extra_env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """CreateModel request: the PyTorch inference image serving ``code/inference.py`` from the artifact."""
@@ -238,7 +248,7 @@ def model_config(
     }
 
 
-def endpoint_config_config(settings: Any, names: RunNames, instance_type: str | None = None) -> dict[str, Any]:
+def endpoint_config_request(settings: Any, names: RunNames, instance_type: str | None = None) -> dict[str, Any]:
     """CreateEndpointConfig request: one variant with all traffic on this run's model."""
     return {
         "EndpointConfigName": names.endpoint_config,
@@ -254,7 +264,7 @@ def endpoint_config_config(settings: Any, names: RunNames, instance_type: str | 
     }
 
 
-def endpoint_config(settings: Any, names: RunNames) -> dict[str, Any]:
+def endpoint_request(settings: Any, names: RunNames) -> dict[str, Any]:
     """CreateEndpoint / UpdateEndpoint request for the serving endpoint."""
     return {"EndpointName": settings.endpoint_name, "EndpointConfigName": names.endpoint_config}
 

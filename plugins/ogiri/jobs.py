@@ -34,16 +34,12 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import ClientError
 
+from ogiri.aws import not_found
+
 IN_PROGRESS = frozenset({"InProgress", "Stopping"})
 ENDED_BADLY = frozenset({"Failed", "Stopped"})
 #: At most this many restarts of a failed job, so a broken job can never loop on paid instances.
 MAX_RESTARTS = 5
-
-
-def not_found(exc: ClientError) -> bool:
-    """Whether ``exc`` is SageMaker's answer for an unknown job, model or endpoint config (it answers
-    ``ValidationException`` "Requested resource not found" / "Could not find …")."""
-    return exc.response.get("Error", {}).get("Code") in {"ValidationException", "ResourceNotFound"}
 
 
 def attempt_name(base: str, attempt: int) -> str:

@@ -1,0 +1,163 @@
+"""AWS access shared by every pipeline.
+
+* :func:`client`: the one boto3 client factory, built by the Amazon provider's ``AwsBaseHook`` from the
+  Airflow AWS connection (``Settings.aws_conn_id``; locally its ``endpoint_url`` names the emulator),
+  in ``Settings.region``.
+* :func:`s3_split` / :func:`s3_uri`: the one ``s3://`` parser and builder.
+* :func:`not_found` / :func:`s3_missing`: SageMaker's and S3's "it does not exist" answers, told apart
+  from throttling or access errors (which must keep their retries).
+* Idempotent S3 writes (a rerun leaves existing objects untouched: same ETag, same LastModified) and
+  checked batch deletes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ogiri.backoff import with_backoff
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+    from ogiri.config import Settings
+
+_EXISTS = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+#: S3's answers for a missing object (``HeadObject`` has no body, so only the status code).
+S3_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def client(service: str, *, settings: Settings | None = None, config: Config | None = None) -> Any:
+    """A boto3 client for ``service`` through the configured Airflow AWS connection and region."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    from ogiri.config import get_settings
+
+    settings = settings or get_settings()
+    hook = AwsBaseHook(
+        aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region, config=config
+    )
+    return hook.get_conn()
+
+
+def client_config(*, pool: int = 10, attempts: int = 5) -> Config:
+    """botocore ``Config`` with a connection pool of ``pool`` and ``attempts`` standard-mode tries."""
+    from botocore.config import Config
+
+    return Config(
+        max_pool_connections=max(10, pool),
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=10,
+        read_timeout=60,
+    )
+
+
+def s3_split(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` → ``(bucket, key)`` (key verbatim, possibly empty); ``ValueError`` otherwise."""
+    if not isinstance(uri, str) or not uri.strip().lower().startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri.strip()[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"S3 URI {uri!r} has no bucket")
+    return bucket, key
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    """``s3://<bucket>/<key>``."""
+    return f"s3://{bucket}/{key.lstrip('/')}"
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of ``exc`` (empty when absent)."""
+    return str(exc.response.get("Error", {}).get("Code") or "")
+
+
+def s3_missing(exc: ClientError) -> bool:
+    """Whether ``exc`` is S3's answer for a missing object."""
+    return error_code(exc) in S3_MISSING_CODES
+
+
+def not_found(exc: ClientError) -> bool:
+    """Whether ``exc`` is SageMaker's answer for an unknown job, model, endpoint (config) or package.
+
+    SageMaker answers ``ValidationException`` for these ("Requested resource not found.", "Could not
+    find endpoint …"); other validation errors, throttling and access errors are not "not found".
+    """
+    if error_code(exc) == "ResourceNotFound":
+        return True
+    message = str(exc.response.get("Error", {}).get("Message") or "").lower()
+    return error_code(exc) == "ValidationException" and ("not found" in message or "could not find" in message)
+
+
+def get_if_exists(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The body of ``s3://bucket/key``, or None when the object does not exist."""
+    try:
+        return read_object(s3, bucket, key)
+    except ClientError as exc:
+        if s3_missing(exc):
+            return None
+        raise
+
+
+def read_uri(s3: Any, uri: str) -> bytes:
+    """The whole body of the object at ``uri``."""
+    return read_object(s3, *s3_split(uri))
+
+
+def put_if_absent(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> bool:
+    """Create ``key`` unless it exists (``If-None-Match: *``). Returns True when this call created it.
+
+    Content-addressed keys make "exists" mean "same bytes", so an existing object is never rewritten.
+    """
+    try:
+        with_backoff(
+            lambda: s3.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+            )
+        )
+    except ClientError as exc:
+        if error_code(exc) in _EXISTS:
+            return False
+        raise
+    return True
+
+
+def put_if_changed(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> bool:
+    """Write ``key`` unless it already holds exactly ``body`` (ETag = MD5 of a single-part upload).
+
+    Returns True when written.
+    """
+    digest = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if not s3_missing(exc):
+            raise
+    else:
+        if head.get("ETag", "").strip('"') == digest and head.get("ContentLength") == len(body):
+            return False
+    with_backoff(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type))
+    return True
+
+
+def read_object(s3: Any, bucket: str, key: str) -> bytes:
+    """The whole body of ``s3://bucket/key``."""
+    return with_backoff(lambda: s3.get_object(Bucket=bucket, Key=key))["Body"].read()
+
+
+def delete_keys(s3: Any, bucket: str, keys: Iterable[str]) -> int:
+    """Delete ``keys`` (``DeleteObjects``, 1000 a call); returns how many. Raises ``RuntimeError`` naming
+    the first failures when S3 reports per-key errors (which it does in a 200 response)."""
+    keys = list(keys)
+    for start in range(0, len(keys), 1000):
+        batch = keys[start : start + 1000]
+        errors = s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+        ).get("Errors", [])
+        if errors:
+            shown = "; ".join(f"{e.get('Key')}: {e.get('Code')} {e.get('Message', '')}".strip() for e in errors[:5])
+            raise RuntimeError(f"could not delete {len(errors)} object(s) from s3://{bucket}: {shown}")
+    return len(keys)

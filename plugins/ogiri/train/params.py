@@ -1,0 +1,57 @@
+"""The ``ogiri_train`` trigger form: every per-run choice and its default, in one place.
+
+The DAG file passes :data:`PARAMS` to ``@dag(params=…)``; task code reads the merged values from
+:class:`~ogiri.runs.Run` and never carries a literal default of its own. Params whose default is
+``None`` fall back to the deployment setting named in :data:`SETTING_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+PARAMS = {
+    "instance_type": Param(None, type=["null", "string"], title="Training instance type",
+                           description="Empty: the deployment default (OGIRI_TRAINING_INSTANCE_TYPE, ml.g5.xlarge)."),
+    "epochs": Param(10, type="integer", minimum=1, title="Epochs"),
+    "batch_size": Param(64, type="integer", minimum=1, title="Batch size"),
+    "lr": Param(0.001, type="number", exclusiveMinimum=0, title="Learning rate"),
+    "encoder": Param("resnet50", type="string", enum=["resnet50", "resnet34", "resnet18"], title="Image encoder"),
+    "decoder": Param("lstm", type="string", enum=["lstm", "transformer"], title="Caption decoder"),
+    "image_size": Param(224, type="integer", minimum=32, title="Image size (pixels)"),
+    "extra_hyperparameters": Param({}, type="object", title="Other hyperparameters",
+                                   description="e.g. {\"embed_dim\": 256, \"beam_width\": 3}"),
+    "use_spot": Param(True, type="boolean", title="Managed Spot Training"),
+    "max_runtime_seconds": Param(4 * 3600, type="integer", minimum=60, title="Max training runtime (s)"),
+    "max_wait_seconds": Param(8 * 3600, type="integer", minimum=60, title="Max wait incl. spot interruptions (s)"),
+    "min_new_images": Param(None, type=["null", "integer"], minimum=0, title="Minimum new images",
+                            description="Empty: OGIRI_MIN_NEW_IMAGES (20). 0 retrains on unchanged data."),
+    "min_cider_improvement": Param(None, type=["null", "number"], minimum=0, title="Minimum CIDEr-D improvement",
+                                   description="Empty: OGIRI_MIN_CIDER_IMPROVEMENT (0.02)."),
+    "max_bleu_regression": Param(None, type=["null", "number"], minimum=0, title="BLEU-4 regression tolerance",
+                                 description="Empty: OGIRI_MAX_BLEU_REGRESSION (0.01)."),
+    "force_deploy": Param(False, type="boolean", title="Deploy even if the gate says no"),
+    "smoke_samples": Param(4, type="integer", minimum=1, title="Smoke-test images"),
+    "smoke_max_latency_seconds": Param(10.0, type="number", exclusiveMinimum=0, title="Smoke-test max latency (s)"),
+    "model_env": Param({}, type="object", title="Extra serving container environment"),
+    "poll_seconds": Param(None, type=["null", "number"], exclusiveMinimum=0, title="Endpoint poll interval (s)",
+                          description="Empty: OGIRI_SAGEMAKER_POLL_SECONDS (30)."),
+}
+
+
+#: Params that fall back to a deployment setting (``Settings`` attribute) when the form leaves them empty.
+SETTING_DEFAULTS = {
+    "instance_type": "training_instance_type",
+    "min_new_images": "min_new_images",
+    "min_cider_improvement": "min_cider_improvement",
+    "max_bleu_regression": "max_bleu_regression",
+    "poll_seconds": "sagemaker_poll_seconds",
+}
+
+
+def form_defaults(**overrides: Any) -> dict[str, Any]:
+    """What an untouched form submits, with ``overrides`` (for tests and scripts)."""
+    values = {name: param.value for name, param in PARAMS.items()}
+    values.update(overrides)
+    return values

@@ -1,0 +1,430 @@
+"""Bodies of the ``ogiri_train`` tasks. The DAG file only wires them.
+
+Each step takes the task's :class:`~ogiri.runs.Run` (params merged with the settings, run key, names,
+clients through the Airflow AWS connection, the ledger), so the same code runs against SageMaker and
+the local emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ogiri.aws import read_uri
+from ogiri.runs import Run
+from ogiri.train import configs
+from ogiri.train.configs import RunNames
+from ogiri.train.params import SETTING_DEFAULTS, form_defaults
+
+log = logging.getLogger(__name__)
+
+TRAINING_SOURCE_DIR = Path(__file__).resolve().parents[3] / "include" / "training"
+DEPLOY_BRANCH = "configure_deployment"
+SKIP_BRANCH = "record_skip"
+
+
+def run_for(context: Any = None) -> Run:
+    """The :class:`~ogiri.runs.Run` of an ``ogiri_train`` task (params merged, names from the key)."""
+    return Run.from_context(context, defaults=SETTING_DEFAULTS, names=RunNames.for_run)
+
+
+def run_for_key(key: str, **params: Any) -> Run:
+    """The same outside Airflow (tests, scripts): the form's defaults with ``params`` overridden."""
+    return Run.for_key(key, form_defaults(**params), defaults=SETTING_DEFAULTS, names=RunNames.for_run)
+
+
+def _skip(message: str) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    raise AirflowSkipException(message)
+
+
+def _fail(message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(message)
+
+
+def _training_job(run: Run) -> dict[str, Any]:
+    return run.describe("training_job", run.names.training_job)
+
+
+# -- 1. dataset -------------------------------------------------------------------------------------
+
+
+def build_dataset(run: Run) -> dict[str, Any]:
+    """Write the dataset version's manifests; skip the run (reason in the ledger and log) when too
+    little new data arrived since the previous version."""
+    from ogiri.ledger import Deployment
+    from ogiri.train.datasets import build_dataset_version
+
+    summary = build_dataset_version(
+        run.client("s3"),
+        run.client("dynamodb"),
+        bucket=run.settings.bucket,
+        table=run.settings.table,
+        min_new_images=int(run.params["min_new_images"]),
+    )
+    log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images")}))
+    if summary["skip_reason"]:
+        reason = f"training skipped: {summary['skip_reason']}"
+        log.warning(reason)
+        run.ledger.record_deployment(
+            Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip",
+                       status="succeeded", reason=reason)
+        )
+        _skip(reason)
+    return summary
+
+
+# -- 2. code ----------------------------------------------------------------------------------------
+
+
+def package_code(run: Run, source_dir: str | Path = TRAINING_SOURCE_DIR) -> dict[str, Any]:
+    """Upload ``include/training`` as ``sourcedir.tar.gz`` at its content-hashed key."""
+    from ogiri.train.source import upload_source
+
+    bundle = upload_source(run.client("s3"), run.settings.bucket, source_dir)
+    log.info("training code %s (%s)", bundle.sourcedir_uri, "uploaded" if bundle.uploaded else "already in S3")
+    return bundle.as_dict()
+
+
+# -- 3. training ------------------------------------------------------------------------------------
+
+
+def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """The CreateTrainingJob request of this run."""
+    from ogiri.train.images import training_image_uri
+
+    image = training_image_uri(run.settings, run.params["instance_type"])
+    return configs.training_job_request(run.settings, run.names, run.params, dataset, source, image)
+
+
+def record_training(run: Run, dataset: dict[str, Any] | None) -> dict[str, Any]:
+    """Ledger row of the training job (status, billable seconds, cost, artifact, final metrics)."""
+    from botocore.exceptions import ClientError
+
+    from ogiri.aws import not_found
+    from ogiri.ledger import TrainingRun
+    from ogiri.train.cost import training_cost
+
+    try:
+        job = _training_job(run)
+    except ClientError as exc:
+        if not not_found(exc):
+            raise  # throttling, access denied…: a retry may record the job
+        _skip(f"no training job {run.names.training_job} was started")
+    cost = training_cost(job, run.settings.instance_prices)
+    metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
+    run.ledger.record_training_run(
+        TrainingRun.from_description(
+            job, run_key=run.key, dataset_version=(dataset or {}).get("version"),
+            hyperparameters=configs.hyperparameters(run.params), cost=cost, metrics=metrics,
+        )
+    )
+    if job["TrainingJobStatus"] == "Completed" and dataset:
+        from ogiri.train.datasets import mark_trained
+
+        mark_trained(run.client("s3"), run.settings.bucket, dataset["version"])
+    log.info(
+        "training job %s %s: %d billable s on %s = %s USD (spot=%s)",
+        job["TrainingJobName"], job["TrainingJobStatus"], cost.billable_seconds, cost.instance_type,
+        cost.usd, cost.spot,
+    )
+    return {"status": job["TrainingJobStatus"], "cost": cost.as_dict(), "metrics": metrics}
+
+
+# -- 4. evaluation ----------------------------------------------------------------------------------
+
+
+def configure_evaluation(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """The CreateProcessingJob request evaluating candidate and champion on the frozen test manifest."""
+    from ogiri.endpoints import serving
+    from ogiri.train.images import training_image_uri
+
+    candidate = _training_job(run)["ModelArtifacts"]["S3ModelArtifacts"]
+    champion = serving(run.client("sagemaker"), run.settings.endpoint_name)
+    champion_artifact = champion["model_artifact"] if champion else None
+    log.info("evaluating candidate %s against champion %s", candidate, champion_artifact or "(none)")
+    image = training_image_uri(run.settings, run.settings.processing_instance_type)
+    return configs.evaluation_job_request(
+        run.settings, run.names, dataset, source, image, candidate, champion_artifact
+    )
+
+
+def read_evaluation(run: Run) -> dict[str, Any]:
+    """The evaluation job's ``evaluation.json``, read through the configured AWS connection.
+
+    (The provider's ``output_files_to_xcom`` is not used: it builds a bare S3 client that ignores
+    the connection's ``endpoint_url``, so it cannot reach S3-compatible endpoints.)
+    """
+    from botocore.exceptions import ClientError
+
+    from ogiri.aws import s3_missing
+
+    uri = configs.evaluation_report_uri(run.settings, run.names)
+    try:
+        return json.loads(read_uri(run.client("s3"), uri))
+    except ClientError as exc:
+        if not s3_missing(exc):
+            raise  # throttling, access, network: worth the task's retries
+        _fail(f"the evaluation job wrote no report at {uri}")
+    except ValueError as exc:  # not JSON / not UTF-8: a retry would read the same bytes
+        _fail(f"the evaluation report {uri} is not valid JSON: {exc}")
+
+
+def _log_evaluation_cost(run: Run) -> None:
+    """Put the evaluation job's billable time and price in the task log (the run's other cost)."""
+    from ogiri.train.cost import processing_cost
+
+    job = run.describe("processing_job", run.names.evaluation_job)
+    cost = processing_cost(job, run.settings.instance_prices)
+    log.info("evaluation job %s: %d billable s on %s = %s USD", run.names.evaluation_job,
+             cost.billable_seconds, cost.instance_type, cost.usd)
+
+
+def _report_metrics(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    models = report.get("models")
+    if not isinstance(models, dict) or "candidate" not in models:
+        _fail(f"evaluation.json has no candidate metrics: {json.dumps(report)[:500]}")
+    return models["candidate"].get("metrics") or {}, (models.get("champion") or {}).get("metrics")
+
+
+def decide_deployment(run: Run) -> str:
+    """Gate the candidate against the champion; record the evaluation; return the branch to follow."""
+    from ogiri.endpoints import serving
+    from ogiri.ledger import Evaluation
+    from ogiri.train.gate import decide
+
+    candidate, champion = _report_metrics(read_evaluation(run))
+    decision = decide(
+        candidate,
+        champion,
+        min_cider_improvement=float(run.params["min_cider_improvement"]),
+        max_bleu_regression=float(run.params["max_bleu_regression"]),
+        force=bool(run.params["force_deploy"]),
+    )
+    endpoint = run.settings.endpoint_name
+    serving_now = serving(run.client("sagemaker"), endpoint) if champion is not None else None
+    champion_row = run.ledger.champion(endpoint) if champion is not None else None
+    run.ledger.record_evaluation(
+        Evaluation(
+            candidate_job=run.names.training_job,
+            decision="deploy" if decision.deploy else "skip",
+            run_key=run.key,
+            champion_job=(champion_row or {}).get("training_job"),
+            champion_model=(serving_now or {}).get("model_name"),
+            candidate_metrics=candidate,
+            champion_metrics=champion,
+            reason=decision.reason,
+            evaluation_uri=configs.evaluation_report_uri(run.settings, run.names),
+        )
+    )
+    _log_evaluation_cost(run)
+    log.info("gate: %s (%s)", "DEPLOY" if decision.deploy else "SKIP", decision.reason)
+    return DEPLOY_BRANCH if decision.deploy else SKIP_BRANCH
+
+
+def record_skip(run: Run) -> str:
+    """Ledger row saying this run did not deploy, with the gate's reason."""
+    from ogiri.ledger import Deployment
+
+    evaluation = run.ledger.get_evaluation(run.names.training_job) or {}
+    reason = f"deployment skipped: {evaluation.get('reason') or 'gate decided not to deploy'}"
+    run.ledger.record_deployment(
+        Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip", status="succeeded",
+                   training_job=evaluation.get("candidate_job"), reason=reason)
+    )
+    log.warning(reason)
+    return reason
+
+
+# -- 5. deployment ----------------------------------------------------------------------------------
+
+
+def configure_deployment(run: Run) -> dict[str, Any]:
+    """Model, endpoint-config and endpoint requests, whether to create or update, and what to roll back to."""
+    from ogiri.endpoints import serving
+    from ogiri.ledger import Deployment
+    from ogiri.train.images import inference_image_uri
+
+    settings, names = run.settings, run.names
+    artifact = _training_job(run)["ModelArtifacts"]["S3ModelArtifacts"]
+    image = inference_image_uri(settings)
+    previous = serving(run.client("sagemaker"), settings.endpoint_name)
+    operation = "update" if previous else "create"
+    plan = {
+        "names": names.as_dict(),
+        "operation": operation,
+        "image_uri": image,
+        "model_artifact": artifact,
+        "model": configs.model_request(settings, names, image, artifact, run.params["model_env"]),
+        "endpoint_config": configs.endpoint_config_request(settings, names),
+        "endpoint": configs.endpoint_request(settings, names),
+        "previous": previous,
+        "previous_champion": run.ledger.champion(settings.endpoint_name),
+    }
+    run.ledger.record_deployment(
+        Deployment(run_key=run.key, endpoint_name=settings.endpoint_name, action=operation, status="in_progress",
+                   endpoint_config=names.endpoint_config, model_name=names.model,
+                   training_job=names.training_job, model_artifact=artifact)
+    )
+    log.info("%s endpoint %s with %s (previous: %s)", operation, settings.endpoint_name, names.endpoint_config,
+             (previous or {}).get("endpoint_config"))
+    return plan
+
+
+def choose_endpoint_operation(plan: dict[str, Any]) -> str:
+    """``create_endpoint`` when the endpoint is absent, ``update_endpoint`` when it exists."""
+    return f"{plan['operation']}_endpoint"
+
+
+def _jsonl(s3: Any, uri: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in read_uri(s3, uri).decode().split("\n") if x.strip()]
+
+
+def _held_out_samples(s3: Any, dataset: dict[str, Any], n: int) -> tuple[list[tuple[str, bytes]], frozenset]:
+    from ogiri.train.smoke import vocabulary_of
+
+    seen, samples = set(), []
+    for record in _jsonl(s3, dataset["uris"]["test"]):
+        if record["image"] in seen:
+            continue
+        seen.add(record["image"])
+        samples.append((record.get("image_key") or record["image"], read_uri(s3, dataset["images_uri"] + record["image"])))
+        if len(samples) >= n:
+            break
+    return samples, vocabulary_of(r["caption"] for r in _jsonl(s3, dataset["uris"]["train"]))
+
+
+def _serving_problems(run: Run) -> list[str]:
+    """Why the endpoint is not serving this run's endpoint config, InService (empty when it is)."""
+    from ogiri.endpoints import serving, wait_in_service
+
+    endpoint, sm = run.settings.endpoint_name, run.client("sagemaker")
+    try:
+        wait_in_service(sm, endpoint, poll_s=float(run.params["poll_seconds"]), timeout_s=3600)
+    except Exception as exc:
+        return [f"endpoint did not settle: {exc}"]
+    now = serving(sm, endpoint)
+    if now is None or now["endpoint_config"] != run.names.endpoint_config or now["status"] != "InService":
+        state = {k: (now or {}).get(k) for k in ("status", "endpoint_config", "failure_reason")}
+        return [f"endpoint {endpoint} is not serving {run.names.endpoint_config}: {json.dumps(state)}"]
+    return []
+
+
+def _deployment_row(run: Run, plan: dict[str, Any], *, action: str, status: str, reason: str,
+                    previous: dict[str, Any] | None = None) -> Any:
+    from ogiri.ledger import Deployment
+
+    if previous is not None:  # the rollback row names what serves again
+        champion = plan.get("previous_champion") or {}
+        return Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action=action, status=status,
+                          endpoint_config=previous["endpoint_config"], model_name=previous["model_name"],
+                          training_job=champion.get("training_job"), model_artifact=previous["model_artifact"],
+                          reason=reason)
+    return Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action=action, status=status,
+                      endpoint_config=run.names.endpoint_config, model_name=run.names.model,
+                      training_job=run.names.training_job, model_artifact=plan["model_artifact"], reason=reason)
+
+
+def _roll_back(run: Run, plan: dict[str, Any], failures: list[str]) -> None:
+    """Record the failed deployment (rolling back to the previous config when there is one) and fail."""
+    from ogiri.endpoints import rollback
+
+    endpoint = run.settings.endpoint_name
+    message = f"deployment of {run.names.model} to {endpoint} failed its smoke test: " + "; ".join(failures[:10])
+    previous = plan.get("previous")
+    if previous:
+        rollback(run.client("sagemaker"), endpoint, previous["endpoint_config"],
+                 poll_s=float(run.params["poll_seconds"]))
+        run.ledger.record_deployment(
+            _deployment_row(run, plan, action="rollback", status="succeeded", reason=message, previous=previous)
+        )
+        message += f"; rolled back to {previous['endpoint_config']}"
+    else:
+        run.ledger.record_deployment(
+            _deployment_row(run, plan, action=plan["operation"], status="failed", reason=message)
+        )
+    log.error(message)
+    _fail(message)
+
+
+def smoke_test_endpoint(run: Run, plan: dict[str, Any] | None, dataset: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the updated endpoint with held-out images. If the new config is not the one serving, or
+    its answers are not sane captions in time, point the endpoint back at the previous config, record
+    the rollback and fail the run loudly."""
+    from ogiri.train.smoke import smoke_test
+
+    if not plan:
+        _skip("nothing was deployed in this run")
+    failures = _serving_problems(run)
+    result: dict[str, Any] = {}
+    if not failures:
+        samples, vocabulary = _held_out_samples(run.client("s3"), dataset, int(run.params["smoke_samples"]))
+        outcome = smoke_test(
+            run.client("sagemaker-runtime"), run.settings.endpoint_name, samples, vocabulary=vocabulary,
+            max_latency_s=float(run.params["smoke_max_latency_seconds"]),
+        )
+        result = outcome.as_dict()
+        log.info("smoke test captions: %s", json.dumps(outcome.captions, ensure_ascii=False))
+        failures.extend(outcome.failures)
+    if failures:
+        _roll_back(run, plan, failures)
+    run.ledger.record_deployment(
+        _deployment_row(run, plan, action=plan["operation"], status="succeeded",
+                        reason=f"smoke test passed (max latency {result['max_latency_s']}s)")
+    )
+    return result
+
+
+def register_model(run: Run, plan: dict[str, Any], dataset: dict[str, Any]) -> str:
+    """Register the deployed candidate in the Model Registry (approved) with its evaluation metrics."""
+    from ogiri.train.registry import register_model_version
+
+    evaluation = run.ledger.get_evaluation(run.names.training_job) or {}
+    arn = register_model_version(
+        run.client("sagemaker"),
+        group=configs.model_package_group(run.settings),
+        training_job=run.names.training_job,
+        image_uri=plan["image_uri"],
+        model_data_url=plan["model_artifact"],
+        metrics=evaluation.get("candidate_metrics") or {},
+        evaluation_uri=evaluation.get("evaluation_uri"),
+        dataset_version=dataset.get("version"),
+        approved=True,
+    )
+    log.info("registered %s as %s", run.names.training_job, arn)
+    return arn
+
+
+def delete_unused_resources(run: Run) -> list[str]:
+    """Delete this run's model and endpoint config when the endpoint does not use them (skip, failure,
+    rollback). Leaves everything alone while the endpoint is still changing."""
+    from botocore.exceptions import ClientError
+
+    from ogiri.aws import not_found
+    from ogiri.endpoints import serving
+
+    sm, names = run.client("sagemaker"), run.names
+    now = serving(sm, run.settings.endpoint_name)
+    if now and now["status"] not in {"InService", "Failed"}:
+        log.warning("endpoint %s is %s; not cleaning up", run.settings.endpoint_name, now["status"])
+        return []
+    doomed = []
+    if not now or now["endpoint_config"] != names.endpoint_config:
+        doomed.append((sm.delete_endpoint_config, {"EndpointConfigName": names.endpoint_config}))
+    if not now or now["model_name"] != names.model:
+        doomed.append((sm.delete_model, {"ModelName": names.model}))
+    deleted = []
+    for delete, request in doomed:
+        try:
+            delete(**request)
+            deleted.extend(request.values())
+        except ClientError as exc:
+            if not not_found(exc):  # never created, or already deleted: nothing to do
+                raise
+    log.info("deleted unused resources: %s", deleted or "none")
+    return deleted
