@@ -148,16 +148,23 @@ def naive(clients, base_url: str, rows, bucket: str, table: str) -> float:
     return time.perf_counter() - t0
 
 
+def _clients(pool: int):
+    """The chunk clients the DAG builds, through the ``aws_default`` connection."""
+    from ogiri.ingest.tasks import chunk_clients
+    from ogiri.runs import Run
+
+    return chunk_clients(Run.for_key("ogiri_ingest:bench"), pool=pool)
+
+
 def _run_chunk(args) -> dict:
     """One mapped task's worth of work, in a worker process."""
-    from ogiri.ingest.clients import make_clients
     from ogiri.ingest.fetch import FetchPolicy, SafeFetcher
     from ogiri.ingest.labels import Labeler
     from ogiri.ingest.pipeline import ChunkJob, process_chunk
     from ogiri.ingest.plan import read_chunk
 
     ref, bucket, table, allow, concurrency, rtt_s = args
-    clients = add_rtt(make_clients("aws_default", pool=concurrency + 4), rtt_s)
+    clients = add_rtt(_clients(concurrency + 4), rtt_s)
     fetcher = SafeFetcher(FetchPolicy(private_host_allowlist=(allow,)), s3_client=clients.s3)
     labeler = Labeler(clients.rekognition, tps=0, min_confidence=70)
     job = ChunkJob(bucket, table, "2026-01-01", "bench:2026-01-01", 40_000_000, 512, concurrency)
@@ -172,8 +179,8 @@ def _warm(_: int) -> int:
     """Import the pipeline in a worker (Airflow pays this per task process; not what we measure)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook  # noqa: F401
 
-    import ogiri.ingest.clients  # noqa: F401
     import ogiri.ingest.pipeline  # noqa: F401
+    import ogiri.ingest.tasks  # noqa: F401
 
     return os.getpid()
 
@@ -206,10 +213,9 @@ def ours(
 
 
 def run_case(rows, server, args, tag: str, rtt_s: float) -> float:
-    from ogiri.ingest.clients import make_clients
     from ogiri.provision import ensure_resources
 
-    setup = make_clients("aws_default", pool=args.concurrency + 4)
+    setup = _clients(args.concurrency + 4)
     for b in (f"naive-{tag}", f"ours-{tag}"):
         ensure_resources(setup.s3, setup.dynamodb, b, b)
     buf = io.StringIO()
@@ -219,7 +225,7 @@ def run_case(rows, server, args, tag: str, rtt_s: float) -> float:
     setup.s3.put_object(
         Bucket=f"ours-{tag}", Key="landing/dt=2026-01-01/rows.csv", Body=buf.getvalue().encode()
     )
-    clients = add_rtt(make_clients("aws_default", pool=args.concurrency + 4), rtt_s)
+    clients = add_rtt(_clients(args.concurrency + 4), rtt_s)
 
     naive_s = naive(clients, server.base_url, rows, f"naive-{tag}", f"naive-{tag}")
     ours_s, totals = ours(

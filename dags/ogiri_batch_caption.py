@@ -27,32 +27,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronTriggerTimetable, Param, chain, dag, task
+from airflow.sdk import CronTriggerTimetable, chain, dag, task
 
 from ogiri.batch.operators import RetrySafeTransformOperator
+from ogiri.batch.params import PARAMS
 from ogiri.config import get_settings
 
 DAG_ID = "ogiri_batch_caption"
-
-
-def _client(service: str):
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    settings = get_settings()
-    return AwsBaseHook(
-        aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region
-    ).conn
-
-
-def _previous_day(run_time) -> str | None:
-    """The partition a run covers: the UTC day before its logical date (or run-after time)."""
-    return (run_time - timedelta(days=1)).date().isoformat() if run_time else None
-
-
-def _run_key(dag_run) -> str:
-    from ogiri.naming import run_key
-
-    return run_key(DAG_ID, dag_run.run_id, dag_run.logical_date)
 
 
 @dag(
@@ -66,59 +47,15 @@ def _run_key(dag_run) -> str:
     # Deployment settings are read when a task runs (templates), never at parse time.
     user_defined_macros={"ogiri_settings": get_settings},
     default_args={"owner": "ogiri-ml", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "input_prefixes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            description="S3 prefixes to caption (one input set each).",
-        ),
-        "manifest_uri": Param(None, type=["null", "string"], description="S3 URI of a manifest of images."),
-        "ingest_date": Param(
-            None,
-            type=["null", "string"],
-            description="YYYY-MM-DD: caption the images ingested that day (default: the run's date).",
-        ),
-        "model": Param(
-            "champion", type="string", minLength=1, description="'champion' or a SageMaker model name."
-        ),
-        "instance_type": Param(
-            None,
-            type=["null", "string"],
-            description="Transform instance type (default OGIRI_TRANSFORM_INSTANCE_TYPE).",
-        ),
-        "instance_count": Param(1, type="integer", minimum=1, maximum=100, description="Instances per job."),
-        "beam_width": Param(3, type="integer", minimum=1, maximum=16, description="Beam search width."),
-        "batch_size": Param(32, type="integer", minimum=1, maximum=1024, description="Images per request."),
-        "max_concurrent_transforms": Param(
-            2, type="integer", minimum=1, maximum=256, description="Parallel requests per instance."
-        ),
-        "max_set_size": Param(
-            5000,
-            type="integer",
-            minimum=1,
-            description="Sources larger than this are split into several jobs.",
-        ),
-    },
+    params=PARAMS,
 )
 def ogiri_batch_caption():
     @task
-    def plan_input_sets(params=None, dag_run=None, logical_date=None) -> list:
-        from ogiri.batch.tasks import plan_batch
-        from ogiri.ledger import Ledger
+    def plan_input_sets() -> list:
+        from ogiri.batch.tasks import plan_for_run
+        from ogiri.runs import Run
 
-        settings = get_settings()
-        plan = plan_batch(
-            params,
-            run_key=_run_key(dag_run),
-            partition_date=_previous_day(logical_date or dag_run.run_after),
-            settings=settings,
-            s3=_client("s3"),
-            sagemaker=_client("sagemaker"),
-            dynamodb=_client("dynamodb"),
-            ledger_factory=Ledger.from_connection,
-        )
-        return plan["configs"]
+        return plan_for_run(Run.from_context())["configs"]
 
     configs = plan_input_sets()
 
@@ -132,34 +69,25 @@ def ogiri_batch_caption():
     ).expand(config=configs)
 
     @task(multiple_outputs=False, trigger_rule="all_done")
-    def collect_captions(configs: list, dag_run=None) -> dict:
-        from ogiri.batch.tasks import collect_captions as collect
+    def collect_captions(configs: list) -> dict:
+        from ogiri.batch.tasks import collect_for_run
+        from ogiri.runs import Run
 
-        return collect(
-            configs,
-            run_key=_run_key(dag_run),
-            bucket=get_settings().bucket,
-            s3=_client("s3"),
-            sagemaker=_client("sagemaker"),
-        )
+        return collect_for_run(Run.from_context(), configs)
 
     @task
     def record_captions(summary: dict) -> int:
-        from ogiri.batch.tasks import record_captions as record
-        from ogiri.ledger import Ledger
+        from ogiri.batch.tasks import record_for_run
+        from ogiri.runs import Run
 
-        return record(
-            summary["run_key"],
-            bucket=get_settings().bucket,
-            s3=_client("s3"),
-            ledger=Ledger.from_connection(),
-        )
+        return record_for_run(Run.from_context(), summary)
 
     @task(multiple_outputs=False)
     def report_summary(summary: dict, recorded: int) -> dict:
-        from ogiri.batch.tasks import report_summary as report
+        from ogiri.batch.tasks import report_for_run
+        from ogiri.runs import Run
 
-        return report(summary, recorded=recorded, bucket=get_settings().bucket, s3=_client("s3"))
+        return report_for_run(Run.from_context(), summary, recorded)
 
     summary = collect_captions(configs)
     recorded = record_captions(summary)

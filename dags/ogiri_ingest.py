@@ -25,34 +25,28 @@ backfills each process their own partition; at most 3 runs at once.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from ogiri.assets import captions_asset
-from ogiri.config import get_settings
+from ogiri.config import get_settings, parse_knobs
 
 DAG_ID = "ogiri_ingest"
 CAPTIONS = captions_asset()
-#: First night of the schedule. Local mode (``make up``, the end-to-end test) sets a recent date so
-#: that catch-up covers a few nights, not the whole year.
-START_DATE = datetime.fromisoformat(os.environ.get("OGIRI_INGEST_START_DATE") or "2026-01-01T00:00:00+00:00")
-LANDING_TIMEOUT_S = int(os.environ.get("OGIRI_LANDING_TIMEOUT_S", str(6 * 3600)))
-LANDING_POKE_S = int(os.environ.get("OGIRI_LANDING_POKE_S", "300"))
-LANDING_DEFERRABLE = os.environ.get("OGIRI_LANDING_DEFERRABLE", "true").strip().lower() not in {
-    "0",
-    "false",
-    "no",
-}
+#: Operator arguments that cannot be templated, from the parse-safe reader (a bad value falls back
+#: to its default with an import warning). ``OGIRI_INGEST_START_DATE`` is the first night of the
+#: schedule: local mode (``make up``, the end-to-end test) sets a recent date so that catch-up covers
+#: a few nights, not the whole year.
+KNOBS = parse_knobs()
 
 
 @dag(
     dag_id=DAG_ID,
     doc_md=__doc__,
     schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
-    start_date=START_DATE,
+    start_date=KNOBS.ingest_start_date,
     catchup=True,
     max_active_runs=3,
     tags=["ogiri", "ingest"],
@@ -77,36 +71,30 @@ LANDING_DEFERRABLE = os.environ.get("OGIRI_LANDING_DEFERRABLE", "true").strip().
 def ogiri_ingest():
     @task(multiple_outputs=False)
     def resolve_partition() -> dict[str, str]:
-        from ogiri.ingest.tasks import resolve_run
+        from ogiri.ingest.tasks import resolve_run, run_for
 
-        ctx = get_current_context()
-        dag_run = ctx["dag_run"]
-        return resolve_run(
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
-            logical_date=ctx.get("logical_date"),
-            run_after=getattr(dag_run, "run_after", None),
-            params=ctx["params"],
-        )
+        return resolve_run(run_for())
 
     @task
     def plan_chunks(info: dict[str, str]) -> list[dict]:
-        from ogiri.ingest.tasks import plan_run
+        from ogiri.ingest.tasks import plan_run, run_for
 
-        return plan_run(info, get_current_context()["params"])
+        return plan_run(run_for(), info)
 
     @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
     def ingest_chunk(chunk: dict, info: dict[str, str]) -> dict:
         from ogiri.ingest.tasks import ingest_chunk as run_chunk
+        from ogiri.ingest.tasks import run_for
 
-        return run_chunk(info, chunk, get_current_context()["params"])
+        return run_chunk(run_for(), info, chunk)
 
     @task(multiple_outputs=False, outlets=[CAPTIONS])
     def reconcile_run(info: dict[str, str], chunks: list[dict], results: list[dict]) -> dict:
         from ogiri.ingest.tasks import reconcile_run as reconcile
+        from ogiri.ingest.tasks import run_for
 
         ctx = get_current_context()
-        summary = reconcile(info, chunks)
+        summary = reconcile(run_for(ctx), info, chunks)
         ctx["outlet_events"][CAPTIONS].extra = {
             "bucket": info["bucket"],
             "partition_date": info["partition_date"],
@@ -120,9 +108,9 @@ def ogiri_ingest():
 
     @task(trigger_rule="one_failed")
     def report_missing_landing(info: dict[str, str]) -> str:
-        from ogiri.ingest.tasks import record_missing_landing
+        from ogiri.ingest.tasks import record_missing_landing, run_for
 
-        return record_missing_landing(info, LANDING_TIMEOUT_S)
+        return record_missing_landing(run_for(), info, KNOBS.landing_timeout_s)
 
     info = resolve_partition()
     wait_for_landing = S3KeySensor(
@@ -131,9 +119,9 @@ def ogiri_ingest():
         wildcard_match=True,
         aws_conn_id="{{ ogiri_settings().aws_conn_id }}",
         region_name="{{ ogiri_settings().region }}",
-        deferrable=LANDING_DEFERRABLE,
-        poke_interval=LANDING_POKE_S,
-        timeout=LANDING_TIMEOUT_S,
+        deferrable=KNOBS.landing_deferrable,
+        poke_interval=KNOBS.landing_poke_s,
+        timeout=KNOBS.landing_timeout_s,
         mode="poke",
         retries=0,
     )

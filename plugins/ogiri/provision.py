@@ -9,13 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-#: Global secondary index serving partitions and backfills: ``IngestDate`` (HASH), ``ImageKey`` (RANGE).
-INGEST_DATE_INDEX = "IngestDateIndex"
-
-TABLE_KEY_SCHEMA = [
-    {"AttributeName": "ImageKey", "KeyType": "HASH"},
-    {"AttributeName": "CaptionId", "KeyType": "RANGE"},
-]
+from ogiri.aws import error_code
+from ogiri.catalog import TABLE_KEY_SCHEMA, table_definition
 
 
 def ensure_bucket(s3: Any, bucket: str, region: str = "us-east-1") -> bool:
@@ -24,7 +19,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str = "us-east-1") -> bool:
         s3.head_bucket(Bucket=bucket)
         return False
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket", "NotFound"}:
+        if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
             raise
     kwargs: dict[str, Any] = {"Bucket": bucket}
     if region != "us-east-1":
@@ -36,30 +31,6 @@ def ensure_bucket(s3: Any, bucket: str, region: str = "us-east-1") -> bool:
             raise
         return False
     return True
-
-
-def table_definition(table: str) -> dict[str, Any]:
-    """``CreateTable`` arguments of the captions table (on-demand billing, ingest-date GSI)."""
-    return {
-        "TableName": table,
-        "KeySchema": TABLE_KEY_SCHEMA,
-        "AttributeDefinitions": [
-            {"AttributeName": "ImageKey", "AttributeType": "S"},
-            {"AttributeName": "CaptionId", "AttributeType": "S"},
-            {"AttributeName": "IngestDate", "AttributeType": "S"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": INGEST_DATE_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "IngestDate", "KeyType": "HASH"},
-                    {"AttributeName": "ImageKey", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
 
 
 def ensure_table(dynamodb: Any, table: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ogiri.config import Settings, get_settings
@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 #: Ledger connections whose schema this process has already ensured (the DDL runs once per process).
 _SCHEMA_READY: set[str] = set()
+
+
+def previous_day(when: datetime) -> str:
+    """The UTC day before ``when`` (``YYYY-MM-DD``): the partition a nightly run covers."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return (when.date() - timedelta(days=1)).isoformat()
 
 
 def merge_params(params: Mapping[str, Any] | None, settings: Settings, defaults: Mapping[str, str]) -> dict:
@@ -101,6 +108,11 @@ class Run:
             settings=settings,
             names=names(key) if names else None,
         )
+
+    def partition_date(self) -> str | None:
+        """The UTC day before the logical date (or the run-after time of a run without one)."""
+        when = self.logical_date or self.run_after
+        return previous_day(when) if when else None
 
     def client(self, service: str, config: Any = None) -> Any:
         """A boto3 client through the configured AWS connection (one per service and task)."""

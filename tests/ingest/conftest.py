@@ -107,8 +107,9 @@ class Account:
 @pytest.fixture
 def account(aws, site, monkeypatch, tmp_path):
     """Fresh emulated account with bucket + table, settings pointing at them, SQLite ledger."""
-    from ogiri.ingest.clients import make_clients
+    from ogiri.ingest.tasks import chunk_clients
     from ogiri.provision import ensure_resources
+    from ogiri.runs import Run
 
     ledger = tmp_path / "ledger.db"
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
@@ -117,7 +118,7 @@ def account(aws, site, monkeypatch, tmp_path):
     monkeypatch.setenv("OGIRI_REKOGNITION_TPS", "0")
     monkeypatch.setenv("OGIRI_FETCH_CONCURRENCY", "8")
     monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(ledger)}))
-    clients = make_clients("aws_default")
+    clients = chunk_clients(Run.for_key("ogiri_ingest:test"), pool=16)
     ensure_resources(clients.s3, clients.dynamodb, BUCKET, TABLE)
     return Account(aws, clients, ledger_path=ledger)
 

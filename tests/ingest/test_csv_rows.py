@@ -9,8 +9,9 @@ import itertools
 import pytest
 from botocore.response import StreamingBody
 
-from ogiri.ingest.csv_rows import MAX_RAW_CHARS, Reject, Row, iter_rows
+from ogiri.ingest.csv_rows import MAX_RAW_CHARS, iter_rows
 from ogiri.ingest.reasons import Reason
+from ogiri.ingest.rows import Reject, Row
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
@@ -24,7 +25,7 @@ def parse(data: bytes, size: int = 4096, **kw) -> list[Row | Reject]:
 
 def summary(items) -> list[tuple]:
     return [
-        (i.line_no, "row", i.image_url, i.caption) if isinstance(i, Row) else (i.line_no, "reject", i.reason)
+        (i.line, "row", i.url, i.caption) if isinstance(i, Row) else (i.line, "reject", i.reason)
         for i in items
     ]
 
@@ -66,7 +67,7 @@ def test_header_is_optional_and_not_counted():
     with_header = b"Image_URL , Caption\r\n" + no_header
     assert [r.caption for r in parse(no_header)] == ["one", "two"]
     assert [r.caption for r in parse(with_header)] == ["one", "two"]
-    assert [r.line_no for r in parse(with_header)] == [2, 3]
+    assert [r.line for r in parse(with_header)] == [2, 3]
     # Only the first record can be a header; later it is just a bad URL.
     later = parse(no_header + b"image_url,caption\n")
     assert summary(later)[-1] == (3, "reject", Reason.MALFORMED_URL)
@@ -128,7 +129,7 @@ def test_bad_records_get_their_reason(line, reason):
     assert summary(items)[0] == (1, "row", "https://x.example/ok.jpg", "ok")
     assert len(items) == 2
     assert isinstance(items[1], Reject)
-    assert (items[1].line_no, items[1].reason) == (2, reason), items[1].detail
+    assert (items[1].line, items[1].reason) == (2, reason), items[1].detail
 
 
 def test_stray_quote_is_one_reject_and_parsing_resumes():

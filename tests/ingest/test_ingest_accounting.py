@@ -10,7 +10,6 @@ import pytest
 from ogiri.ingest.accounting import (
     AccountingError,
     ChunkResult,
-    reject_record,
     rejects_jsonl,
     rejects_key,
     summarize,
@@ -25,6 +24,8 @@ from ogiri.ingest.plan import (
     stage_chunks,
     staging_prefix,
 )
+from ogiri.ingest.reasons import Reason
+from ogiri.ingest.rows import Reject, Row
 
 
 def test_partition_is_the_utc_day_before_the_logical_date():
@@ -54,7 +55,7 @@ def test_names_and_keys():
 
 def _result(chunk, rows_in, accepted, duplicates, reasons=()):
     r = ChunkResult(chunk=chunk, rows_in=rows_in, accepted=accepted, duplicates=duplicates)
-    r.rejects = [reject_record(f"s{chunk}.csv", 10 - n, reason) for n, reason in enumerate(reasons)]
+    r.rejects = [Reject(f"s{chunk}.csv", 10 - n, Reason(reason)).as_dict() for n, reason in enumerate(reasons)]
     return r
 
 
@@ -80,9 +81,9 @@ def test_a_lost_row_fails_accounting():
 def test_rejects_file_is_sorted_clipped_and_stable():
     huge = "あ" * 1_000_000
     a = _result(1, 2, 0, 0, ["empty_caption", "caption_too_long"])
-    a.rejects[1] = reject_record(
-        "s1.csv", 3, "caption_too_long", "x", caption=huge, image_url="http://h/" + "p" * 5000
-    )
+    a.rejects[1] = Reject(
+        "s1.csv", 3, Reason.CAPTION_TOO_LONG, "x", caption=huge, image_url="http://h/" + "p" * 5000
+    ).as_dict()
     b = _result(0, 1, 0, 0, ["http_error"])
     body = rejects_jsonl([a, b])
     assert body == rejects_jsonl([b, a])
@@ -128,14 +129,14 @@ def test_stage_chunks_groups_rows_by_url_and_is_deterministic(account):
     by_url: dict[str, set[int]] = {}
     for idx, chunk in entries.items():
         for e in chunk:
-            if "url" in e:
-                by_url.setdefault(e["url"], set()).add(idx)
-        lines = [(e["source"], e["line"]) for e in chunk]
+            if isinstance(e, Row):
+                by_url.setdefault(e.url, set()).add(idx)
+        lines = [(e.source, e.line) for e in chunk]
         assert lines == sorted(lines)  # source order kept inside a chunk
     assert all(len(chunks) == 1 for chunks in by_url.values())  # one URL, one chunk
     all_entries = [e for c in entries.values() for e in c]
-    assert any(e.get("caption") == "改行\nと,カンマ" for e in all_entries)
-    assert [e["reject"]["reason"] for e in all_entries if "reject" in e] == ["column_count"]
+    assert any(e.caption == "改行\nと,カンマ" for e in all_entries if isinstance(e, Row))
+    assert [e.reason for e in all_entries if isinstance(e, Reject)] == ["column_count"]
 
     before = account.objects("staging/")
     again = stage_chunks(

@@ -12,15 +12,14 @@ from PIL import Image
 from ogiri.ingest.fetch import FetchPolicy, SafeFetcher
 from ogiri.ingest.labels import Labeler
 from ogiri.ingest.pipeline import ChunkJob, process_chunk
+from ogiri.ingest.reasons import Reason
+from ogiri.ingest.rows import Reject, Row
 
 JOB = ChunkJob(BUCKET, TABLE, "2026-01-01", "ogiri_ingest:2026-01-01", 40_000_000, 256, concurrency=4)
 
 
 def _entries(rows):
-    return [
-        {"source": "landing/dt=2026-01-01/a.csv", "line": n + 2, "url": u, "caption": c}
-        for n, (u, c) in enumerate(rows)
-    ]
+    return [Row("landing/dt=2026-01-01/a.csv", n + 2, u, c) for n, (u, c) in enumerate(rows)]
 
 
 def _run(account, site, entries):
@@ -88,13 +87,7 @@ def test_chunk_counts_dedupes_and_rejects(account, extra_files):
 
 
 def test_empty_chunk_and_parse_rejects_only(account, site):
-    entries = [
-        {
-            "source": "s.csv",
-            "line": 3,
-            "reject": {"reason": "invalid_utf8", "detail": "bad byte", "raw": "\\xff"},
-        }
-    ]
+    entries = [Reject("s.csv", 3, Reason.INVALID_UTF8, "bad byte", raw="\\xff")]
     result, labeler = _run(account, site, entries)
     assert (result.rows_in, result.rejected, result.accepted) == (1, 1, 0)
     assert result.rejects[0]["raw"] == "\\xff" and labeler.calls == 0
@@ -108,18 +101,20 @@ def test_reconcile_publishes_even_when_staging_cleanup_fails(account, site):
     from datetime import UTC, datetime
 
     from ogiri.ingest.plan import staging_prefix
-    from ogiri.ingest.tasks import ingest_chunk, plan_run, reconcile_run, resolve_run
+    from ogiri.ingest.tasks import SETTING_DEFAULTS, ingest_chunk, plan_run, reconcile_run, resolve_run
     from ogiri.ledger import Ledger
+    from ogiri.runs import Run
 
-    info = resolve_run(dag_id="ogiri_ingest", run_id="manual__t", logical_date=datetime(2026, 1, 3, 2, tzinfo=UTC),
-                       run_after=None, params={})
+    run = Run.for_key("ogiri_ingest:manual__t", {}, defaults=SETTING_DEFAULTS)
+    run.logical_date = datetime(2026, 1, 3, 2, tzinfo=UTC)
+    info = resolve_run(run)
     account.put_csv(f"landing/dt={info['partition_date']}/a.csv",
                     f"image_url,caption\n{site.url(1)},赤い丸\nnot-a-url,x\n")
-    chunks = plan_run(info, {})
+    chunks = plan_run(run, info)
     for chunk in chunks:
-        ingest_chunk(info, chunk, {})
+        ingest_chunk(run, info, chunk)
     account.emulator.inject(service="s3", operation="DeleteObjects", error="AccessDenied", status=403)
-    summary = reconcile_run(info, chunks)
+    summary = reconcile_run(run, info, chunks)
     assert (summary["rows_in"], summary["accepted"], summary["rejected"]) == (2, 1, 1)
     assert account.objects(staging_prefix(info["partition_date"], info["run_name"]))  # left behind
     assert account.read_jsonl(f"rejects/dt={info['partition_date']}/{info['run_name']}.jsonl")

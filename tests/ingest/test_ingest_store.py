@@ -7,11 +7,12 @@ import threading
 import pytest
 from ingest_dag_env import BUCKET, TABLE
 
-from ogiri.backoff import TokenBucket
-from ogiri.ingest.labels import ImageLabels, Labeler, known_labels
 from ogiri.aws import put_if_absent, put_if_changed
-from ogiri.provision import INGEST_DATE_INDEX, ensure_bucket, ensure_table
-from ogiri.ingest.records import CaptionRecord, RecordWriter, caption_id
+from ogiri.backoff import TokenBucket
+from ogiri.catalog import INGEST_DATE_INDEX, CaptionItem, ImageLabels, caption_id
+from ogiri.ingest.labels import Labeler, known_labels
+from ogiri.ingest.records import RecordWriter
+from ogiri.provision import ensure_bucket, ensure_table
 
 LABELS = ImageLabels((("Red", 91.5), ("Circle", 80.25)), "3.0")
 
@@ -30,7 +31,7 @@ def _record(i: int, caption: str = "赤い丸がひとつ", source: str = "landi
         height=48,
     )
     defaults.update(kw)
-    return CaptionRecord(**defaults)
+    return CaptionItem(**defaults)
 
 
 def test_provisioning_is_idempotent_with_ingest_date_gsi(account):

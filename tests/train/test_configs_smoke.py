@@ -10,10 +10,10 @@ import pytest
 from moto import mock_aws
 
 from ogiri.config import get_settings
+from ogiri.endpoints import rollback, serving
 from ogiri.naming import run_key
 from ogiri.train import configs
 from ogiri.train.configs import RunNames
-from ogiri.endpoints import rollback, serving
 from ogiri.train.params import form_defaults
 from ogiri.train.registry import register_model_version
 from ogiri.train.smoke import caption_problems, smoke_test, vocabulary_of

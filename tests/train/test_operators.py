@@ -7,12 +7,12 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 
-from ogiri.naming import resource_name, run_key
 from ogiri.jobs import (
     ReattachingProcessingOperator,
     ReattachingTrainingOperator,
     attempt_name,
 )
+from ogiri.naming import resource_name, run_key
 
 REGION = "us-east-1"
 BUCKET = "ogiri-test"

@@ -18,7 +18,6 @@ The poll interval defaults to ``OGIRI_SAGEMAKER_POLL_SECONDS`` (30), read when t
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator, serialize
@@ -26,25 +25,19 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from ogiri.jobs import ReattachJobMixin
 
+#: Poll interval until ``execute`` reads the setting (the operator is built at parse time).
 DEFAULT_POLL_SECONDS = 30
 #: How long a deferred task waits for one transform job before giving up.
 DEFAULT_MAX_WAIT_SECONDS = 12 * 3600
 
 
 def poll_seconds(explicit: int | None = None) -> int:
-    """``explicit`` if given, else ``OGIRI_SAGEMAKER_POLL_SECONDS``, else 30."""
+    """``explicit`` if given, else ``Settings.sagemaker_poll_seconds`` (``OGIRI_SAGEMAKER_POLL_SECONDS``, 30)."""
     if explicit is not None:
         return int(explicit)
-    raw = os.environ.get("OGIRI_SAGEMAKER_POLL_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_POLL_SECONDS
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"OGIRI_SAGEMAKER_POLL_SECONDS={raw!r} is not an integer") from exc
-    if value < 1:
-        raise ValueError(f"OGIRI_SAGEMAKER_POLL_SECONDS must be >= 1, got {value}")
-    return value
+    from ogiri.config import get_settings
+
+    return get_settings().sagemaker_poll_seconds
 
 
 class RetrySafeTransformOperator(ReattachJobMixin, SageMakerTransformOperator):

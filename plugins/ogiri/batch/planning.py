@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ogiri.aws import delete_keys
+from ogiri.aws import delete_keys, s3_split
 from ogiri.batch import layout
 
 #: Object suffixes (lower-case) taken as images when listing a prefix.
@@ -61,11 +61,11 @@ def parse_s3_location(text: str, default_bucket: str) -> tuple[str, str]:
     if not isinstance(text, str) or not text.strip():
         raise PlanError(f"expected an S3 URI or key, got {text!r}")
     text = text.strip()
-    if text.startswith("s3://"):
-        bucket, _, key = text[5:].partition("/")
-        if not bucket:
-            raise PlanError(f"S3 URI {text!r} has no bucket")
-        return bucket, key
+    if text.lower().startswith("s3://"):
+        try:
+            return s3_split(text)
+        except ValueError as exc:
+            raise PlanError(str(exc)) from exc
     if "://" in text:
         raise PlanError(f"only s3:// locations can be captioned, got {text!r}")
     return default_bucket, text.lstrip("/")

@@ -17,7 +17,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from ogiri.aws import not_found
 from ogiri.batch import layout
+from ogiri.batch.params import form_defaults
 from ogiri.batch.planning import (
     ImageRef,
     InputSet,
@@ -32,6 +34,7 @@ from ogiri.batch.planning import (
 from ogiri.batch.results import collect_set, from_jsonl, summarize, to_jsonl
 from ogiri.batch.sources import images_ingested_on
 from ogiri.config import Settings
+from ogiri.runs import Run
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def check_model_exists(sagemaker: Any, model_name: str) -> None:
     try:
         sagemaker.describe_model(ModelName=model_name)
     except sagemaker.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationException":
+        if not_found(exc):
             raise PlanError(f"SageMaker model {model_name!r} does not exist") from exc
         raise
 
@@ -109,23 +112,26 @@ def plan_batch(
     dynamodb: Any,
     ledger_factory: Callable[[], Any],
 ) -> dict[str, Any]:
-    """Plan a run: write its request files and return ``{"configs", "sets", "model_name", …}``."""
+    """Plan a run: write its request files and return ``{"configs", "sets", "model_name", …}``.
+
+    Params the caller left out take the form's defaults (:mod:`ogiri.batch.params`)."""
+    params = form_defaults(**params)
     model_name = resolve_model(
         params.get("model"), ledger_factory=ledger_factory, endpoint_name=settings.endpoint_name
     )
     check_model_exists(sagemaker, model_name)
     options = TransformOptions(
         model_name=model_name,
-        instance_type=(params.get("instance_type") or settings.transform_instance_type).strip(),
-        instance_count=params.get("instance_count", 1),
-        beam_width=params.get("beam_width", 3),
-        batch_size=params.get("batch_size", 32),
-        max_concurrent_transforms=params.get("max_concurrent_transforms", 1),
+        instance_type=(params["instance_type"] or settings.transform_instance_type).strip(),
+        instance_count=params["instance_count"],
+        beam_width=params["beam_width"],
+        batch_size=params["batch_size"],
+        max_concurrent_transforms=params["max_concurrent_transforms"],
     )
     names, sources = gather_sources(
         params, partition_date=partition_date, s3=s3, dynamodb=dynamodb, settings=settings
     )
-    sets = split_into_sets(sources, int(params.get("max_set_size", 5000)))
+    sets = split_into_sets(sources, int(params["max_set_size"]))
     planned = write_input_sets(s3, bucket=settings.bucket, run_key=run_key, sets=sets, options=options)
     for name, refs in zip(names, sources, strict=True):
         log.info("source %s: %d images", name, len(refs))
@@ -150,7 +156,7 @@ def _job_state(sagemaker: Any, job_name: str) -> dict[str, Any]:
     try:
         d = sagemaker.describe_transform_job(TransformJobName=job_name)
     except sagemaker.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationException":
+        if not_found(exc):
             return {
                 "job_name": job_name,
                 "status": "NotStarted",
@@ -266,3 +272,36 @@ def report_summary(summary: Mapping[str, Any], *, recorded: int, bucket: str, s3
             f"as failures in {final['captions_uri']}"
         )
     return final
+
+
+# -- the tasks, on the run context ---------------------------------------------------------------
+
+
+def plan_for_run(run: Run) -> dict[str, Any]:
+    """``plan_input_sets``: :func:`plan_batch` for the run (partition = the day before its logical date)."""
+    return plan_batch(
+        run.params,
+        run_key=run.key,
+        partition_date=run.partition_date(),
+        settings=run.settings,
+        s3=run.client("s3"),
+        sagemaker=run.client("sagemaker"),
+        dynamodb=run.client("dynamodb"),
+        ledger_factory=lambda: run.ledger,
+    )
+
+
+def collect_for_run(run: Run, configs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``collect_captions`` for the run."""
+    return collect_captions(configs, run_key=run.key, bucket=run.settings.bucket, s3=run.client("s3"),
+                            sagemaker=run.client("sagemaker"))
+
+
+def record_for_run(run: Run, summary: Mapping[str, Any]) -> int:
+    """``record_captions`` for the run."""
+    return record_captions(summary["run_key"], bucket=run.settings.bucket, s3=run.client("s3"), ledger=run.ledger)
+
+
+def report_for_run(run: Run, summary: Mapping[str, Any], recorded: int) -> dict[str, Any]:
+    """``report_summary`` for the run."""
+    return report_summary(summary, recorded=recorded, bucket=run.settings.bucket, s3=run.client("s3"))

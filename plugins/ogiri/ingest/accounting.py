@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MAX_URL_CHARS = 2048
-MAX_CAPTION_CHARS = 300
+#: The per-chunk counters that add up into a run's summary (and its ledger row), defined once.
+COUNTERS = ("rows_in", "accepted", "duplicates", "images_fetched", "bytes_fetched", "images_stored", "labels",
+            "labels_reused")
 
 
 class AccountingError(RuntimeError):
@@ -27,37 +28,9 @@ def rejects_key(partition_date: str, run_name: str) -> str:
     return f"rejects/dt={partition_date}/{run_name}.jsonl"
 
 
-def _clip(text: str | None, limit: int) -> str | None:
-    if text is None:
-        return None
-    return text if len(text) <= limit else text[:limit] + f"…[{len(text) - limit} more chars]"
-
-
-def reject_record(
-    source: str,
-    line: int,
-    reason: str,
-    detail: str = "",
-    *,
-    image_url: str | None = None,
-    caption: str | None = None,
-    raw: str | None = None,
-) -> dict[str, Any]:
-    """One line of the rejects file (long fields clipped so a 1 MB caption stays out of S3 twice)."""
-    return {
-        "source": source,
-        "line": line,
-        "reason": str(reason),
-        "detail": _clip(detail, 500),
-        "image_url": _clip(image_url, MAX_URL_CHARS),
-        "caption": _clip(caption, MAX_CAPTION_CHARS),
-        "raw": _clip(raw, 600),
-    }
-
-
 @dataclass
 class ChunkResult:
-    """What one chunk did. ``rejects`` holds :func:`reject_record` dicts in source order."""
+    """What one chunk did. ``rejects`` holds :meth:`~ogiri.ingest.rows.Reject.as_dict` dicts in source order."""
 
     chunk: int
     rows_in: int = 0
@@ -87,6 +60,12 @@ class ChunkResult:
                 f"chunk {self.chunk}: rows_in={self.rows_in} but accepted={self.accepted} + "
                 f"duplicates={self.duplicates} + rejected={self.rejected} = {total}"
             )
+
+    def log_counts(self) -> str:
+        """The counters as ``name=value`` pairs for the task log."""
+        counts = {name: getattr(self, name) for name in COUNTERS}
+        counts["rejected"] = self.rejected
+        return " ".join(f"{k}={v}" for k, v in counts.items()) + f" {self.rejected_by_reason()}"
 
     def counts(self) -> dict[str, Any]:
         """Counts only (small enough for XCom); the rejects themselves stay in S3."""
@@ -145,15 +124,9 @@ def summarize(partition_date: str, results: Iterable[ChunkResult], elapsed_s: fl
     for result in results:
         result.check()
         summary.chunks += 1
-        summary.rows_in += result.rows_in
-        summary.accepted += result.accepted
-        summary.duplicates += result.duplicates
+        for name in COUNTERS:
+            setattr(summary, name, getattr(summary, name) + getattr(result, name))
         summary.rejected += result.rejected
-        summary.images_fetched += result.images_fetched
-        summary.bytes_fetched += result.bytes_fetched
-        summary.images_stored += result.images_stored
-        summary.labels += result.labels
-        summary.labels_reused += result.labels_reused
         reasons.update(result.rejected_by_reason())
     summary.rejected_by_reason = dict(sorted(reasons.items()))
     if summary.rows_in != summary.accepted + summary.duplicates + summary.rejected:

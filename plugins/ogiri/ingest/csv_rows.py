@@ -36,34 +36,12 @@ from dataclasses import dataclass
 
 from ogiri.ingest.fetch import DEFAULT_SCHEMES, MAX_URL_CHARS, FetchRejected, validate_url
 from ogiri.ingest.reasons import Reason
+from ogiri.ingest.rows import Reject, Row
 
 _BOM = b"\xef\xbb\xbf"
 #: Reject records keep at most this many characters of their raw text.
 MAX_RAW_CHARS = 512
 HEADER = ("image_url", "caption")
-
-
-@dataclass(frozen=True)
-class Row:
-    """An accepted record: a syntactically valid URL and a non-empty caption within the limit."""
-
-    line_no: int
-    image_url: str
-    caption: str
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A refused record; ``raw`` is its text (undecodable bytes escaped), cut to ``MAX_RAW_CHARS``."""
-
-    line_no: int
-    reason: Reason
-    detail: str
-    raw: str
-
-    def as_dict(self) -> dict:
-        """JSON-ready dict for a reject record."""
-        return {"line_no": self.line_no, "reason": str(self.reason), "detail": self.detail, "raw": self.raw}
 
 
 @dataclass
@@ -166,19 +144,19 @@ def iter_rows(
 ) -> Iterator[Row | Reject]:
     """Parse CSV bytes (e.g. ``StreamingBody.iter_chunks()``) into :class:`Row` / :class:`Reject`.
 
-    ``source`` (e.g. the S3 key) prefixes reject details so a reject can be traced to its file.
+    ``source`` (e.g. the S3 key) is recorded on every row and reject and prefixes reject details, so a
+    reject can be traced to its file.
     """
     if max_caption_chars < 1:
         raise ValueError("max_caption_chars must be >= 1")
     schemes = tuple(allowed_schemes)
     cap = max_record_bytes or default_max_record_bytes(max_caption_chars)
-    prefix = f"{source}: " if source else ""
     seen_content = False
     for rec in _split_records(chunks, cap):
         data = rec.data[:-1] if rec.data.endswith(b"\r") and not rec.overflow else rec.data
         if not rec.overflow and not data.strip():
             continue  # blank line
-        item = _parse_record(rec, data, max_caption_chars, schemes, prefix, header_allowed=not seen_content)
+        item = _parse_record(rec, data, max_caption_chars, schemes, source, header_allowed=not seen_content)
         seen_content = True
         if item is not None:
             yield item
@@ -189,14 +167,15 @@ def _parse_record(
     data: bytes,
     max_caption_chars: int,
     schemes: tuple[str, ...],
-    prefix: str,
+    source: str,
     *,
     header_allowed: bool,
 ) -> Row | Reject | None:
     """The record's Row or Reject, or None for the header."""
+    prefix = f"{source}: " if source else ""
 
     def reject(reason: Reason, detail: str) -> Reject:
-        return Reject(rec.line_no, reason, prefix + detail, _raw_text(data))
+        return Reject(source, rec.line_no, reason, prefix + detail, raw=_raw_text(data))
 
     if rec.open_quote:
         return reject(Reason.MALFORMED_CSV, "quoted field not closed before end of file")
@@ -234,4 +213,4 @@ def _parse_record(
         return reject(Reason.EMPTY_CAPTION, "caption is empty")
     if len(caption) > max_caption_chars:
         return reject(Reason.CAPTION_TOO_LONG, f"caption has {len(caption)} characters > {max_caption_chars}")
-    return Row(rec.line_no, url, caption)
+    return Row(source, rec.line_no, url, caption)

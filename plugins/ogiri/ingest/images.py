@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ogiri.catalog import image_s3_key
 from ogiri.ingest.reasons import Reason, Rejected
 
 #: Formats accepted as input. Everything else (including EPS/PDF/ICO/...) is ``not_an_image``.
@@ -43,11 +44,6 @@ class NormalisedImage:
     source_format: str = ""
     source_width: int = 0
     source_height: int = 0
-
-
-def image_key(sha256_hex: str) -> str:
-    """``images/<first two hex digits>/<sha256>.jpg``."""
-    return f"images/{sha256_hex[:2]}/{sha256_hex}.jpg"
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -161,7 +157,7 @@ def normalise_image(
         sha256=digest,
         width=clean.width,
         height=clean.height,
-        key=image_key(digest),
+        key=image_s3_key(digest),
         source_format=source_format,
         source_width=source_size[0],
         source_height=source_size[1],

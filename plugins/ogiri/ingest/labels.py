@@ -9,45 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+from ogiri import catalog
 from ogiri.backoff import TokenBucket, with_backoff
+from ogiri.catalog import ImageLabels
 
 log = logging.getLogger(__name__)
 
 MAX_LABELS = 10
-
-
-@dataclass(frozen=True)
-class ImageLabels:
-    """Labels of one image: ``(name, confidence 0-100)`` best first, and the model version."""
-
-    labels: tuple[tuple[str, float], ...]
-    model_version: str
-
-    @property
-    def names(self) -> list[str]:
-        """Label names, best first."""
-        return [name for name, _ in self.labels]
-
-    def to_attribute(self) -> dict[str, Any]:
-        """The DynamoDB ``Labels`` attribute (typed ``L`` of ``M``)."""
-        return {
-            "L": [
-                {"M": {"Name": {"S": name}, "Confidence": {"N": str(Decimal(str(round(conf, 3))))}}}
-                for name, conf in self.labels
-            ]
-        }
-
-    @classmethod
-    def from_attributes(cls, item: dict[str, Any]) -> ImageLabels:
-        """Rebuild from a typed DynamoDB item holding ``Labels`` and ``LabelModelVersion``."""
-        labels = tuple(
-            (entry["M"]["Name"]["S"], float(entry["M"]["Confidence"]["N"])) for entry in item["Labels"]["L"]
-        )
-        return cls(labels=labels, model_version=item.get("LabelModelVersion", {}).get("S", ""))
 
 
 class Labeler:
@@ -113,14 +83,16 @@ def known_labels(dynamodb: Any, table: str, image_key: str) -> ImageLabels | Non
     response = with_backoff(
         lambda: dynamodb.query(
             TableName=table,
-            KeyConditionExpression="ImageKey = :k",
+            KeyConditionExpression="#k = :k",
+            ExpressionAttributeNames={"#k": catalog.IMAGE_KEY},
             ExpressionAttributeValues={":k": {"S": image_key}},
-            ProjectionExpression="Labels, LabelModelVersion",
+            ProjectionExpression=f"{catalog.LABELS}, {catalog.LABEL_MODEL_VERSION}",
             ConsistentRead=True,
             Limit=1,
         )
     )
     for item in response.get("Items", []):
-        if "Labels" in item:
-            return ImageLabels.from_attributes(item)
+        labels = catalog.labels_of(item)
+        if labels is not None:
+            return labels
     return None

@@ -20,16 +20,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ogiri.aws import put_if_absent
-from ogiri.ingest.accounting import ChunkResult, reject_record
-from ogiri.ingest.clients import IngestClients
+from ogiri.aws import put_if_absent, s3_uri
+from ogiri.catalog import CaptionItem, ImageLabels
+from ogiri.ingest.accounting import ChunkResult
 from ogiri.ingest.fetch import FetchRejected, SafeFetcher
 from ogiri.ingest.images import ImageRejected, normalise_image
-from ogiri.ingest.labels import ImageLabels, Labeler, known_labels
+from ogiri.ingest.labels import Labeler, known_labels
 from ogiri.ingest.reasons import Reason, Rejected
-from ogiri.ingest.records import CaptionRecord, RecordWriter
+from ogiri.ingest.records import RecordWriter
+from ogiri.ingest.rows import Reject, Row
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestClients:
+    """The three clients one ingestion chunk needs (thread-safe; share them across workers)."""
+
+    s3: Any
+    dynamodb: Any
+    rekognition: Any
 
 
 @dataclass(frozen=True)
@@ -106,28 +116,9 @@ def _prepare(
     return Prepared(img.sha256, img.key, img.width, img.height, len(fetched.data), stored, labels, reused)
 
 
-def process_chunk(
-    entries: Sequence[dict[str, Any]],
-    *,
-    chunk: int,
-    job: ChunkJob,
-    clients: IngestClients,
-    fetcher: SafeFetcher,
-    labeler: Labeler,
-    progress_every: int = 100,
-) -> ChunkResult:
-    """Ingest staged ``entries`` (see :func:`ogiri.ingest.plan.entry_for`); returns the chunk's counts."""
-    started = time.monotonic()
-    result = ChunkResult(chunk=chunk, rows_in=len(entries))
-    rows = [e for e in entries if "reject" not in e]
-    for e in entries:
-        if "reject" in e:
-            r = e["reject"]
-            result.rejects.append(
-                reject_record(e["source"], e["line"], r["reason"], r["detail"], raw=r.get("raw"))
-            )
-
-    urls = list(dict.fromkeys(e["url"] for e in rows))
+def _prepare_all(urls: list[str], chunk: int, job: ChunkJob, clients: IngestClients, fetcher: SafeFetcher,
+                 labeler: Labeler, progress_every: int) -> dict[str, Prepared | Rejected]:
+    """Each distinct URL through :func:`_prepare` on the job's thread pool, progress in the log."""
     prepared: dict[str, Prepared | Rejected] = {}
     once = _Once()
     with ThreadPoolExecutor(max_workers=max(1, job.concurrency), thread_name_prefix="ogiri-ingest") as pool:
@@ -136,65 +127,73 @@ def process_chunk(
             prepared[url] = fut.result()  # AWS failures after retries propagate: the chunk fails
             if progress_every and n % progress_every == 0:
                 log.info("chunk %d: %d/%d distinct URLs prepared", chunk, n, len(urls))
+    return prepared
 
-    for p in prepared.values():
-        if isinstance(p, Prepared):
-            result.images_fetched += 1
-            result.bytes_fetched += p.fetched_bytes
-            result.images_stored += int(p.stored)
+
+def _count_images(result: ChunkResult, prepared: dict[str, Prepared | Rejected]) -> None:
+    """Fetch, store and label counters: per URL fetched, per distinct image labelled or reused."""
     seen_images: set[str] = set()
     for p in prepared.values():
-        if isinstance(p, Prepared) and p.image_key not in seen_images:
-            seen_images.add(p.image_key)
-            if p.labels_reused:
-                result.labels_reused += 1
-            else:
-                result.labels += 1
-
-    records: list[CaptionRecord] = []
-    for e in rows:
-        p = prepared[e["url"]]
-        if isinstance(p, Rejected):
-            result.rejects.append(
-                reject_record(
-                    e["source"], e["line"], p.reason, p.detail, image_url=e["url"], caption=e["caption"]
-                )
-            )
+        if not isinstance(p, Prepared):
             continue
-        records.append(
-            CaptionRecord(
+        result.images_fetched += 1
+        result.bytes_fetched += p.fetched_bytes
+        result.images_stored += int(p.stored)
+        if p.image_key not in seen_images:
+            seen_images.add(p.image_key)
+            result.labels_reused += int(p.labels_reused)
+            result.labels += int(not p.labels_reused)
+
+
+def _items(rows: list[Row], prepared: dict[str, Prepared | Rejected], job: ChunkJob,
+           result: ChunkResult) -> list[CaptionItem]:
+    """The caption items of the rows whose image is ready; the others become rejects."""
+    items: list[CaptionItem] = []
+    for row in rows:
+        p = prepared[row.url]
+        if isinstance(p, Rejected):
+            result.rejects.append(Reject.of(row, p).as_dict())
+            continue
+        items.append(
+            CaptionItem(
                 image_key=p.image_key,
-                caption=e["caption"],
-                source_url=e["url"],
-                s3_uri=f"s3://{job.bucket}/{p.s3_key}",
+                caption=row.caption,
+                source_url=row.url,
+                s3_uri=s3_uri(job.bucket, p.s3_key),
                 ingest_date=job.partition_date,
-                source_ref=f"{e['source']}#L{e['line']}",
+                source_ref=f"{row.source}#L{row.line}",
                 run_key=job.run_key,
                 labels=p.labels,
                 width=p.width,
                 height=p.height,
             )
         )
-    outcome = RecordWriter(clients.dynamodb, job.table).write(records)
+    return items
+
+
+def process_chunk(
+    entries: Sequence[Row | Reject],
+    *,
+    chunk: int,
+    job: ChunkJob,
+    clients: IngestClients,
+    fetcher: SafeFetcher,
+    labeler: Labeler,
+    progress_every: int = 100,
+) -> ChunkResult:
+    """Ingest one staged chunk (rows and parse rejects, see :mod:`ogiri.ingest.rows`); returns its counts."""
+    started = time.monotonic()
+    result = ChunkResult(chunk=chunk, rows_in=len(entries))
+    rows = [e for e in entries if isinstance(e, Row)]
+    result.rejects.extend(e.as_dict() for e in entries if isinstance(e, Reject))
+    urls = list(dict.fromkeys(row.url for row in rows))
+    prepared = _prepare_all(urls, chunk, job, clients, fetcher, labeler, progress_every)
+    _count_images(result, prepared)
+    outcome = RecordWriter(clients.dynamodb, job.table).write(_items(rows, prepared, job, result))
     result.accepted = len(outcome.accepted)
     result.duplicates = len(outcome.duplicates)
     result.rejects.sort(key=lambda r: (r["source"], r["line"]))
     result.check()
-    log.info(
-        "chunk %d: rows_in=%d accepted=%d duplicates=%d rejected=%d %s images=%d (%d new, %d bytes) "
-        "labels=%d reused=%d written=%d in %.2fs",
-        chunk,
-        result.rows_in,
-        result.accepted,
-        result.duplicates,
-        result.rejected,
-        result.rejected_by_reason(),
-        result.images_fetched,
-        result.images_stored,
-        result.bytes_fetched,
-        result.labels,
-        result.labels_reused,
-        outcome.written,
-        time.monotonic() - started,
-    )
+    log.info("chunk %d: %s written=%d in %.2fs", chunk, result.log_counts(), outcome.written,
+             time.monotonic() - started)
     return result

@@ -17,13 +17,15 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from ogiri.aws import delete_keys, put_if_changed
-from ogiri.ingest.csv_rows import Reject, Row, iter_rows
+from ogiri.ingest.csv_rows import iter_rows
 from ogiri.ingest.fetch import DEFAULT_SCHEMES
+from ogiri.ingest.rows import Reject, Row, from_staged, to_staged
+from ogiri.runs import previous_day
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -42,9 +44,7 @@ def partition_date_for(
     when = logical_date or run_after
     if when is None:
         raise ValueError("a run needs a logical date, run_after or a partition_date param")
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC)
-    return (when.date() - timedelta(days=1)).isoformat()
+    return previous_day(when)
 
 
 def landing_prefix(partition_date: str) -> str:
@@ -89,17 +89,6 @@ class ChunkRef:
         return {"index": self.index, "key": self.key, "rows": self.rows}
 
 
-def entry_for(source: str, item: Row | Reject) -> dict[str, Any]:
-    """The staged JSON form of a parsed row or parse reject."""
-    if isinstance(item, Row):
-        return {"source": source, "line": item.line_no, "url": item.image_url, "caption": item.caption}
-    return {
-        "source": source,
-        "line": item.line_no,
-        "reject": {"reason": str(item.reason), "detail": item.detail, "raw": item.raw},
-    }
-
-
 def iter_entries(
     s3: Any, bucket: str, keys: Iterable[str], *, max_caption_chars: int, allowed_schemes=DEFAULT_SCHEMES
 ) -> Iterator[dict[str, Any]]:
@@ -113,7 +102,7 @@ def iter_entries(
                 source=key,
                 allowed_schemes=allowed_schemes,
             ):
-                yield entry_for(key, item)
+                yield to_staged(item)
         finally:
             body.close()
 
@@ -168,10 +157,10 @@ def stage_chunks(
     return refs
 
 
-def read_chunk(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
-    """The entries of one staged chunk."""
+def read_chunk(s3: Any, bucket: str, key: str) -> list[Row | Reject]:
+    """The rows and parse rejects of one staged chunk."""
     data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+    return [from_staged(json.loads(line)) for line in data.decode("utf-8").splitlines() if line]
 
 
 def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:

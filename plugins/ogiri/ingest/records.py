@@ -1,10 +1,6 @@
 """Idempotent DynamoDB caption records: one item per (image, caption); retries and reruns rewrite nothing.
 
-Item key: ``ImageKey`` (SHA-256 hex of the normalised JPEG) and ``CaptionId`` (:func:`caption_id`).
-Attributes: ``Caption``, ``SourceUrl``, ``S3Uri``, ``Width``, ``Height``, ``Labels`` (list of
-``{Name, Confidence}``), ``LabelNames``, ``LabelModelVersion``, ``IngestDate`` (partition date,
-hash key of the ``IngestDateIndex`` GSI), ``SourceRef`` (``<csv key>#<record number>``, the row
-that created the item) and ``RunKey``.
+Items follow :mod:`ogiri.catalog` (:class:`~ogiri.catalog.CaptionItem`).
 
 :class:`RecordWriter` dedupes a batch in memory, reads which keys exist (``BatchGetItem``), writes
 only the new ones (``BatchWriteItem``, 25 per call, ``UnprocessedItems`` retried with backoff),
@@ -25,65 +21,18 @@ two chunks processed at the same instant.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ogiri import catalog
 from ogiri.backoff import RetriesExhausted, with_backoff
-from ogiri.ingest.labels import ImageLabels
+from ogiri.catalog import CaptionItem
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
-
-
-def caption_id(caption: str) -> str:
-    """Stable id of a caption: SHA-256 (first 32 hex digits) of its NFC form."""
-    return hashlib.sha256(unicodedata.normalize("NFC", caption).encode("utf-8")).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class CaptionRecord:
-    """One accepted row, ready to be written."""
-
-    image_key: str
-    caption: str
-    source_url: str
-    s3_uri: str
-    ingest_date: str
-    source_ref: str
-    run_key: str
-    labels: ImageLabels
-    width: int
-    height: int
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """``(ImageKey, CaptionId)``."""
-        return self.image_key, caption_id(self.caption)
-
-    def item(self) -> dict[str, Any]:
-        """The typed DynamoDB item."""
-        item: dict[str, Any] = {
-            "ImageKey": {"S": self.image_key},
-            "CaptionId": {"S": caption_id(self.caption)},
-            "Caption": {"S": self.caption},
-            "SourceUrl": {"S": self.source_url},
-            "S3Uri": {"S": self.s3_uri},
-            "Width": {"N": str(self.width)},
-            "Height": {"N": str(self.height)},
-            "Labels": self.labels.to_attribute(),
-            "LabelModelVersion": {"S": self.labels.model_version},
-            "IngestDate": {"S": self.ingest_date},
-            "SourceRef": {"S": self.source_ref},
-            "RunKey": {"S": self.run_key},
-        }
-        if self.labels.names:
-            item["LabelNames"] = {"L": [{"S": n} for n in self.labels.names]}
-        return item
 
 
 @dataclass
@@ -105,7 +54,7 @@ class RecordWriter:
         self.attempts = attempts
         self.base_s = base_s
 
-    def write(self, records: Sequence[CaptionRecord]) -> WriteOutcome:
+    def write(self, records: Sequence[CaptionItem]) -> WriteOutcome:
         """Write the new records of ``records``; classify each as accepted or duplicate."""
         outcome = WriteOutcome()
         groups: dict[tuple[str, str], list[int]] = {}
@@ -131,7 +80,7 @@ class RecordWriter:
         return outcome
 
     @staticmethod
-    def _classify(record: CaptionRecord, stored_ref: str, i: int, outcome: WriteOutcome) -> None:
+    def _classify(record: CaptionItem, stored_ref: str, i: int, outcome: WriteOutcome) -> None:
         (outcome.accepted if stored_ref == record.source_ref else outcome.duplicates).append(i)
 
     def _existing_refs(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -139,20 +88,16 @@ class RecordWriter:
         for start in range(0, len(keys), BATCH_GET_MAX):
             pending: dict[str, Any] = {
                 self.table: {
-                    "Keys": [
-                        {"ImageKey": {"S": ik}, "CaptionId": {"S": cid}}
-                        for ik, cid in keys[start : start + BATCH_GET_MAX]
-                    ],
-                    "ProjectionExpression": "ImageKey, CaptionId, SourceRef",
+                    "Keys": [catalog.key_of(key) for key in keys[start : start + BATCH_GET_MAX]],
+                    "ProjectionExpression": f"{catalog.IMAGE_KEY}, {catalog.CAPTION_ID}, {catalog.SOURCE_REF}",
                     "ConsistentRead": True,
                 }
             }
             for attempt in range(self.attempts):
                 resp = with_backoff(lambda p=pending: self.client.batch_get_item(RequestItems=p))
                 for item in resp.get("Responses", {}).get(self.table, []):
-                    found[(item["ImageKey"]["S"], item["CaptionId"]["S"])] = item.get("SourceRef", {}).get(
-                        "S", ""
-                    )
+                    key = (item[catalog.IMAGE_KEY]["S"], item[catalog.CAPTION_ID]["S"])
+                    found[key] = item.get(catalog.SOURCE_REF, {}).get("S", "")
                 pending = resp.get("UnprocessedKeys") or {}
                 if not pending:
                     break

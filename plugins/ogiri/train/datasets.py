@@ -21,17 +21,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ogiri import catalog
+from ogiri.aws import get_if_exists
+
 SPLITS = ("train", "val", "test")
 SPLIT_SALT = "ogiri-split-v1"
 IMAGES_PREFIX = "images/"
 DATASETS_PREFIX = "datasets"
 FROZEN_TEST_DIR = f"{DATASETS_PREFIX}/frozen-test"
 LATEST_POINTER = f"{DATASETS_PREFIX}/latest.json"
-
-#: DynamoDB attribute names tried, in order, for each manifest field.
-S3_URI_ATTRS = ("S3Uri", "ImageS3Uri", "ImageUri", "s3_uri")
-CAPTION_ATTRS = ("Caption", "caption")
-LABEL_ATTRS = ("Labels", "labels")
 
 
 def split_of(image_key: str, *, val_pct: int = 10, test_pct: int = 10, salt: str = SPLIT_SALT) -> str:
@@ -48,13 +46,6 @@ def split_of(image_key: str, *, val_pct: int = 10, test_pct: int = 10, salt: str
     return "train"
 
 
-def _first(item: Mapping[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        if item.get(name) not in (None, ""):
-            return item[name]
-    return None
-
-
 def _labels(raw: Any) -> list[str]:
     if not raw:
         return []
@@ -69,20 +60,22 @@ def _labels(raw: Any) -> list[str]:
 
 def manifest_record(item: Mapping[str, Any], bucket: str) -> dict[str, Any]:
     """The manifest line of one DynamoDB item (already deserialized to plain Python)."""
-    image_key = item.get("ImageKey")
+    image_key = item.get(catalog.IMAGE_KEY)
     if not image_key:
-        raise ValueError(f"DynamoDB item without ImageKey: {dict(item)!r}")
-    uri = _first(item, S3_URI_ATTRS)
-    caption = _first(item, CAPTION_ATTRS)
+        raise ValueError(f"DynamoDB item without {catalog.IMAGE_KEY}: {dict(item)!r}")
+    uri = item.get(catalog.S3_URI)
+    caption = item.get(catalog.CAPTION)
     if not uri or caption is None:
-        raise ValueError(f"item {image_key}/{item.get('CaptionId')} lacks an S3 URI or a caption")
+        raise ValueError(
+            f"item {image_key}/{item.get(catalog.CAPTION_ID)} lacks {catalog.S3_URI} or {catalog.CAPTION}"
+        )
     prefix = f"s3://{bucket}/{IMAGES_PREFIX}"
     if not str(uri).startswith(prefix):
         raise ValueError(f"item {image_key} image {uri} is not under {prefix}")
     return {
         "image": str(uri)[len(prefix) :],
         "caption": str(caption),
-        "labels": _labels(_first(item, LABEL_ATTRS)),
+        "labels": _labels(item.get(catalog.LABELS)),
         "image_key": str(image_key),
     }
 
@@ -96,7 +89,7 @@ def _parse_jsonl(data: bytes) -> list[dict[str, Any]]:
 
 
 def _rows(items: Iterable[Mapping[str, Any]], bucket: str) -> list[tuple[str, str, dict[str, Any]]]:
-    rows = ((str(i.get("ImageKey")), str(i.get("CaptionId")), manifest_record(i, bucket)) for i in items)
+    rows = ((str(i.get(catalog.IMAGE_KEY)), str(i.get(catalog.CAPTION_ID)), manifest_record(i, bucket)) for i in items)
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
@@ -196,29 +189,6 @@ def plan_dataset(
     return plan
 
 
-def scan_items(dynamodb_client: Any, table: str) -> list[dict[str, Any]]:
-    """Every item of ``table`` as plain Python (paginated Scan)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    items = []
-    for page in dynamodb_client.get_paginator("scan").paginate(TableName=table):
-        for raw in page.get("Items", []):
-            items.append({k: deserializer.deserialize(v) for k, v in raw.items()})
-    return items
-
-
-def _get(s3_client: Any, bucket: str, key: str) -> bytes | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
-            return None
-        raise
-
-
 def build_dataset_version(
     s3_client: Any,
     dynamodb_client: Any,
@@ -232,11 +202,11 @@ def build_dataset_version(
     """Plan a version from the table and, unless it is skipped, write its manifests and its candidate
     pointer (``latest`` moves in :func:`mark_trained`, after training succeeds). Returns :meth:`DatasetPlan.summary`. Safe to rerun: the same data gives the same
     version, the same keys and the same skip decision (it is compared with the version before it)."""
-    latest_raw = _get(s3_client, bucket, LATEST_POINTER)
+    latest_raw = get_if_exists(s3_client, bucket, LATEST_POINTER)
     latest = json.loads(latest_raw) if latest_raw else None
-    frozen_raw = _get(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
+    frozen_raw = get_if_exists(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
     frozen = _parse_jsonl(frozen_raw) if frozen_raw is not None else None
-    items = scan_items(dynamodb_client, table)
+    items = catalog.scan_items(dynamodb_client, table)
     version = dataset_version(items, bucket)
     if latest is None:
         previous_keys = None
