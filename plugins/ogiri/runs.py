@@ -23,9 +23,6 @@ from ogiri.naming import run_key as make_run_key
 
 log = logging.getLogger(__name__)
 
-#: Ledger connections whose schema this process has already ensured (the DDL runs once per process).
-_SCHEMA_READY: set[str] = set()
-
 
 def previous_day(when: datetime) -> str:
     """The UTC day before ``when`` (``YYYY-MM-DD``): the partition a nightly run covers."""
@@ -125,14 +122,12 @@ class Run:
 
     @property
     def ledger(self) -> Any:
-        """The run ledger (``Settings.ledger_conn_id``), its schema ensured once per process."""
+        """The run ledger (``Settings.ledger_conn_id``), its schema ensured once per task."""
         if self._ledger is None:
             from ogiri.ledger import Ledger
 
             book = Ledger.from_connection(self.settings.ledger_conn_id)
-            if self.settings.ledger_conn_id not in _SCHEMA_READY:
-                book.ensure_schema()
-                _SCHEMA_READY.add(self.settings.ledger_conn_id)
+            book.ensure_schema()
             self._ledger = book
         return self._ledger
 

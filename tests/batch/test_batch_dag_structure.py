@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
 
 import pytest
@@ -73,10 +72,19 @@ def test_nightly_schedule_over_the_previous_day(dag):
 
     core = coerce_to_core_timetable(dag.timetable)
     assert core.summary == "30 3 * * *"
-    previous_day = runpy.run_path(str(REPO / "dags" / "ogiri_batch_caption.py"))["_previous_day"]
-    assert previous_day(datetime(2026, 3, 5, 3, 30, tzinfo=UTC)) == "2026-03-04"
-    assert previous_day(datetime(2026, 3, 5, 12, 0, tzinfo=UTC)) == "2026-03-04"  # manual, no inputs
-    assert previous_day(None) is None
+    from datetime import timedelta, timezone
+
+    from ogiri.runs import Run
+
+    def partition(logical_date, run_after=None):
+        run = Run.for_key("ogiri_batch_caption:x")
+        run.logical_date, run.run_after = logical_date, run_after
+        return run.partition_date()
+
+    assert partition(datetime(2026, 3, 5, 3, 30, tzinfo=UTC)) == "2026-03-04"
+    assert partition(None, datetime(2026, 3, 5, 12, 0, tzinfo=UTC)) == "2026-03-04"  # manual, no inputs
+    assert partition(datetime(2026, 3, 5, 1, 0, tzinfo=timezone(timedelta(hours=9)))) == "2026-03-03"  # UTC day
+    assert partition(None) is None
 
 
 def test_params_are_typed_with_defaults(dag):

@@ -39,40 +39,27 @@ def price(seconds: int, price_per_hour: float | None) -> float | None:
     return round(seconds * price_per_hour / 3600.0, 4)
 
 
+def _cost(job_name: str, resources: dict[str, Any], seconds: int | None, start: Any, end: Any,
+          prices: dict[str, float], spot: bool = False) -> JobCost:
+    """The cost of ``seconds`` billable (start→end × instances when None) on ``resources``' instances."""
+    itype = resources.get("InstanceType", "unknown")
+    count = int(resources.get("InstanceCount", 1) or 1)
+    billable = int(seconds) if seconds is not None else elapsed_seconds(start, end, count)
+    rate = prices.get(itype)
+    return JobCost(job_name=job_name, instance_type=itype, instance_count=count, billable_seconds=billable,
+                   price_per_hour=rate, usd=price(billable, rate), spot=spot)
+
+
 def training_cost(description: dict[str, Any], prices: dict[str, float]) -> JobCost:
     """Cost of a DescribeTrainingJob response. Uses ``BillableTimeInSeconds`` when SageMaker reports it
     (it already reflects Managed Spot savings), else start→end × instance count."""
-    resources = description.get("ResourceConfig") or {}
-    itype = resources.get("InstanceType", "unknown")
-    count = int(resources.get("InstanceCount", 1) or 1)
-    seconds = description.get("BillableTimeInSeconds")
-    if seconds is None:
-        seconds = elapsed_seconds(description.get("TrainingStartTime"), description.get("TrainingEndTime"), count)
-    seconds = int(seconds)
-    rate = prices.get(itype)
-    return JobCost(
-        job_name=description.get("TrainingJobName", ""),
-        instance_type=itype,
-        instance_count=count,
-        billable_seconds=seconds,
-        price_per_hour=rate,
-        usd=price(seconds, rate),
-        spot=bool(description.get("EnableManagedSpotTraining")),
-    )
+    return _cost(description.get("TrainingJobName", ""), description.get("ResourceConfig") or {},
+                 description.get("BillableTimeInSeconds"), description.get("TrainingStartTime"),
+                 description.get("TrainingEndTime"), prices, spot=bool(description.get("EnableManagedSpotTraining")))
 
 
 def processing_cost(description: dict[str, Any], prices: dict[str, float]) -> JobCost:
     """Cost of a DescribeProcessingJob response (start→end × instance count)."""
     cluster = (description.get("ProcessingResources") or {}).get("ClusterConfig") or {}
-    itype = cluster.get("InstanceType", "unknown")
-    count = int(cluster.get("InstanceCount", 1) or 1)
-    seconds = elapsed_seconds(description.get("ProcessingStartTime"), description.get("ProcessingEndTime"), count)
-    rate = prices.get(itype)
-    return JobCost(
-        job_name=description.get("ProcessingJobName", ""),
-        instance_type=itype,
-        instance_count=count,
-        billable_seconds=seconds,
-        price_per_hour=rate,
-        usd=price(seconds, rate),
-    )
+    return _cost(description.get("ProcessingJobName", ""), cluster, None, description.get("ProcessingStartTime"),
+                 description.get("ProcessingEndTime"), prices)
