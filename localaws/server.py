@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
+from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV, IAM_ENV
 from localaws.faults import FaultRuleError, FaultStore
+from localaws.iam import IamSwitch, env_flag
 from localaws.middleware import LocalAwsMiddleware
 
 READY_MESSAGE = "localaws listening on {url}"
@@ -39,8 +40,9 @@ WARM_SERVICES = (
 def install_extensions() -> None:
     """Patch moto with every localaws extension (idempotent; patches live on moto's classes,
     so they survive ``/moto-api/reset``)."""
-    from localaws import instance_types, rekognition
+    from localaws import iam, instance_types, rekognition
 
+    iam.install()
     rekognition.install()
     instance_types.install()
     sagemaker = _sagemaker_module()
@@ -64,11 +66,11 @@ def _sagemaker_hook(name: str) -> Callable[[], Any] | None:
     return hook if callable(hook) else None
 
 
-def build_app(faults: FaultStore | None = None) -> LocalAwsMiddleware:
-    """moto's dispatcher app wrapped in the localaws middleware (admin routes + faults)."""
+def build_app(faults: FaultStore | None = None, iam: IamSwitch | None = None) -> LocalAwsMiddleware:
+    """moto's dispatcher app wrapped in the localaws middleware (admin routes, IAM, faults)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    app = LocalAwsMiddleware(DomainDispatcherApplication(create_backend_app), faults)
+    app = LocalAwsMiddleware(DomainDispatcherApplication(create_backend_app), faults, iam)
     app.reset_hooks.append(lambda: _call_hook("reset"))
     return app
 
@@ -94,8 +96,16 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return path.resolve()
 
 
-def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; returns the process exit status."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 4566,
+    home: str | os.PathLike[str] | None = None,
+    enforce_iam: bool | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit status.
+
+    ``enforce_iam`` None: from ``$LOCALAWS_ENFORCE_IAM`` (off when unset).
+    """
     faults = FaultStore()
     env_faults = os.environ.get(FAULTS_ENV)
     if env_faults:
@@ -108,7 +118,9 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    app = build_app(faults)
+    if enforce_iam is None:
+        enforce_iam = env_flag(os.environ.get(IAM_ENV))
+    app = build_app(faults, IamSwitch(enforce_iam))
     try:
         server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     except (OSError, SystemExit) as e:  # werkzeug exits (after printing why) when the port is taken
@@ -135,7 +147,8 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
 
     # The socket already listens (connections wait in the backlog), so announce before serving;
     # one write per line keeps the line whole when stdout and stderr share a log file.
-    sys.stdout.write(f"localaws home: {os.environ[HOME_ENV]}\n" + READY_MESSAGE.format(url=url) + "\n")
+    iam_line = f"localaws IAM enforcement: {'on' if app.iam.enforce else 'off'}\n"
+    sys.stdout.write(f"localaws home: {os.environ[HOME_ENV]}\n" + iam_line + READY_MESSAGE.format(url=url) + "\n")
     sys.stdout.flush()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
