@@ -1,8 +1,8 @@
 """Run moto's server in this process with the localaws extensions installed.
 
-``serve(host, port, home)`` binds ``host:port`` (only that address), installs the extensions
-(Rekognition labels from pixels, current SageMaker instance types, ``localaws.sagemaker``),
-prints ``localaws listening on http://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
+``serve(host, port, home, enforce_iam, tls)`` binds ``host:port`` (only that address), installs
+the extensions (IAM enforcement hooks, Rekognition labels from pixels, current SageMaker instance
+types, ``localaws.sagemaker``), prints ``localaws listening on http(s)://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
 ``localaws.sagemaker.shutdown()`` when that exists.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV, IAM_ENV
+from localaws import CA_BUNDLE_ENV, ENDPOINT_ENV, FAULTS_ENV, HOME_ENV, IAM_ENV, TLS_ENV
 from localaws.faults import FaultRuleError, FaultStore
 from localaws.iam import IamSwitch, env_flag
 from localaws.middleware import LocalAwsMiddleware
@@ -96,16 +96,7 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return path.resolve()
 
 
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 4566,
-    home: str | os.PathLike[str] | None = None,
-    enforce_iam: bool | None = None,
-) -> int:
-    """Serve until SIGTERM/SIGINT; returns the process exit status.
-
-    ``enforce_iam`` None: from ``$LOCALAWS_ENFORCE_IAM`` (off when unset).
-    """
+def _load_faults() -> FaultStore | None:
     faults = FaultStore()
     env_faults = os.environ.get(FAULTS_ENV)
     if env_faults:
@@ -113,24 +104,54 @@ def serve(
             faults.load_json(env_faults)
         except FaultRuleError as e:
             print(f"localaws: bad {FAULTS_ENV}: {e}", file=sys.stderr, flush=True)
-            return 2
+            return None
+    return faults
+
+
+def _tls_context(home: Path) -> Any:
+    """Generate (once) the self-signed certificate and let this process and its children trust it."""
+    from localaws.tls import ensure_certificate, server_context
+
+    cert, key = ensure_certificate(home / "tls")
+    os.environ[CA_BUNDLE_ENV] = str(cert)
+    os.environ["AWS_CA_BUNDLE"] = str(cert)  # job and model-server processes inherit it
+    return server_context(cert, key)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 4566,
+    home: str | os.PathLike[str] | None = None,
+    enforce_iam: bool | None = None,
+    tls: bool | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit status.
+
+    ``enforce_iam``/``tls`` None: from ``$LOCALAWS_ENFORCE_IAM``/``$LOCALAWS_TLS`` (off when unset).
+    """
+    faults = _load_faults()
+    if faults is None:
+        return 2
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    if enforce_iam is None:
-        enforce_iam = env_flag(os.environ.get(IAM_ENV))
+    enforce_iam = env_flag(os.environ.get(IAM_ENV)) if enforce_iam is None else enforce_iam
+    tls = env_flag(os.environ.get(TLS_ENV)) if tls is None else tls
+    os.environ[HOME_ENV] = str(resolve_home(home))
+    context = _tls_context(Path(os.environ[HOME_ENV])) if tls else None
     app = build_app(faults, IamSwitch(enforce_iam))
     try:
-        server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        server = make_server(
+            host, port, app, threaded=True, request_handler=MotoRequestHandler, ssl_context=context
+        )
     except (OSError, SystemExit) as e:  # werkzeug exits (after printing why) when the port is taken
         reason = e if isinstance(e, OSError) else "address in use or not available"
         print(f"localaws: cannot listen on {host}:{port}: {reason}", file=sys.stderr, flush=True)
         return 1
     bound_port = server.server_address[1]
     url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{bound_port}"
-    os.environ[HOME_ENV] = str(resolve_home(home))
+    url = f"{'https' if tls else 'http'}://{url_host}:{bound_port}"
     os.environ[ENDPOINT_ENV] = url
     os.environ["MOTO_PORT"] = str(bound_port)  # moto builds some URLs (presigned, queues) from it
 

@@ -64,8 +64,23 @@ class IamSwitch:
 
 
 def install() -> None:
-    """Hook moto (idempotent): track issued access keys, validate policy documents strictly."""
+    """Hook moto (idempotent): track issued access keys, validate policy documents strictly, and
+    leave bucket policies to the enforcer."""
     from localaws.iam import models, validation
 
     models.install()
     validation.install()
+    _bucket_policies_to_enforcer()
+
+
+def _bucket_policies_to_enforcer() -> None:
+    """moto checks bucket policies itself on PutObject/DeleteObjects, ignoring conditions (the
+    template's ``Deny … aws:SecureTransport=false`` would refuse every upload, even the admin's);
+    bucket policies are evaluated by the enforcer instead, only while enforcement is on."""
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def neutral(self: Any, action: str, resource: str) -> Any:
+        return PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = neutral  # type: ignore[method-assign]

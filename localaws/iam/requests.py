@@ -46,14 +46,17 @@ class ApiRequest:
 
 
 def drain(environ: dict[str, Any]) -> None:
-    """Consume an unread request body so the keep-alive connection stays in sync."""
+    """Consume an unread request body (sized or chunked) so the keep-alive connection stays in sync."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    chunked = "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or "").lower()
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return
-    stream = environ.get("wsgi.input")
-    while length > 0 and stream is not None:
-        chunk = stream.read(min(length, 65536))
+        length = 0
+    while chunked or length > 0:
+        chunk = stream.read(65536 if chunked else min(length, 65536))
         if not chunk:
             break
         length -= len(chunk)
