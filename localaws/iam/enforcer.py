@@ -18,6 +18,12 @@ from localaws.iam.evaluation import ALLOW, DENY, Check, Match, PolicyDoc, Princi
 from localaws.iam.models import AuthFailure, Principal
 from localaws.iam.requests import ApiRequest, parse
 from localaws.iam.s3 import Unmodelled, bucket_arn
+from localaws.iam.signature import signature_matches
+
+_BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method."
+)
 
 
 @dataclass
@@ -152,6 +158,8 @@ class Enforcer:
             return Outcome(req, Denial(e.code, e.message, 403))
         if principal is None:  # the admin identity
             return Outcome(req)
+        if not signature_matches(req, principal.secret, req.session_token):
+            return Outcome(req, Denial("SignatureDoesNotMatch", _BAD_SIGNATURE, 403))
         if req.service == "sts" and req.operation == "GetCallerIdentity":
             return Outcome(req, principal=principal)
         try:

@@ -45,6 +45,7 @@ class Principal:
     boundary: PolicyDoc | None = None
     role_arn: str | None = None
     name: str = ""
+    secret: str = field(default="", repr=False)
 
     @property
     def matcher_arns(self) -> list[str]:
@@ -129,6 +130,7 @@ def _user_principal(backend: Any, key: Any) -> Principal:
         policies=docs,
         boundary=_boundary(backend, getattr(user, "permissions_boundary_arn", None)),
         name=user.name,
+        secret=key.secret_access_key,
     )
 
 
@@ -160,6 +162,7 @@ def _session_principal(backend: Any, sts: Any, key_id: str, token: str | None) -
         boundary=boundary,
         role_arn=session.role_arn,
         name=session.session_name,
+        secret=session.secret_access_key,
     )
 
 

@@ -17,6 +17,7 @@ _RENAMED = {
     ("json", "InvalidClientTokenId"): ("UnrecognizedClientException", 400),
     ("json", "ExpiredToken"): ("ExpiredTokenException", 400),
     ("json", "AccessDenied"): ("AccessDeniedException", 400),
+    ("json", "SignatureDoesNotMatch"): ("InvalidSignatureException", 400),
 }
 
 

@@ -303,3 +303,23 @@ def test_json_error_shape_names_action_and_resource(enforced):
     assert _code(e.value) == ("AccessDenied", 403)
     assert user.client("sts").get_caller_identity()["Arn"].endswith("user/nobody")
     json.dumps(e.value.response["Error"])
+
+
+def test_wrong_secret_is_refused_and_unicode_keys_verify(enforced):
+    user = user_with(enforced, allow(["s3:*", "dynamodb:*", "sts:*", "sagemaker:*"], "*"), name="signer")
+    s3 = user.client("s3")
+    key = "landing/dt=2024-01-01/大喜利 ok+&=.csv"
+    s3.put_object(Bucket=BUCKET, Key=key, Body="お題,答え\n".encode())
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode() == "お題,答え\n"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="landing/")["Contents"]] == [key]
+    user.client("dynamodb").list_tables()
+    user.client("sagemaker").list_training_jobs()
+    forged = Session(enforced, user.key, "not-the-secret")
+    for call, code in (
+        (lambda: forged.client("s3").list_objects_v2(Bucket=BUCKET), ("SignatureDoesNotMatch", 403)),
+        (lambda: forged.client("dynamodb").list_tables(), ("InvalidSignatureException", 400)),
+        (lambda: forged.client("sts").get_caller_identity(), ("SignatureDoesNotMatch", 403)),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert _code(e.value) == code
