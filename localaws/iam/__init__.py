@@ -58,6 +58,10 @@ class IamSwitch:
         if outcome.denial is not None:
             drain(environ)
             return responses.deny(outcome.denial, environ, service, start_response)
+        if outcome.denied_keys:
+            from localaws.iam import multidelete
+
+            return multidelete.serve(app, outcome.denied_keys, environ, start_response)
         if outcome.missing_key is not None:
             return responses.missing_key_as_denied(app, outcome.missing_key, environ, start_response)
         return app(environ, start_response)

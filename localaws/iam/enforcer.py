@@ -43,6 +43,7 @@ class Outcome:
     denial: Denial | None = None
     missing_key: Denial | None = None
     principal: Principal | None = None
+    denied_keys: dict[str, str] | None = None  # DeleteObjects: key -> why it may not be deleted
 
 
 def request_context(req: ApiRequest) -> dict[str, list[str]]:
@@ -167,13 +168,24 @@ class Enforcer:
         except Unmodelled as e:
             message = f"User: {principal.arn} is not authorized: localaws cannot map this request to IAM ({e})"
             return Outcome(req, Denial("AccessDenied", message), principal=principal)
+        return self._evaluate(req, principal, checks)
+
+    def _evaluate(self, req: ApiRequest, principal: Principal, checks: list[Check]) -> Outcome:
         base = {**request_context(req), **principal.context()}
         quoted = req.service == "s3"
+        per_key = quoted and req.environ.get("REQUEST_METHOD") == "POST" and "delete" in req.query
+        denied_keys: dict[str, str] = {}
         for check in checks:
             check = Check(check.action, check.resource, {**base, **check.context})
             reason = decide(principal, check, resource_policy(principal.account, check))
-            if reason is not None:
-                return Outcome(req, Denial("AccessDenied", deny_message(principal, check, reason, quoted)), principal=principal)
+            if reason is None:
+                continue
+            message = deny_message(principal, check, reason, quoted)
+            if not per_key:
+                return Outcome(req, Denial("AccessDenied", message), principal=principal)
+            denied_keys[(check.resource or "").split("/", 1)[-1]] = message
+        if denied_keys:
+            return Outcome(req, principal=principal, denied_keys=denied_keys)
         return Outcome(req, missing_key=self._missing_key(req, principal, checks, base), principal=principal)
 
     @staticmethod

@@ -323,3 +323,19 @@ def test_wrong_secret_is_refused_and_unicode_keys_verify(enforced):
         with pytest.raises(ClientError) as e:
             call()
         assert _code(e.value) == code
+
+
+def test_delete_objects_reports_denied_keys_and_deletes_the_rest(enforced):
+    admin = enforced.client("s3")
+    for key in ("rejects/a", "rejects/b", "images/c"):
+        admin.put_object(Bucket=BUCKET, Key=key, Body=b"")
+    user = user_with(enforced, allow("s3:DeleteObject", f"arn:aws:s3:::{BUCKET}/rejects/*"))
+    objects = [{"Key": k} for k in ("rejects/a", "images/c", "rejects/b")]
+    result = user.client("s3").delete_objects(Bucket=BUCKET, Delete={"Objects": objects, "Quiet": True})
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("images/c", "AccessDenied")]
+    assert "s3:DeleteObject" in result["Errors"][0]["Message"]
+    left = [o["Key"] for o in admin.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert left == ["images/c"]
+    only_denied = user.client("s3").delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "images/c"}]})
+    assert [e["Key"] for e in only_denied["Errors"]] == ["images/c"]
+    assert not only_denied.get("Deleted")
