@@ -1,4 +1,4 @@
-"""Command line: ``python -m localaws serve --host 127.0.0.1 --port N [--home DIR]``."""
+"""Command line: ``python -m localaws serve --host 127.0.0.1 --port N [--home DIR] [--enforce-iam] [--tls]``."""
 
 from __future__ import annotations
 
@@ -20,13 +20,25 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--home", default=None, help="work-dir root (default $LOCALAWS_HOME or a new temp dir)"
     )
+    serve.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        default=None,
+        help="authorize every request against IAM (default: $LOCALAWS_ENFORCE_IAM, else off)",
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="serve HTTPS with a self-signed certificate under HOME/tls (default: $LOCALAWS_TLS, else off)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0-65535, got {args.port}")
 
     from localaws.server import serve as run_server
 
-    return run_server(args.host, args.port, args.home)
+    return run_server(args.host, args.port, args.home, enforce_iam=args.enforce_iam, tls=args.tls)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ Routes:
   ``POST /_localaws/faults``         -> add one rule (JSON object) or several (JSON list)
   ``DELETE /_localaws/faults``       -> remove every rule
   ``DELETE /_localaws/faults/<id>``  -> remove one rule
-Every other request goes to moto, unless a fault rule fires for it first. After
-``POST /moto-api/reset`` the ``reset_hooks`` run.
+  ``GET /_localaws/iam``             -> ``{"enforce": bool}``
+  ``POST /_localaws/iam``            -> ``{"enforce": bool}`` turns IAM enforcement on/off
+Every other request goes to moto, unless IAM enforcement denies it or a fault rule fires for it
+first. After ``POST /moto-api/reset`` the ``reset_hooks`` run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from localaws.faults import (
     operation_from_environ,
     service_from_environ,
 )
+from localaws.iam import IamSwitch
+from localaws.iam.requests import drain as _drain
 
 ADMIN_PREFIX = "/_localaws"
 _MAX_ADMIN_BODY = 1024 * 1024
@@ -32,9 +36,10 @@ _MAX_ADMIN_BODY = 1024 * 1024
 class LocalAwsMiddleware:
     """Wraps a WSGI app (moto's dispatcher) with admin routes and fault injection."""
 
-    def __init__(self, app: Callable, faults: FaultStore | None = None):
+    def __init__(self, app: Callable, faults: FaultStore | None = None, iam: IamSwitch | None = None):
         self.app = app
         self.faults = faults if faults is not None else FaultStore()
+        self.iam = iam if iam is not None else IamSwitch()
         # Called after moto's state is reset (``POST /moto-api/reset``), e.g. to stop running jobs.
         self.reset_hooks: list[Callable[[], Any]] = []
 
@@ -50,17 +55,24 @@ class LocalAwsMiddleware:
                 except Exception as e:  # a failing hook must not break the reset itself
                     print(f"localaws: reset hook failed: {e!r}", file=sys.stderr, flush=True)
             return result
-        if not path.startswith("/moto-api"):
-            service = service_from_environ(environ)
-            if self.faults.covers(service):  # no rule for it: leave the request untouched
-                operation = operation_from_environ(environ, service)
-                rule = self.faults.check(service, operation)
-                if rule is not None:
-                    _drain(environ)
-                    status, headers, body = error_response(rule, environ, service)
-                    headers.append(("Content-Length", str(len(body))))
-                    start_response(status, headers)
-                    return [body]
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        if self.iam.enforce:
+            return self.iam.handle(environ, start_response, self._serve)
+        return self._serve(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        """Fault injection, then moto."""
+        service = service_from_environ(environ)
+        if self.faults.covers(service):  # no rule for it: leave the request untouched
+            operation = operation_from_environ(environ, service)
+            rule = self.faults.check(service, operation)
+            if rule is not None:
+                _drain(environ)
+                status, headers, body = error_response(rule, environ, service)
+                headers.append(("Content-Length", str(len(body))))
+                start_response(status, headers)
+                return [body]
         return self.app(environ, start_response)
 
     # --- admin API ---------------------------------------------------------------------------
@@ -90,6 +102,8 @@ class LocalAwsMiddleware:
             return _json(
                 start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/faults"}
             )
+        if route == "/iam":
+            return self._admin_iam(environ, start_response, method)
         if route.startswith("/faults/") and method == "DELETE":
             rule_id = route.split("/", 2)[2]
             if self.faults.remove(rule_id):
@@ -98,6 +112,20 @@ class LocalAwsMiddleware:
         return _json(
             start_response, 404, {"error": f"unknown localaws admin route {method} {ADMIN_PREFIX}{route}"}
         )
+
+    def _admin_iam(self, environ: dict[str, Any], start_response: Callable, method: str) -> Iterable[bytes]:
+        if method == "GET":
+            return _json(start_response, 200, self.iam.state())
+        if method != "POST":
+            return _json(start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/iam"})
+        try:
+            data = json.loads(_read_body(environ) or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+        if not isinstance(data, dict) or set(data) != {"enforce"} or not isinstance(data["enforce"], bool):
+            return _json(start_response, 400, {"error": 'body must be {"enforce": true} or {"enforce": false}'})
+        self.iam.set(data["enforce"])
+        return _json(start_response, 200, self.iam.state())
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -108,20 +136,6 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     if length > _MAX_ADMIN_BODY:
         raise ValueError(f"admin request body over {_MAX_ADMIN_BODY} bytes")
     return environ["wsgi.input"].read(length) if length > 0 else b""
-
-
-def _drain(environ: dict[str, Any]) -> None:
-    """Consume an unread request body so the keep-alive connection stays in sync."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return
-    stream = environ.get("wsgi.input")
-    while length > 0 and stream is not None:
-        chunk = stream.read(min(length, 65536))
-        if not chunk:
-            break
-        length -= len(chunk)
 
 
 def _json(start_response: Callable, status: int, payload: Any) -> list[bytes]:

@@ -1,8 +1,8 @@
 """Run moto's server in this process with the localaws extensions installed.
 
-``serve(host, port, home)`` binds ``host:port`` (only that address), installs the extensions
-(Rekognition labels from pixels, current SageMaker instance types, ``localaws.sagemaker``),
-prints ``localaws listening on http://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
+``serve(host, port, home, enforce_iam, tls)`` binds ``host:port`` (only that address), installs
+the extensions (IAM enforcement hooks, Rekognition labels from pixels, current SageMaker instance
+types, ``localaws.sagemaker``), prints ``localaws listening on http(s)://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
 ``localaws.sagemaker.shutdown()`` when that exists.
 """
 
@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
+from localaws import CA_BUNDLE_ENV, ENDPOINT_ENV, FAULTS_ENV, HOME_ENV, IAM_ENV, TLS_ENV
 from localaws.faults import FaultRuleError, FaultStore
+from localaws.iam import IamSwitch, env_flag
 from localaws.middleware import LocalAwsMiddleware
 
 READY_MESSAGE = "localaws listening on {url}"
@@ -39,8 +40,9 @@ WARM_SERVICES = (
 def install_extensions() -> None:
     """Patch moto with every localaws extension (idempotent; patches live on moto's classes,
     so they survive ``/moto-api/reset``)."""
-    from localaws import instance_types, rekognition
+    from localaws import iam, instance_types, rekognition
 
+    iam.install()
     rekognition.install()
     instance_types.install()
     sagemaker = _sagemaker_module()
@@ -64,11 +66,11 @@ def _sagemaker_hook(name: str) -> Callable[[], Any] | None:
     return hook if callable(hook) else None
 
 
-def build_app(faults: FaultStore | None = None) -> LocalAwsMiddleware:
-    """moto's dispatcher app wrapped in the localaws middleware (admin routes + faults)."""
+def build_app(faults: FaultStore | None = None, iam: IamSwitch | None = None) -> LocalAwsMiddleware:
+    """moto's dispatcher app wrapped in the localaws middleware (admin routes, IAM, faults)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    app = LocalAwsMiddleware(DomainDispatcherApplication(create_backend_app), faults)
+    app = LocalAwsMiddleware(DomainDispatcherApplication(create_backend_app), faults, iam)
     app.reset_hooks.append(lambda: _call_hook("reset"))
     return app
 
@@ -94,8 +96,7 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return path.resolve()
 
 
-def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; returns the process exit status."""
+def _load_faults() -> FaultStore | None:
     faults = FaultStore()
     env_faults = os.environ.get(FAULTS_ENV)
     if env_faults:
@@ -103,22 +104,54 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
             faults.load_json(env_faults)
         except FaultRuleError as e:
             print(f"localaws: bad {FAULTS_ENV}: {e}", file=sys.stderr, flush=True)
-            return 2
+            return None
+    return faults
+
+
+def _tls_context(home: Path) -> Any:
+    """Generate (once) the self-signed certificate and let this process and its children trust it."""
+    from localaws.tls import ensure_certificate, server_context
+
+    cert, key = ensure_certificate(home / "tls")
+    os.environ[CA_BUNDLE_ENV] = str(cert)
+    os.environ["AWS_CA_BUNDLE"] = str(cert)  # job and model-server processes inherit it
+    return server_context(cert, key)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 4566,
+    home: str | os.PathLike[str] | None = None,
+    enforce_iam: bool | None = None,
+    tls: bool | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit status.
+
+    ``enforce_iam``/``tls`` None: from ``$LOCALAWS_ENFORCE_IAM``/``$LOCALAWS_TLS`` (off when unset).
+    """
+    faults = _load_faults()
+    if faults is None:
+        return 2
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    app = build_app(faults)
+    enforce_iam = env_flag(os.environ.get(IAM_ENV)) if enforce_iam is None else enforce_iam
+    tls = env_flag(os.environ.get(TLS_ENV)) if tls is None else tls
+    os.environ[HOME_ENV] = str(resolve_home(home))
+    context = _tls_context(Path(os.environ[HOME_ENV])) if tls else None
+    app = build_app(faults, IamSwitch(enforce_iam))
     try:
-        server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        server = make_server(
+            host, port, app, threaded=True, request_handler=MotoRequestHandler, ssl_context=context
+        )
     except (OSError, SystemExit) as e:  # werkzeug exits (after printing why) when the port is taken
         reason = e if isinstance(e, OSError) else "address in use or not available"
         print(f"localaws: cannot listen on {host}:{port}: {reason}", file=sys.stderr, flush=True)
         return 1
     bound_port = server.server_address[1]
     url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{bound_port}"
-    os.environ[HOME_ENV] = str(resolve_home(home))
+    url = f"{'https' if tls else 'http'}://{url_host}:{bound_port}"
     os.environ[ENDPOINT_ENV] = url
     os.environ["MOTO_PORT"] = str(bound_port)  # moto builds some URLs (presigned, queues) from it
 
@@ -135,7 +168,8 @@ def serve(host: str = "127.0.0.1", port: int = 4566, home: str | os.PathLike[str
 
     # The socket already listens (connections wait in the backlog), so announce before serving;
     # one write per line keeps the line whole when stdout and stderr share a log file.
-    sys.stdout.write(f"localaws home: {os.environ[HOME_ENV]}\n" + READY_MESSAGE.format(url=url) + "\n")
+    iam_line = f"localaws IAM enforcement: {'on' if app.iam.enforce else 'off'}\n"
+    sys.stdout.write(f"localaws home: {os.environ[HOME_ENV]}\n" + iam_line + READY_MESSAGE.format(url=url) + "\n")
     sys.stdout.flush()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
