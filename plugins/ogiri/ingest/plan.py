@@ -158,9 +158,9 @@ def stage_chunks(
 
 
 def read_chunk(s3: Any, bucket: str, key: str) -> list[Row | Reject]:
-    """The rows and parse rejects of one staged chunk."""
+    """The rows and parse rejects of one staged chunk (split on ``\n`` bytes only: captions may hold U+2028, U+0085)."""
     data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return [from_staged(json.loads(line)) for line in data.decode("utf-8").splitlines() if line]
+    return [from_staged(json.loads(line)) for line in data.split(b"\n") if line.strip()]
 
 
 def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
