@@ -149,15 +149,23 @@ def serve(
         reason = e if isinstance(e, OSError) else "address in use or not available"
         print(f"localaws: cannot listen on {host}:{port}: {reason}", file=sys.stderr, flush=True)
         return 1
-    bound_port = server.server_address[1]
+    url = _announce_url(host, server.server_address[1], tls)
+    install_extensions()
+    _warm(app)
+    return _serve_until_signal(server, app, url)
+
+
+def _announce_url(host: str, bound_port: int, tls: bool) -> str:
+    """The emulator's URL, exported for job processes (``$LOCALAWS_ENDPOINT``, ``$MOTO_PORT``)."""
     url_host = f"[{host}]" if ":" in host else host
     url = f"{'https' if tls else 'http'}://{url_host}:{bound_port}"
     os.environ[ENDPOINT_ENV] = url
     os.environ["MOTO_PORT"] = str(bound_port)  # moto builds some URLs (presigned, queues) from it
+    return url
 
-    install_extensions()
-    _warm(app)
 
+def _serve_until_signal(server: Any, app: Any, url: str) -> int:
+    """Announce readiness, serve on a thread until SIGTERM/SIGINT, then shut down the jobs."""
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:
