@@ -38,6 +38,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
+from ogiri.aws import s3_split
 from ogiri.ingest.reasons import Reason, Rejected
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,10 @@ def validate_url(url: str, allowed_schemes: Iterable[str] = DEFAULT_SCHEMES) -> 
 
 def split_s3(url: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> ``(bucket, key)`` (key taken verbatim, ``?``/``#`` included)."""
-    rest = url.strip()[len("s3://") :] if url.strip().lower().startswith("s3://") else ""
-    bucket, _, key = rest.partition("/")
+    try:
+        bucket, key = s3_split(url)
+    except ValueError:
+        bucket, key = "", ""
     if not _S3_BUCKET_RE.match(bucket) or ".." in bucket:
         raise FetchRejected(Reason.MALFORMED_URL, f"invalid S3 bucket name {bucket!r}")
     if not key:
