@@ -166,29 +166,27 @@ def _code(exc_info) -> str:
     return exc_info.value.response["Error"]["Code"]
 
 
-def test_producer_lands_csvs_and_is_denied_outside_landing(aws, stack):
+@pytest.mark.parametrize(
+    ("principal", "allowed_key", "denied_key"),
+    [
+        ("producer", "landing/dt=2024-05-01/rows.csv", "images/ab/x.jpg"),
+        (
+            "airflow-worker",
+            "staging/ingest/dt=2024-05-01/run/chunk-00000.jsonl",
+            "landing/dt=2024-05-01/x.csv",
+        ),
+    ],
+)
+def test_principal_keys_hold_exactly_their_policy(aws, stack, principal, allowed_key, denied_key):
+    """The producer may land CSVs and nothing else; the worker may stage chunks but not land CSVs."""
     from botocore.exceptions import ClientError
 
-    producer = aws.client("s3", **stack(PARAMS).principals["producer"])
-    producer.put_object(
-        Bucket="ogiri-mlops", Key="landing/dt=2024-05-01/rows.csv", Body=b"image_url,caption\n"
-    )
+    s3 = aws.client("s3", **stack(PARAMS).principals[principal])
+    s3.put_object(Bucket="ogiri-mlops", Key=allowed_key, Body=b"image_url,caption\n")
     with pytest.raises(ClientError) as denied:
-        producer.put_object(Bucket="ogiri-mlops", Key="images/ab/x.jpg", Body=b"x")
+        s3.put_object(Bucket="ogiri-mlops", Key=denied_key, Body=b"x")
     assert _code(denied) == "AccessDenied"
-    assert "s3:PutObject" in str(denied.value) and "images/ab/x.jpg" in str(denied.value)
-
-
-def test_worker_keys_hold_exactly_the_worker_policy(aws, stack):
-    from botocore.exceptions import ClientError
-
-    worker = aws.client("s3", **stack(PARAMS).principals["airflow-worker"])
-    worker.put_object(
-        Bucket="ogiri-mlops", Key="staging/ingest/dt=2024-05-01/run/chunk-00000.jsonl", Body=b""
-    )
-    with pytest.raises(ClientError) as denied:
-        worker.put_object(Bucket="ogiri-mlops", Key="landing/dt=2024-05-01/rows.csv", Body=b"")
-    assert _code(denied) == "AccessDenied"
+    assert "s3:PutObject" in str(denied.value) and denied_key in str(denied.value)
 
 
 def test_worker_may_not_pass_a_role_it_is_not_granted(aws, stack):
