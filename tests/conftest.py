@@ -120,6 +120,7 @@ def stack(aws, monkeypatch):
     """
     deploy_stack = load_deploy_stack()
     admin = {"endpoint_url": aws.url, "region": "us-east-1"}
+    aws.enforce_iam(True)  # whatever an earlier test left
 
     def deploy(params: dict[str, str], template_path: Path | None = None, name: str = "ogiri-test") -> Stack:
         template = {"template_path": template_path} if template_path else {}
