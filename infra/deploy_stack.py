@@ -120,6 +120,43 @@ def deploy(
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+#: Stack output key of a managed policy -> suffix of the local IAM user that holds only that policy.
+LOCAL_PRINCIPALS = {"WorkerPolicyArn": "airflow-worker", "ProducerPolicyArn": "producer"}
+
+
+def principal_keys(
+    policy_arn: str,
+    user_name: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    session: Any = None,
+) -> dict[str, str]:
+    """Create (or reuse) IAM user ``user_name`` holding exactly ``policy_arn``; return a fresh access key.
+
+    For local stacks: on AWS, attach the policy to the role your Airflow workers or producers run as.
+    Returns ``{"aws_access_key_id", "aws_secret_access_key"}``.
+    """
+    import boto3
+
+    iam = (session or boto3.session.Session()).client("iam", endpoint_url=endpoint_url, region_name=region)
+    try:
+        iam.create_user(UserName=user_name)
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    iam.attach_user_policy(UserName=user_name, PolicyArn=policy_arn)
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def local_principals(outputs: dict[str, str], stack_name: str, **client_kwargs: Any) -> dict[str, dict]:
+    """Keys for the worker and producer principals of a deployed stack: ``{"airflow-worker": {...}, ...}``."""
+    return {
+        role: principal_keys(outputs[key], f"{stack_name}-{role}", **client_kwargs)
+        for key, role in LOCAL_PRINCIPALS.items()
+    }
+
+
 def ogiri_settings(outputs: dict[str, str]) -> dict[str, str]:
     """The ``OGIRI_*`` environment variables the stack outputs provide."""
     missing = sorted(set(OUTPUT_TO_SETTING) - set(outputs))

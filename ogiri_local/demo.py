@@ -75,7 +75,7 @@ def _land_csvs(env, dates: list[date]) -> dict[str, int]:
     tmp = ROOT / "all.csv"
     env.write_csv(tmp)
     rows = list(csv.reader(tmp.read_text(encoding="utf-8").splitlines()))[1:]
-    s3 = env.emulator.client("s3")
+    s3 = env.producer_client("s3")
     bucket = env.settings["OGIRI_BUCKET"]
     counts = {}
     for i, day in enumerate(dates):

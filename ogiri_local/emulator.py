@@ -24,7 +24,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Emulator:
     """A running emulator on 127.0.0.1; ``stop()`` (or the context manager) ends it and its jobs."""
 
-    def __init__(self, home: Path, port: int | None = None, startup_timeout: float = 30.0):
+    def __init__(
+        self, home: Path, port: int | None = None, startup_timeout: float = 30.0, *, enforce_iam: bool = False
+    ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.home = Path(home)
@@ -34,7 +36,8 @@ class Emulator:
         env = dict(os.environ, LOCALAWS_HOME=str(self.home))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "localaws", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "localaws", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            + (["--enforce-iam"] if enforce_iam else []),
             cwd=REPO,
             env=env,
             stdout=self._log,
@@ -72,6 +75,10 @@ class Emulator:
         self._call("POST", "/moto-api/reset")
         self._call("DELETE", "/_localaws/faults")
 
+    def enforce_iam(self, enforce: bool) -> None:
+        """Turn IAM enforcement on or off (the admin ``testing`` keys are never denied)."""
+        self._call("POST", "/_localaws/iam", {"enforce": enforce})
+
     def inject(self, **fault) -> None:
         """Add a fault rule (see docs/interfaces.md)."""
         self._call("POST", "/_localaws/faults", fault)
@@ -84,12 +91,17 @@ class Emulator:
         kwargs.setdefault("aws_secret_access_key", "testing")
         return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", **kwargs)
 
-    def aws_connection(self, region: str = "us-east-1") -> dict:
-        """The Airflow ``aws`` connection (as JSON-able dict) that points the provider at us."""
+    def aws_connection(self, region: str = "us-east-1", keys: dict[str, str] | None = None) -> dict:
+        """The Airflow ``aws`` connection (as JSON-able dict) that points the provider at us.
+
+        ``keys`` (``aws_access_key_id``/``aws_secret_access_key``, e.g. a principal's from
+        ``infra/deploy_stack.py``) sign as that principal; without them, as the admin identity.
+        """
+        keys = keys or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         return {
             "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
+            "login": keys["aws_access_key_id"],
+            "password": keys["aws_secret_access_key"],
             "extra": {"region_name": region, "endpoint_url": self.url},
         }
 

@@ -18,7 +18,8 @@ from ogiri_local.image_server import ImageServer
 STACK_NAME = "ogiri-local"
 
 
-def _load_deploy_stack():
+def load_deploy_stack():
+    """``infra/deploy_stack.py`` as a module (``infra/`` is not a package)."""
     spec = importlib.util.spec_from_file_location("ogiri_deploy_stack", REPO / "infra" / "deploy_stack.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -51,6 +52,8 @@ class LocalEnvironment:
         self.images: ImageServer | None = None
         self.dataset: dict[str, Path] = {}
         self.settings: dict[str, str] = {}
+        #: Access keys per principal of the stack (``airflow-worker``, ``producer``).
+        self.principals: dict[str, dict[str, str]] = {}
         self.env: dict[str, str] = {}
 
     def __enter__(self) -> LocalEnvironment:
@@ -67,36 +70,42 @@ class LocalEnvironment:
     def start(self) -> None:
         """Emulator → stack from ``infra/ogiri.yaml`` → synthetic images → loopback image server."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.emulator = self._stack.enter_context(Emulator(self.root / "localaws", port=self.emulator_port))
+        self.emulator = self._stack.enter_context(
+            Emulator(self.root / "localaws", port=self.emulator_port, enforce_iam=True)
+        )
         import boto3
 
-        deploy_stack = _load_deploy_stack()
-        emulator_session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
+        deploy_stack = load_deploy_stack()
+        admin = {
+            "endpoint_url": self.emulator.url,
+            "region": "us-east-1",
+            "session": boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            ),
+        }
         outputs = deploy_stack.deploy(
-            STACK_NAME,
-            {"EnvironmentName": "local"},
-            endpoint_url=self.emulator.url,
-            region="us-east-1",
-            session=emulator_session,
-            poll_s=0.5,
-            timeout_s=120,
+            STACK_NAME, {"EnvironmentName": "local"}, poll_s=0.5, timeout_s=120, **admin
         )
         self.settings = deploy_stack.ogiri_settings(outputs)
+        self.principals = deploy_stack.local_principals(outputs, STACK_NAME, **admin)
         data_root = self.root / "synthetic"
         self.dataset = _synthetic().generate(data_root, n=self.n_images, seed=self.seed)
         self.images = self._stack.enter_context(ImageServer(data_root))
         ledger_path = self.root / "ledger.db"
+        worker = self.principals["airflow-worker"]
         self.env = {
             **self.settings,
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(self.emulator.aws_connection()),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(self.emulator.aws_connection(keys=worker)),
             "AIRFLOW_CONN_OGIRI_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(ledger_path)}),
             "OGIRI_PRIVATE_HOST_ALLOWLIST": self.images.allowlist_entry,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": worker["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": worker["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+
+    def producer_client(self, service: str = "s3"):
+        """A client signed by the producer principal (may only land CSVs under ``landing/``)."""
+        return self.emulator.client(service, **self.principals["producer"])
 
     def write_csv(self, path: Path, splits: tuple[str, ...] = ("train", "val", "test")) -> int:
         """An ``image_url,caption`` CSV of the synthetic set as served here; returns the row count."""

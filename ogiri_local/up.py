@@ -38,7 +38,7 @@ def _land_recent_days(env: LocalEnvironment, days: int = 3) -> list[str]:
         writer.writerow(["image_url", "caption"])
         writer.writerows(rows[i::days])
         key = f"landing/dt={day.isoformat()}/captions.csv"
-        env.emulator.client("s3").put_object(Bucket=env.settings["OGIRI_BUCKET"], Key=key, Body=buf.getvalue())
+        env.producer_client("s3").put_object(Bucket=env.settings["OGIRI_BUCKET"], Key=key, Body=buf.getvalue())
         landed.append(key)
     return landed
 

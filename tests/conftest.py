@@ -11,11 +11,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ogiri_local.emulator import Emulator
+from ogiri_local.environment import load_deploy_stack
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,12 +47,14 @@ for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    """The emulator for the whole session, wired in as the ``aws_default`` connection.
+    """The emulator for the whole session (IAM enforced), wired in as the ``aws_default`` connection.
+
+    The connection signs with the admin keys; tests that run as the stack's principals use ``stack``.
 
     Only the connection points at it (as in a user's local setup): ``AWS_ENDPOINT_URL`` is not set
     in this process, so code that bypasses the connection would reach for real AWS and fail.
     """
-    emu = Emulator(tmp_path_factory.mktemp("localaws"))
+    emu = Emulator(tmp_path_factory.mktemp("localaws"), enforce_iam=True)
     conn = emu.aws_connection()
     saved = {k: os.environ.get(k) for k in ("AIRFLOW_CONN_AWS_DEFAULT",)}
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(conn)
@@ -97,3 +101,33 @@ def aws(emulator):
     """The emulator, reset to an empty account for this test."""
     emulator.reset()
     return emulator
+
+
+@dataclass
+class Stack:
+    """``infra/ogiri.yaml`` deployed into the emulator, with keys for each principal."""
+
+    outputs: dict[str, str]
+    principals: dict[str, dict[str, str]]
+
+
+@pytest.fixture
+def stack(aws, monkeypatch):
+    """Deploy ``infra/ogiri.yaml`` (or a copy) into the reset emulator; ``aws_default`` = worker keys.
+
+    Call it with the template parameters (and optionally ``template_path``); the admin keys stay
+    for set-up and assertions through ``aws.client``.
+    """
+    deploy_stack = load_deploy_stack()
+    admin = {"endpoint_url": aws.url, "region": "us-east-1"}
+    aws.enforce_iam(True)  # whatever an earlier test left
+
+    def deploy(params: dict[str, str], template_path: Path | None = None, name: str = "ogiri-test") -> Stack:
+        template = {"template_path": template_path} if template_path else {}
+        outputs = deploy_stack.deploy(name, params, poll_s=0.1, timeout_s=60, **template, **admin)
+        found = Stack(outputs, deploy_stack.local_principals(outputs, name, **admin))
+        conn = aws.aws_connection(keys=found.principals["airflow-worker"])
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+        return found
+
+    return deploy

@@ -5,7 +5,9 @@
   in ``Settings.region``.
 * :func:`s3_split` / :func:`s3_uri`: the one ``s3://`` parser and builder.
 * :func:`not_found` / :func:`s3_missing`: SageMaker's and S3's "it does not exist" answers, told apart
-  from throttling or access errors (which must keep their retries).
+  from throttling errors (which keep their retries).
+* :class:`AccessDenied`: every client raises it for a call its principal's policy does not allow; it is
+  an ``AirflowFailException``, so the task fails at once (a retry cannot grant a permission).
 * Idempotent S3 writes (a rerun leaves existing objects untouched: same ETag, same LastModified) and
   checked batch deletes.
 """
@@ -16,6 +18,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import ClientError
 
 from ogiri.backoff import with_backoff
@@ -30,6 +33,19 @@ _EXISTS = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 S3_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
+#: AWS's "your policy does not allow this" codes (query/REST-XML and JSON spellings; HeadObject: 403).
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403"})
+
+
+class AccessDenied(ClientError, AirflowFailException):
+    """A call the principal may not make: still a ``ClientError``, but it fails the task without retries."""
+
+
+def _fail_fast_on_access_denied(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    if str(parsed.get("Error", {}).get("Code") or "") in ACCESS_DENIED_CODES:
+        raise AccessDenied(parsed, model.name)
+
+
 def client(service: str, *, settings: Settings | None = None, config: Config | None = None) -> Any:
     """A boto3 client for ``service`` through the configured Airflow AWS connection and region."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -40,7 +56,9 @@ def client(service: str, *, settings: Settings | None = None, config: Config | N
     hook = AwsBaseHook(
         aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region, config=config
     )
-    return hook.get_conn()
+    conn = hook.get_conn()
+    conn.meta.events.register("after-call", _fail_fast_on_access_denied)
+    return conn
 
 
 def client_config(*, pool: int = 10, attempts: int = 5) -> Config:

@@ -32,7 +32,7 @@ def _land(env: LocalEnvironment, rows: list[list[str]], day: date) -> None:
     writer = csv.writer(buf)
     writer.writerow(["image_url", "caption"])
     writer.writerows(rows)
-    env.emulator.client("s3").put_object(
+    env.producer_client("s3").put_object(
         Bucket=env.settings["OGIRI_BUCKET"],
         Key=f"landing/dt={day.isoformat()}/captions.csv",
         Body=buf.getvalue().encode("utf-8"),

@@ -41,8 +41,9 @@ def _code(exc: ClientError) -> tuple[str, int]:
     return exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def test_enforcement_is_off_by_default_and_toggles_at_runtime(aws):
-    assert get_enforce(aws) == {"enforce": False}
+def test_enforcement_toggles_at_runtime(aws):
+    # The session emulator starts enforcing (tests/conftest.py); switch off, then back on at the end.
+    assert set_enforce(aws, False) == get_enforce(aws) == {"enforce": False}
     nobody = user_with(aws)  # no policy at all
     aws.client("s3").create_bucket(Bucket=BUCKET)
     nobody.client("s3").list_objects_v2(Bucket=BUCKET)  # off: moto answers
@@ -54,6 +55,7 @@ def test_enforcement_is_off_by_default_and_toggles_at_runtime(aws):
     finally:
         assert set_enforce(aws, False) == {"enforce": False}
     nobody.client("s3").list_objects_v2(Bucket=BUCKET)
+    assert set_enforce(aws, True) == {"enforce": True}
 
 
 def test_object_arn_scopes_get_object_by_prefix(enforced):

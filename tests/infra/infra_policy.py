@@ -62,8 +62,9 @@ def _physical_ids(template: dict[str, Any], params: dict[str, str], conditions: 
     for logical in ("SageMakerExecutionRole", "WorkerRole"):
         name = _resolve(res[logical]["Properties"]["RoleName"], ctx)
         physical[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"}
-    policy_name = _resolve(res["WorkerPolicy"]["Properties"]["ManagedPolicyName"], ctx)
-    physical["WorkerPolicy"] = {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{policy_name}"}
+    for logical in ("WorkerPolicy", "ProducerPolicy"):
+        policy_name = _resolve(res[logical]["Properties"]["ManagedPolicyName"], ctx)
+        physical[logical] = {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{policy_name}"}
     return physical
 
 
@@ -173,7 +174,10 @@ def statements_of(document: dict[str, Any], owner: str) -> list[Statement]:
 
 
 def identity_policies(resources: dict[str, Any]) -> dict[str, list[Statement]]:
-    """Identity-based statements per role logical id (inline policies + attached managed policies)."""
+    """Identity-based statements per role logical id (inline policies + attached managed policies).
+
+    A managed policy attached to no role (the producer's) is listed under its own logical id.
+    """
     per_role: dict[str, list[Statement]] = {}
     for logical, res in resources.items():
         if res["Type"] == "AWS::IAM::Role":
@@ -184,6 +188,8 @@ def identity_policies(resources: dict[str, Any]) -> dict[str, list[Statement]]:
         if res["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
             stmts = statements_of(res["Properties"]["PolicyDocument"], logical)
             role_names = res["Properties"].get("Roles", [])
+            if not role_names:
+                per_role[logical] = stmts
             for role_logical, role in resources.items():
                 if role["Type"] == "AWS::IAM::Role" and role["Properties"].get("RoleName") in role_names:
                     per_role[role_logical] += stmts

@@ -160,3 +160,60 @@ def test_cli_prints_exports_and_rejects_bad_params(aws, capsys):
 def test_outputs_of_another_template_are_refused():
     with pytest.raises(deploy_stack.DeployError, match="OgiriBucket"):
         deploy_stack.ogiri_settings({"SomethingElse": "x"})
+
+
+def _code(exc_info) -> str:
+    return exc_info.value.response["Error"]["Code"]
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed_key", "denied_key"),
+    [
+        ("producer", "landing/dt=2024-05-01/rows.csv", "images/ab/x.jpg"),
+        (
+            "airflow-worker",
+            "staging/ingest/dt=2024-05-01/run/chunk-00000.jsonl",
+            "landing/dt=2024-05-01/x.csv",
+        ),
+    ],
+)
+def test_principal_keys_hold_exactly_their_policy(aws, stack, principal, allowed_key, denied_key):
+    """The producer may land CSVs and nothing else; the worker may stage chunks but not land CSVs."""
+    from botocore.exceptions import ClientError
+
+    s3 = aws.client("s3", **stack(PARAMS).principals[principal])
+    s3.put_object(Bucket="ogiri-mlops", Key=allowed_key, Body=b"image_url,caption\n")
+    with pytest.raises(ClientError) as denied:
+        s3.put_object(Bucket="ogiri-mlops", Key=denied_key, Body=b"x")
+    assert _code(denied) == "AccessDenied"
+    assert "s3:PutObject" in str(denied.value) and denied_key in str(denied.value)
+
+
+def test_worker_may_not_pass_a_role_it_is_not_granted(aws, stack):
+    from botocore.exceptions import ClientError
+
+    found = stack(PARAMS)
+    admin_iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    other = admin_iam.create_role(RoleName="someone-elses-role", AssumeRolePolicyDocument=json.dumps(trust))
+    sm = aws.client("sagemaker", **found.principals["airflow-worker"])
+    with pytest.raises(ClientError) as denied:
+        sm.create_training_job(
+            TrainingJobName="ogiri-train-passrole",
+            AlgorithmSpecification={"TrainingImage": "pytorch-training:2.3", "TrainingInputMode": "File"},
+            RoleArn=other["Role"]["Arn"],
+            OutputDataConfig={"S3OutputPath": "s3://ogiri-mlops/models/"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
+    assert _code(denied) == "AccessDeniedException"  # SageMaker's JSON protocol spelling
+    assert "iam:PassRole" in str(denied.value) and "someone-elses-role" in str(denied.value)

@@ -254,6 +254,33 @@ def test_worker_can_do_what_the_dags_do(roles, resolved):
     assert is_allowed(worker, "iam:PassRole", sm_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})
 
 
+def test_worker_may_stage_read_and_delete_the_chunks_the_ingest_code_names(roles):
+    """Keys built by the ingest code itself: every ``ogiri_ingest`` run stages its chunks there."""
+    from ogiri.ingest.plan import run_name, staging_prefix
+    from ogiri.ingest.tasks import result_key
+
+    worker = roles["WorkerRole"]
+    chunk = staging_prefix("2024-05-01", run_name("ogiri_ingest:2024-05-01")) + "chunk-00000.jsonl"
+    for key in (chunk, result_key(chunk)):
+        for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+            assert is_allowed(worker, action, _s3(key)), f"worker cannot {action} on {key}"
+
+
+def test_producer_lands_csvs_and_can_do_nothing_else(roles, resolved):
+    from ogiri.ingest.plan import landing_prefix
+
+    producer = roles["ProducerPolicy"]
+    assert is_allowed(producer, "s3:PutObject", _s3(landing_prefix("2024-05-01") + "rows.csv"))
+    for action, resource in [
+        ("s3:PutObject", _s3("images/ab/x.jpg")),
+        ("s3:PutObject", _s3("staging/ingest/x")),
+        ("s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv")),
+        ("s3:DeleteObject", _s3("landing/dt=2024-05-01/rows.csv")),
+        ("dynamodb:PutItem", resolved.physical["CaptionTable"]["Arn"]),
+    ]:
+        assert not is_allowed(producer, action, resource), f"producer may {action} on {resource}"
+
+
 def test_worker_is_denied_everything_next_to_its_job(roles, resolved):
     worker = roles["WorkerRole"]
     table_arn = resolved.physical["CaptionTable"]["Arn"]
