@@ -31,6 +31,13 @@ def previous_day(when: datetime) -> str:
     return (when.date() - timedelta(days=1)).isoformat()
 
 
+def form_values(params: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
+    """What an untouched trigger form with these ``Param``s submits, with ``overrides``."""
+    values = {name: param.value for name, param in params.items()}
+    values.update(overrides)
+    return values
+
+
 def merge_params(params: Mapping[str, Any] | None, settings: Settings, defaults: Mapping[str, str]) -> dict:
     """``params`` with every empty (``None``/``""``) entry named in ``defaults`` replaced by that setting."""
     merged = dict(params or {})
@@ -112,13 +119,15 @@ class Run:
         return previous_day(when) if when else None
 
     def client(self, service: str, config: Any = None) -> Any:
-        """A boto3 client through the configured AWS connection (one per service and task)."""
+        """A boto3 client through the configured AWS connection. Plain clients are shared per service
+        within the task; a client with its own ``config`` (pool size, retries) is built as asked."""
         from ogiri.aws import client
 
-        cache_key = f"{service}:{id(config)}" if config is not None else service
-        if cache_key not in self._clients:
-            self._clients[cache_key] = client(service, settings=self.settings, config=config)
-        return self._clients[cache_key]
+        if config is not None:
+            return client(service, settings=self.settings, config=config)
+        if service not in self._clients:
+            self._clients[service] = client(service, settings=self.settings)
+        return self._clients[service]
 
     @property
     def ledger(self) -> Any:

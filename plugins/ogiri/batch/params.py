@@ -10,6 +10,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from ogiri.runs import form_values
+
 PARAMS = {
     "input_prefixes": Param(
         [],
@@ -47,7 +49,5 @@ PARAMS = {
 
 
 def form_defaults(**overrides: Any) -> dict[str, Any]:
-    """What an untouched form submits, with ``overrides``."""
-    values = {name: param.value for name, param in PARAMS.items()}
-    values.update(overrides)
-    return values
+    """What an untouched form submits, with ``overrides`` (for tests and scripts)."""
+    return form_values(PARAMS, **overrides)

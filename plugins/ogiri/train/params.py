@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from ogiri.runs import form_values
+
 PARAMS = {
     "instance_type": Param(None, type=["null", "string"], title="Training instance type",
                            description="Empty: the deployment default (OGIRI_TRAINING_INSTANCE_TYPE, ml.g5.xlarge)."),
@@ -52,6 +54,4 @@ SETTING_DEFAULTS = {
 
 def form_defaults(**overrides: Any) -> dict[str, Any]:
     """What an untouched form submits, with ``overrides`` (for tests and scripts)."""
-    values = {name: param.value for name, param in PARAMS.items()}
-    values.update(overrides)
-    return values
+    return form_values(PARAMS, **overrides)
