@@ -8,7 +8,8 @@ backfills each process their own partition; at most 3 runs at once.
 
 1. `resolve_partition` — partition date, run key, the landing wildcard.
 2. `wait_for_landing` — the Amazon provider's `S3KeySensor` (deferrable, wildcard) waits up to
-   `OGIRI_LANDING_TIMEOUT_S` (default 6 h). **Nothing arrives ⇒ the run fails** (a missing nightly
+   `OGIRI_LANDING_TIMEOUT_S` (default 6 h) from the run's start; retries (transient S3 errors)
+   share that window rather than restart it. **Nothing arrives ⇒ the run fails** (a missing nightly
    drop is an incident, not a quiet day); `report_missing_landing` then logs a clear message and
    writes a `missing_landing` ledger row. Mark the run successful by hand if the day truly had no data.
 3. `plan_chunks` — parses the CSVs once (streaming; bad records become rejects with a reason) and
@@ -27,11 +28,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from ogiri.assets import captions_asset
 from ogiri.config import get_settings, parse_knobs
+from ogiri.ingest.landing import LandingKeySensor
 
 DAG_ID = "ogiri_ingest"
 CAPTIONS = captions_asset()
@@ -113,7 +114,7 @@ def ogiri_ingest():
         return record_missing_landing(run_for(), info, KNOBS.landing_timeout_s)
 
     info = resolve_partition()
-    wait_for_landing = S3KeySensor(
+    wait_for_landing = LandingKeySensor(
         task_id="wait_for_landing",
         bucket_key="{{ ti.xcom_pull(task_ids='resolve_partition')['landing_glob'] }}",
         wildcard_match=True,
@@ -123,7 +124,9 @@ def ogiri_ingest():
         poke_interval=KNOBS.landing_poke_s,
         timeout=KNOBS.landing_timeout_s,
         mode="poke",
-        retries=0,
+        # Retries cover transient S3 errors while waiting; the window is shared by all tries
+        # (LandingKeySensor), and a timeout fails at once, as for any sensor.
+        retries=2,
     )
     chunks = plan_chunks(info)
     results = ingest_chunk.partial(info=info).expand(chunk=chunks)

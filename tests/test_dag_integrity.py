@@ -50,7 +50,7 @@ def test_owner_retries_tags_docs(dagbag):
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has the default owner"
             assert task.retries >= 1 or getattr(task, "is_teardown", False) or task.task_id.startswith(
-                ("wait_", "decide_", "choose_")
+                ("decide_", "choose_")
             ), f"{dag_id}.{task.task_id} has no retries"
 
 

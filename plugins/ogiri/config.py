@@ -102,6 +102,16 @@ class Settings:
     max_image_pixels: int = 40_000_000
     max_image_side: int = 512
     fetch_concurrency: int = 16
+    #: One fetch's limits: TCP connect, each socket read, and the whole fetch (DNS, connect, TLS,
+    #: status line, headers, body, every redirect hop).
+    fetch_connect_timeout_s: float = 5.0
+    fetch_read_timeout_s: float = 15.0
+    fetch_total_timeout_s: float = 60.0
+    #: ``bucket`` or ``bucket/prefix/`` entries ``s3://`` rows may read. Empty = the product
+    #: bucket's ``landing/`` and ``images/`` (see :meth:`s3_sources`).
+    allowed_s3_sources: tuple[str, ...] = ()
+    #: Decoded-pixel memory all concurrent image decodes of one chunk task may hold at once (MiB).
+    decode_memory_mb: int = 512
     rekognition_tps: float = 5.0
     rekognition_min_confidence: float = 70.0
     ingest_chunk_rows: int = 500
@@ -119,6 +129,11 @@ class Settings:
     def price_per_hour(self, instance_type: str) -> float | None:
         """On-demand price of ``instance_type`` in USD/hour, or None when unknown."""
         return self.instance_prices.get(instance_type)
+
+    def s3_sources(self) -> tuple[str, ...]:
+        """The ``s3://`` sources ingestion may read: ``allowed_s3_sources`` or, when empty, the
+        product bucket's ``landing/`` and ``images/``."""
+        return self.allowed_s3_sources or (f"{self.bucket}/landing/", f"{self.bucket}/images/")
 
     def s3_uri(self, key: str) -> str:
         """``s3://<bucket>/<key>``."""
@@ -158,6 +173,11 @@ def get_settings() -> Settings:
         max_image_pixels=_env_int("OGIRI_MAX_IMAGE_PIXELS", d.max_image_pixels),
         max_image_side=_env_int("OGIRI_MAX_IMAGE_SIDE", d.max_image_side),
         fetch_concurrency=_env_int("OGIRI_FETCH_CONCURRENCY", d.fetch_concurrency),
+        fetch_connect_timeout_s=_env_float("OGIRI_FETCH_CONNECT_TIMEOUT_S", d.fetch_connect_timeout_s),
+        fetch_read_timeout_s=_env_float("OGIRI_FETCH_READ_TIMEOUT_S", d.fetch_read_timeout_s),
+        fetch_total_timeout_s=_env_float("OGIRI_FETCH_TOTAL_TIMEOUT_S", d.fetch_total_timeout_s),
+        allowed_s3_sources=_env_list("OGIRI_ALLOWED_S3_SOURCES"),
+        decode_memory_mb=_env_int("OGIRI_DECODE_MEMORY_MB", d.decode_memory_mb),
         rekognition_tps=_env_float("OGIRI_REKOGNITION_TPS", d.rekognition_tps),
         rekognition_min_confidence=_env_float("OGIRI_REKOGNITION_MIN_CONFIDENCE", d.rekognition_min_confidence),
         ingest_chunk_rows=_env_int("OGIRI_INGEST_CHUNK_ROWS", d.ingest_chunk_rows),

@@ -44,7 +44,7 @@ MIXED = (
 )
 
 MIXED_EXPECTED = [
-    (2, "row", "https://img.example.com/a.jpg", '猫が言った, "にゃー"\n二行目'),
+    (2, "reject", Reason.CAPTION_CONTROL_CHARACTER),  # a quoted newline is one record; captions are one line
     (6, "row", "s3://ogiri-landing/pics/b.png", "犬"),
     (7, "reject", Reason.COLUMN_COUNT),
     (8, "reject", Reason.INVALID_UTF8),

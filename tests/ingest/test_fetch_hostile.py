@@ -391,19 +391,21 @@ def s3():
 
 
 def test_s3_fetch(s3):
-    f = SafeFetcher(FetchPolicy(max_bytes=4096), s3_client=s3)
+    f = SafeFetcher(FetchPolicy(max_bytes=4096, allowed_s3_sources=("ogiri-landing", "no-such-bucket")), s3_client=s3)
     got = f.fetch("s3://ogiri-landing/pics/cat.jpg")
     assert got == Fetched(jpeg_bytes(), "s3://ogiri-landing/pics/cat.jpg", "image/jpeg")
     assert rejected(f, "s3://ogiri-landing/pics/missing.jpg").reason == Reason.S3_NOT_FOUND
     assert rejected(f, "s3://no-such-bucket/pics/cat.jpg").reason == Reason.S3_NOT_FOUND
     assert rejected(f, "s3://ogiri-landing/pics/big.bin").reason == Reason.TOO_LARGE
-    fenced = SafeFetcher(FetchPolicy(allowed_s3_buckets=("ogiri-landing",)), s3_client=s3)
+    fenced = SafeFetcher(FetchPolicy(allowed_s3_sources=("ogiri-landing/pics/",)), s3_client=s3)
     assert fenced.fetch("s3://ogiri-landing/pics/cat.jpg").data == jpeg_bytes()
-    assert rejected(fenced, "s3://other-bucket/pics/cat.jpg").reason == Reason.HOST_REFUSED
+    assert rejected(fenced, "s3://other-bucket/pics/cat.jpg").reason == Reason.S3_SOURCE_NOT_ALLOWED
 
 
 def test_s3_without_client_or_when_not_allowed():
-    assert rejected(SafeFetcher(), "s3://ogiri-landing/a.jpg").reason == Reason.SCHEME_NOT_ALLOWED
+    assert rejected(SafeFetcher(), "s3://ogiri-landing/a.jpg").reason == Reason.S3_SOURCE_NOT_ALLOWED
+    no_client = SafeFetcher(FetchPolicy(allowed_s3_sources=("ogiri-landing",)))
+    assert rejected(no_client, "s3://ogiri-landing/a.jpg").reason == Reason.SCHEME_NOT_ALLOWED
     narrow = SafeFetcher(FetchPolicy(allowed_schemes=("https",)))
     assert rejected(narrow, "s3://ogiri-landing/a.jpg").reason == Reason.SCHEME_NOT_ALLOWED
     assert rejected(narrow, "http://example.com/a.jpg").reason == Reason.SCHEME_NOT_ALLOWED

@@ -224,3 +224,44 @@ def test_png_text_chunk_bomb_is_refused():
     with pytest.raises(ImageRejected) as err:
         normalise_image(bomb, **LIMITS)
     assert err.value.reason == Reason.DECOMPRESSION_BOMB
+
+
+# ---------------------------------------------------------------- decode budget (issue 12)
+
+
+def test_decode_budget_never_holds_more_than_its_limit():
+    import threading
+    import time
+
+    from ogiri.ingest.images import DecodeBudget
+
+    budget = DecodeBudget(100)
+    seen, lock = [], threading.Lock()
+
+    def work(cost):
+        with budget.hold(cost):
+            with lock:
+                seen.append(budget.held)
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in [40, 40, 40, 250, 10, 60, 30] * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(seen) <= 100 and budget.peak <= 100 and budget.held == 0
+    assert 100 in seen  # an oversized decode holds the whole budget: it runs alone
+
+
+def test_large_images_decode_under_a_budget_to_the_same_bounds():
+    from ogiri.ingest.images import DecodeBudget, decode_cost
+
+    for mode, fmt in [("1", "PNG"), ("P", "GIF"), ("RGBA", "PNG"), ("I;16", "PNG")]:
+        buf = io.BytesIO()
+        Image.new(mode, (3000, 1200)).save(buf, fmt)
+        budget = DecodeBudget(64 * 2**20)
+        out = normalise_image(buf.getvalue(), max_pixels=4_000_000, max_side=512, budget=budget)
+        assert (out.width, out.height) == (512, 205), mode
+        with Image.open(buf) as probe:
+            assert budget.peak == min(decode_cost(probe), budget.limit), mode
+        assert budget.held == 0

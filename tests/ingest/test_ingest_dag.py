@@ -34,7 +34,8 @@ def test_dag_parses_with_expected_shape():
     assert type(dag.timetable).__name__ == "CronTriggerTimetable"
     assert "ogiri_ingest" in dag.doc_md and dag.tags
     sensor = dag.get_task("wait_for_landing")
-    assert type(sensor).__name__ == "S3KeySensor"
+    assert type(sensor).__name__ == "LandingKeySensor" and "S3KeySensor" in [c.__name__ for c in type(sensor).__mro__]
+    assert sensor.retries >= 1  # transient S3 errors while waiting; the window is shared (issue 12)
     assert sensor.deferrable and sensor.wildcard_match and sensor.timeout == 6 * 3600 and not sensor.soft_fail
     assert dag.get_task("report_missing_landing").trigger_rule == "one_failed"
     # The sensor uses the configured AWS connection and region, rendered when it runs (not parse time).

@@ -1,5 +1,6 @@
 """The hostile corpus through the whole ``ogiri_ingest`` DAG: no row crashes the run, every one lands
-in the rejects file with its reason, and refused addresses never see a request."""
+in the rejects file with its reason, refused addresses never see a request, and a rerun of the
+partition writes a byte-identical rejects file (issue 12)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ def _png_bomb(side: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+def _short_body(h, owner) -> None:
+    """Declares 1000 bytes, sends 100, closes."""
+    h.send_response(200)
+    h.send_header("Content-Type", "image/jpeg")
+    h.send_header("Content-Length", "1000")
+    h.end_headers()
+    h.wfile.write(b"\xff\xd8" + b"\0" * 98)
+    h.close_connection = True
+
+
 @pytest.mark.slow
 def test_hostile_corpus_through_the_dag(account, site, airflow_db, dag_bundle, monkeypatch):
     with HostileServer() as srv:
@@ -58,6 +69,8 @@ def test_hostile_corpus_through_the_dag(account, site, airflow_db, dag_bundle, m
         srv.redirect("/loop-a", "/loop-b")
         srv.redirect("/loop-b", "/loop-a")
         srv.stream("/huge.jpg", 50 * 1024 * 1024)
+        srv.route("/short.jpg", _short_body)
+        other_port = srv.port + 1 if srv.port < 65535 else srv.port - 1
         u = srv.url
         rows = [
             (u("/ok.jpg"), "正常"),
@@ -83,23 +96,31 @@ def test_hostile_corpus_through_the_dag(account, site, airflow_db, dag_bundle, m
             (u("/trunc.jpg"), "truncated"),
             (u("/bomb.png"), "bomb"),
             (u("/ok.jpg"), "x" * 1_000_000),  # 1 MB caption
+            (u("/ok.jpg"), "red \x1b[31malert"),  # terminal escape
+            (u("/ok.jpg"), "cat \u202egpj.exe"),  # bidi override
+            (u("/ok.jpg"), "\u200b\u200d\u2060"),  # nothing visible
+            (u("/short.jpg"), "short body"),
+            (f"s3://{account.bucket}/staging/ingest/secret.jsonl", "staging is not a source"),
+            (f"http://127.0.0.1:{other_port}/x.jpg", "allow-listed host, other port"),
+            (u("/ok.jpg"), "=HYPERLINK(\"http://x\")"),  # formula-leading: stored verbatim
         ]
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(rows)
         body = buf.getvalue().encode() + b"a,b,c\n" + u("/ok.jpg").encode() + b",bad \xff\xfe utf8\n"
         account.put_csv("landing/dt=2026-03-01/hostile.csv", body)
 
-        dr, states = run_dag(load_dag(), 2, partition_date="2026-03-01")
+        dag = load_dag()
+        dr, states = run_dag(dag, 2, partition_date="2026-03-01")
         assert dr.state == "success", states
         assert all(s == ["success"] * len(s) for t, s in states.items() if t != "report_missing_landing"), (
             states
         )
 
         row = Ledger.from_connection().ingest_runs_for("2026-03-01")[0]
-        assert (row["rows_in"], row["accepted"], row["rejected"]) == (25, 3, 22), row
-        rejects = {
-            r["line"]: r for r in account.read_jsonl("rejects/dt=2026-03-01/ogiri_ingest_2026-03-01.jsonl")
-        }
+        assert (row["rows_in"], row["accepted"], row["rejected"]) == (32, 4, 28), row
+        rejects_key = "rejects/dt=2026-03-01/ogiri_ingest_2026-03-01.jsonl"
+        first = account.clients.s3.get_object(Bucket=account.bucket, Key=rejects_key)["Body"].read()
+        rejects = {r["line"]: r for r in account.read_jsonl(rejects_key)}
         reasons = [rejects[line]["reason"] for line in sorted(rejects)]
         assert reasons == [
             "scheme_not_allowed",
@@ -122,11 +143,26 @@ def test_hostile_corpus_through_the_dag(account, site, airflow_db, dag_bundle, m
             "truncated_image",
             "decompression_bomb",
             "caption_too_long",
+            "caption_control_character",
+            "caption_bidi_control",
+            "caption_invisible",
+            "short_read",
+            "s3_source_not_allowed",
+            "host_refused",
             "column_count",
             "invalid_utf8",
         ]
+        assert f"port {other_port} is not allow-listed" in rejects[29]["detail"]
+        assert " object at 0x" not in first.decode()  # no object addresses (they differ in every process)
         assert len(rejects[23]["caption"] or rejects[23]["raw"] or "") < 1000  # the 1 MB caption is clipped
         # Refused spellings of the test server's own address never reached it.
         assert not [p for p in srv.paths if "never" in p or "secret" in p]
         assert "/to-metadata" in srv.paths and "/ok.jpg" in srv.paths
-    assert len([i for i in account.items() if i["IngestDate"]["S"] == "2026-03-01"]) == 3
+
+        # A rerun of the partition (a backfill, a cleared run) rewrites the same rejects, byte for byte.
+        dr, states = run_dag(dag, 3, partition_date="2026-03-01")
+        assert dr.state == "success", states
+        again = account.clients.s3.get_object(Bucket=account.bucket, Key=rejects_key)["Body"].read()
+        assert again == first
+    captions = sorted(i["Caption"]["S"] for i in account.items() if i["IngestDate"]["S"] == "2026-03-01")
+    assert len(captions) == 4 and '=HYPERLINK("http://x")' in captions

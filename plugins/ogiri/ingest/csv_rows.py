@@ -19,6 +19,8 @@ Conventions:
   ``image_url,caption`` (case-insensitive, whitespace around names ignored).
 * Fields are stripped of surrounding whitespace; the caption is NFC-normalised and its length is
   counted in characters (code points) after that.
+* The caption policy (:mod:`ogiri.ingest.captions`: control characters, bidi controls, nothing
+  visible) is applied here too, after the empty and length checks.
 * URL syntax and scheme are checked here (``scheme_not_allowed``, ``malformed_url``) with
   :func:`ogiri.ingest.fetch.validate_url`, so such rows never reach the fetcher.
 
@@ -34,6 +36,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ogiri.ingest.captions import CaptionRejected, check_caption
 from ogiri.ingest.fetch import DEFAULT_SCHEMES, MAX_URL_CHARS, FetchRejected, validate_url
 from ogiri.ingest.reasons import Reason
 from ogiri.ingest.rows import Reject, Row
@@ -213,4 +216,8 @@ def _parse_record(
         return reject(Reason.EMPTY_CAPTION, "caption is empty")
     if len(caption) > max_caption_chars:
         return reject(Reason.CAPTION_TOO_LONG, f"caption has {len(caption)} characters > {max_caption_chars}")
+    try:
+        check_caption(caption)
+    except CaptionRejected as exc:
+        return reject(exc.reason, exc.detail)
     return Row(source, rec.line_no, url, caption)

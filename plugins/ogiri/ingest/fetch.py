@@ -7,7 +7,16 @@ URL is refused before any connection. The connection is then made to the checked
 certificate verification still use the hostname. Numeric host spellings that ``inet_aton`` accepts
 (``2130706433``, ``0177.0.0.1``, ``0x7f000001``, ``127.1``) are decoded here, never handed to DNS.
 Redirects are followed by hand (each hop re-validated and re-resolved, capped, loops detected),
-bodies are streamed under a byte cap and a total deadline.
+bodies are streamed under a byte cap.
+
+**One deadline per fetch** (``total_timeout``, all redirect hops together) covers every phase: DNS,
+connect, TLS, status line, headers and body. A watchdog shuts the socket down when it runs out, so
+a server that drips one header byte per second cannot hold a fetch thread; the reject detail names
+the phase that ran out. ``connect_timeout`` and ``read_timeout`` (per socket read) apply within it.
+
+``s3://`` rows may read only the ``allowed_s3_sources`` (``bucket`` or ``bucket/prefix/``); in the
+product that is ``OGIRI_ALLOWED_S3_SOURCES``, by default the product bucket's ``landing/`` and
+``images/`` (anything else is ``s3_source_not_allowed``).
 
 A private-host allow-list (``host:port`` exactly as written in the URL, or a bare ``host`` for any
 port) lets local mode reach test servers; it is empty, i.e. off, by default.
@@ -32,9 +41,11 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -74,16 +85,20 @@ class FetchPolicy:
     #: ``host:port`` (or bare ``host``) entries allowed to be private/loopback. Local mode only.
     private_host_allowlist: tuple[str, ...] = ()
     user_agent: str = "ogiri-ingest/1.0"
-    #: Buckets ``s3://`` rows may read; ``None`` = any bucket the credentials can read. Set it in
-    #: production so a row cannot copy objects out of unrelated buckets (refused as ``host_refused``).
-    allowed_s3_buckets: tuple[str, ...] | None = None
+    #: ``bucket`` (any key) or ``bucket/prefix/`` entries ``s3://`` rows may read; empty = none.
+    allowed_s3_sources: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> FetchPolicy:
-        """Policy from :class:`ogiri.config.Settings` (``max_image_bytes``, ``private_host_allowlist``)."""
+        """Policy from :class:`ogiri.config.Settings` (image bytes cap, private-host allow-list, the
+        three fetch timeouts and the allowed ``s3://`` sources)."""
         values = {
             "max_bytes": settings.max_image_bytes,
             "private_host_allowlist": tuple(settings.private_host_allowlist),
+            "connect_timeout": settings.fetch_connect_timeout_s,
+            "read_timeout": settings.fetch_read_timeout_s,
+            "total_timeout": settings.fetch_total_timeout_s,
+            "allowed_s3_sources": tuple(settings.s3_sources()),
         }
         return cls(**{**values, **overrides})
 
@@ -95,6 +110,24 @@ class FetchPolicy:
             raise ValueError("max_bytes must be > 0 and max_redirects >= 0")
         if min(self.connect_timeout, self.read_timeout, self.total_timeout) <= 0:
             raise ValueError("timeouts must be > 0 seconds")
+        sources = []
+        for entry in self.allowed_s3_sources:
+            bucket, sep, prefix = entry.strip().removeprefix("s3://").partition("/")
+            if not _S3_BUCKET_RE.match(bucket):
+                raise ValueError(f"allowed S3 source {entry!r} must be bucket or bucket/prefix/")
+            prefix = prefix.lstrip("/")
+            sources.append(f"{bucket}/{prefix if not prefix or prefix.endswith('/') else prefix + '/'}")
+        object.__setattr__(self, "allowed_s3_sources", tuple(sources))  # "b/landing" -> "b/landing/"
+
+    def s3_source_allowed(self, bucket: str, key: str) -> bool:
+        """Whether ``s3://bucket/key`` lies in one of :attr:`allowed_s3_sources` (no ``..`` segments)."""
+        if ".." in key.split("/"):
+            return False
+        for entry in self.allowed_s3_sources:
+            allowed_bucket, _, prefix = entry.partition("/")
+            if bucket == allowed_bucket and key.startswith(prefix):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -232,25 +265,132 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+# ------------------------------------------------------------------------------- one deadline
+
+
+class _Deadline:
+    """The one wall-clock budget of a fetch (every hop and phase); knows the current phase.
+
+    A timer thread shuts the attached socket down when the budget runs out, which wakes any read
+    blocked in the status line, headers, TLS handshake or body; the fetcher then reports the phase.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.phase = "dns"
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            _cut(sock)
+
+    def attach(self, sock: socket.socket | None) -> None:
+        """Watch ``sock`` (the one the current phase blocks on); cut it now if already expired."""
+        with self._lock:
+            self._sock = sock
+            expired = self.expired
+        if expired and sock is not None:
+            _cut(sock)
+
+    def remaining(self) -> float:
+        """Seconds left, or raise the phase's timeout rejection."""
+        left = self.at - time.monotonic()
+        if left <= 0 or self.expired:
+            raise self.rejection()
+        return left
+
+    def ran_out(self) -> bool:
+        """Whether the budget is spent (the timer fired, or is about to)."""
+        return self.expired or time.monotonic() >= self.at
+
+    def rejection(self) -> FetchRejected:
+        """The timeout reject naming the phase that ran out (no measured timings in it)."""
+        return FetchRejected(Reason.TIMEOUT, f"fetch deadline of {self.seconds:g} s ran out during {self.phase}")
+
+    def cancel(self) -> None:
+        """Stop the timer (the fetch is over)."""
+        self._timer.cancel()
+        self.attach(None)
+
+
+def _cut(sock: socket.socket) -> None:
+    """Shut ``sock`` down at the TCP level (an ``SSLSocket`` too, without a TLS goodbye)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected yet, or already closed
+
+
+_DNS_POOL_SIZE = 32
+_dns_pool: ThreadPoolExecutor | None = None
+_dns_lock = threading.Lock()
+
+
+def _resolve_within(resolver: Resolver, host: str, port: int, deadline: _Deadline) -> list[str]:
+    """``resolver(host, port)`` bounded by the deadline (``getaddrinfo`` cannot be interrupted, so it
+    runs on a small shared pool and is abandoned when the deadline runs out)."""
+    global _dns_pool
+    with _dns_lock:
+        if _dns_pool is None:
+            _dns_pool = ThreadPoolExecutor(_DNS_POOL_SIZE, thread_name_prefix="ogiri-dns")
+    future = _dns_pool.submit(resolver, host, port)
+    try:
+        return future.result(timeout=deadline.remaining())
+    except FutureTimeout:
+        future.cancel()
+        raise deadline.rejection() from None
+
+
 # ---------------------------------------------------------------------------- pinned connections
+
+
+class _PhasedResponse(http.client.HTTPResponse):
+    """An ``HTTPResponse`` that moves the deadline's phase from "status line" to "headers"."""
+
+    def __init__(self, sock, *args, deadline: _Deadline, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self._deadline = deadline
+
+    def _read_status(self):
+        status = super()._read_status()
+        self._deadline.phase = "headers"
+        return status
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTP to a pre-checked IP; ``host`` (for the Host header) stays the URL's host name."""
 
-    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float):
+    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float,
+                 deadline: _Deadline):
         super().__init__(host, port, timeout=connect_timeout)
         self._ip = ip
         self._read_timeout = read_timeout
+        self.deadline = deadline
+
+    def response_class(self, sock, *args, **kwargs) -> _PhasedResponse:  # noqa: D102 - http.client hook
+        self.deadline.phase = "status line"
+        return _PhasedResponse(sock, *args, deadline=self.deadline, **kwargs)
 
     def _open_socket(self) -> socket.socket:
+        self.deadline.phase = "connect"
         sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.deadline.attach(sock)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self._read_timeout)
         return sock
 
     def connect(self) -> None:
         self.sock = self._open_socket()
+        self.deadline.phase = "request"
 
 
 class _PinnedHTTPSConnection(_PinnedHTTPConnection):
@@ -264,11 +404,16 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
 
     def connect(self) -> None:
         sock = self._open_socket()
-        try:
-            self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
+        self.deadline.phase = "tls"
+        try:  # wrap first, handshake after: the deadline must watch the socket the handshake reads
+            tls = self._ssl_context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
         except BaseException:
             sock.close()
             raise
+        self.sock = tls
+        self.deadline.attach(tls)
+        tls.do_handshake()
+        self.deadline.phase = "request"
 
 
 # ----------------------------------------------------------------------------------------- fetcher
@@ -301,7 +446,19 @@ class SafeFetcher:
         url = validate_url(url, self.policy.allowed_schemes)
         if url[:3].lower() == "s3:":
             return self._fetch_s3(url)
-        deadline = time.monotonic() + self.policy.total_timeout
+        started = time.monotonic()
+        deadline = _Deadline(self.policy.total_timeout)
+        try:
+            return self._follow(url, deadline)
+        except FetchRejected as exc:
+            if exc.reason == Reason.TIMEOUT:  # the timing belongs in the log, not in the reject
+                log.info("fetch of %s: %s (after %.2f s)", url, exc.detail, time.monotonic() - started)
+            raise
+        finally:
+            deadline.cancel()
+
+    def _follow(self, url: str, deadline: _Deadline) -> Fetched:
+        """Fetch ``url``, following redirects by hand (each target re-validated), within ``deadline``."""
         seen = {url}
         for hop in range(self.policy.max_redirects + 1):
             status, location, fetched = self._fetch_http_once(url, deadline)
@@ -324,50 +481,73 @@ class SafeFetcher:
 
     # -- http(s)
 
-    def _check_host(self, url: str) -> tuple[str, int, list[str]]:
+    def _check_host(self, url: str, deadline: _Deadline) -> tuple[str, int, list[str]]:
         """(ascii host, port, addresses to try) for an http(s) URL, or refuse it."""
         parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         host = _ascii_host(parts.hostname or "")
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        allowed_private = host in self._allow or netloc in self._allow
         numeric = parse_numeric_host(host)
-        if numeric is not None:
-            candidates = [numeric]
-        else:
-            try:
-                resolved = self.resolver(host, port)
-            except (OSError, UnicodeError) as exc:
-                raise FetchRejected(Reason.DNS_FAILURE, f"cannot resolve {host}: {exc}") from None
-            try:
-                candidates = [ipaddress.ip_address(str(a).split("%", 1)[0]) for a in resolved]
-            except ValueError as exc:
-                raise FetchRejected(Reason.DNS_FAILURE, f"resolver gave a bad address: {exc}") from None
-            if not candidates:
-                raise FetchRejected(Reason.DNS_FAILURE, f"{host} has no addresses")
-        if not allowed_private:
-            for ip in candidates:
-                why = refusal(ip)
-                if why:
-                    raise FetchRejected(Reason.HOST_REFUSED, f"{host} -> {ip} is {why}")
+        candidates = [numeric] if numeric is not None else self._resolve(host, port, deadline)
+        if host in self._allow or netloc in self._allow:
+            return host, port, [str(ip) for ip in candidates]
+        for ip in candidates:
+            why = refusal(ip)
+            if why:
+                raise FetchRejected(Reason.HOST_REFUSED, f"{netloc} -> {ip} is {why}{self._port_note(host, port)}")
         return host, port, [str(ip) for ip in candidates]
 
-    def _connection(self, scheme: str, host: str, port: int, ip: str, timeout: float):
+    def _resolve(self, host: str, port: int, deadline: _Deadline) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """The addresses ``host`` resolves to (within the deadline), or a ``dns_failure`` reject."""
+        deadline.phase = "dns"
+        try:
+            resolved = _resolve_within(self.resolver, host, port, deadline)
+        except (OSError, UnicodeError) as exc:
+            raise FetchRejected(Reason.DNS_FAILURE, f"cannot resolve {host}: {exc}") from None
+        try:
+            candidates = [ipaddress.ip_address(str(a).split("%", 1)[0]) for a in resolved]
+        except ValueError as exc:
+            raise FetchRejected(Reason.DNS_FAILURE, f"resolver gave a bad address: {exc}") from None
+        if not candidates:
+            raise FetchRejected(Reason.DNS_FAILURE, f"{host} has no addresses")
+        return candidates
+
+    def _port_note(self, host: str, port: int) -> str:
+        """When ``host`` is allow-listed on other ports only, say so (else the reason reads as if
+        the host itself were unknown)."""
+        wanted = {host, f"[{host}]"}
+        ports = sorted(e.rsplit(":", 1)[1] for e in self._allow if ":" in e and e.rsplit(":", 1)[0] in wanted)
+        if not ports:
+            return ""
+        return f"; port {port} is not allow-listed for {host} (allow-listed: {', '.join(ports)})"
+
+    def _connection(self, scheme: str, host: str, port: int, ip: str, deadline: _Deadline):
         p = self.policy
-        read_timeout = min(p.read_timeout, timeout)
-        connect_timeout = min(p.connect_timeout, timeout)
+        left = deadline.remaining()
+        read_timeout, connect_timeout = min(p.read_timeout, left), min(p.connect_timeout, left)
         if scheme == "https":
             return _PinnedHTTPSConnection(
-                host, port, ip, connect_timeout, read_timeout, ssl_context=self.ssl_context
+                host, port, ip, connect_timeout, read_timeout, deadline, ssl_context=self.ssl_context
             )
-        return _PinnedHTTPConnection(host, port, ip, connect_timeout, read_timeout)
+        return _PinnedHTTPConnection(host, port, ip, connect_timeout, read_timeout, deadline)
 
-    def _fetch_http_once(self, url: str, deadline: float) -> tuple[int, str | None, Fetched | None]:
+    def _connect_any(self, scheme: str, host: str, port: int, ips: list[str], deadline: _Deadline):
+        """A connected connection to the first of ``ips`` that answers (each already checked)."""
+        for i, ip in enumerate(ips):
+            conn = self._connection(scheme, host, port, ip, deadline)
+            try:
+                conn.connect()
+                return conn
+            except (ConnectionError, TimeoutError, OSError):
+                conn.close()
+                if i == len(ips) - 1 or deadline.ran_out():
+                    raise
+        raise AssertionError("unreachable: ips is never empty")
+
+    def _fetch_http_once(self, url: str, deadline: _Deadline) -> tuple[int, str | None, Fetched | None]:
         """One request: ``(status, redirect location, None)`` or ``(200, None, Fetched)``."""
-        host, port, ips = self._check_host(url)
+        host, port, ips = self._check_host(url, deadline)
         parts = urlsplit(url)
-        scheme = parts.scheme.lower()
         target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_URL_SAFE)
         headers = {
             "User-Agent": self.policy.user_agent,
@@ -377,17 +557,12 @@ class SafeFetcher:
         }
         conn = resp = None
         try:
-            for i, ip in enumerate(ips):
-                conn = self._connection(scheme, host, port, ip, _remaining(deadline))
-                try:
-                    conn.connect()
-                    break
-                except (ConnectionError, TimeoutError, OSError):
-                    conn.close()
-                    if i == len(ips) - 1:
-                        raise
+            conn = self._connect_any(parts.scheme.lower(), host, port, ips, deadline)
             conn.request("GET", target, headers=headers)
             resp = conn.getresponse()
+            if deadline.ran_out():  # a cut mid-headers reads as their end: the response is not whole
+                raise deadline.rejection()
+            deadline.phase = "body"
             if resp.status in _REDIRECT_STATUSES:
                 return resp.status, resp.getheader("Location") or None, None
             if resp.status != 200:
@@ -396,28 +571,38 @@ class SafeFetcher:
             return 200, None, Fetched(data, url, resp.getheader("Content-Type", "") or "")
         except FetchRejected:
             raise
-        except ssl.SSLError as exc:  # before OSError: SSLError is an OSError
-            raise FetchRejected(Reason.TLS_ERROR, f"{host}: {exc}") from None
-        except TimeoutError:
-            raise FetchRejected(Reason.TIMEOUT, f"{url} timed out") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchRejected(Reason.CONNECTION_ERROR, f"{url}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            raise self._http_failure(exc, url, host, deadline) from None
         finally:  # the response owns the socket once the server said "close": close both
             if resp is not None:
                 resp.close()
             if conn is not None:
                 conn.close()
 
-    def _read_capped(self, resp: http.client.HTTPResponse, deadline: float) -> bytes:
+    def _http_failure(self, exc: Exception, url: str, host: str, deadline: _Deadline) -> Exception:
+        """The reject for an exception of one request (the deadline first: it may have caused it)."""
+        if deadline.ran_out():
+            return deadline.rejection()
+        if isinstance(exc, ssl.SSLError):  # before OSError: SSLError is an OSError
+            return FetchRejected(Reason.TLS_ERROR, f"{host}: {exc}")
+        if isinstance(exc, TimeoutError):
+            limit = self.policy.connect_timeout if deadline.phase == "connect" else self.policy.read_timeout
+            return FetchRejected(Reason.TIMEOUT, f"{url}: no progress for {limit:g} s during {deadline.phase}")
+        if isinstance(exc, http.client.IncompleteRead):
+            return FetchRejected(Reason.SHORT_READ, f"{url}: body ended early, {len(exc.partial or b'')} bytes into a chunk")
+        if isinstance(exc, OSError | http.client.HTTPException):
+            return FetchRejected(Reason.CONNECTION_ERROR, f"{url}: {type(exc).__name__}: {exc}")
+        return exc
+
+    def _read_capped(self, resp: http.client.HTTPResponse, deadline: _Deadline) -> bytes:
         cap = self.policy.max_bytes
-        length = resp.getheader("Content-Length")
-        if length is not None and length.strip().isdigit() and int(length) > cap:
-            raise FetchRejected(Reason.TOO_LARGE, f"Content-Length {int(length)} > {cap} bytes")
+        raw_length = (resp.getheader("Content-Length") or "").strip()
+        length = int(raw_length) if raw_length.isdigit() else None
+        if length is not None and length > cap:
+            raise FetchRejected(Reason.TOO_LARGE, f"Content-Length {length} > {cap} bytes")
         chunks: list[bytes] = []
         total = 0
         while True:
-            if time.monotonic() > deadline:
-                raise FetchRejected(Reason.TIMEOUT, f"body not received within {self.policy.total_timeout} s")
             chunk = resp.read1(min(_CHUNK, cap + 1 - total))
             if not chunk:
                 break
@@ -425,33 +610,34 @@ class SafeFetcher:
             if total > cap:
                 raise FetchRejected(Reason.TOO_LARGE, f"body larger than {cap} bytes")
             chunks.append(chunk)
+        if deadline.ran_out():  # the watchdog cut the socket: the body is not complete
+            raise deadline.rejection()
+        if length is not None and total < length:
+            raise FetchRejected(Reason.SHORT_READ, f"body ended after {total} of {length} bytes (Content-Length)")
         return b"".join(chunks)
 
     # -- s3
 
     def _fetch_s3(self, url: str) -> Fetched:
         bucket, key = split_s3(url)
-        if self.policy.allowed_s3_buckets is not None and bucket not in self.policy.allowed_s3_buckets:
-            raise FetchRejected(Reason.HOST_REFUSED, f"bucket {bucket!r} is not in the allowed S3 buckets")
+        if not self.policy.s3_source_allowed(bucket, key):
+            allowed = ", ".join(self.policy.allowed_s3_sources) or "none"
+            raise FetchRejected(
+                Reason.S3_SOURCE_NOT_ALLOWED, f"s3://{bucket}/{key} is outside the allowed S3 sources ({allowed})"
+            )
         if self.s3_client is None:
             raise FetchRejected(Reason.SCHEME_NOT_ALLOWED, "s3:// URLs need an S3 client (none configured)")
-        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            IncompleteReadError,
+            ReadTimeoutError,
+        )
 
-        cap = self.policy.max_bytes
         try:
             obj = self.s3_client.get_object(Bucket=bucket, Key=key)
-            body = obj["Body"]
-            try:
-                if int(obj.get("ContentLength") or 0) > cap:
-                    raise FetchRejected(Reason.TOO_LARGE, f"object is {obj['ContentLength']} bytes > {cap}")
-                chunks, total = [], 0
-                for chunk in body.iter_chunks(_CHUNK):
-                    total += len(chunk)
-                    if total > cap:
-                        raise FetchRejected(Reason.TOO_LARGE, f"object larger than {cap} bytes")
-                    chunks.append(chunk)
-            finally:
-                body.close()
+            return Fetched(self._read_s3_body(obj), url, str(obj.get("ContentType") or ""))
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}:
@@ -459,16 +645,27 @@ class SafeFetcher:
             raise FetchRejected(Reason.S3_ERROR, f"{url}: {code or exc}") from None
         except (ConnectTimeoutError, ReadTimeoutError):
             raise FetchRejected(Reason.TIMEOUT, f"{url} timed out") from None
+        except IncompleteReadError as exc:
+            raise FetchRejected(Reason.SHORT_READ, f"{url}: {exc}") from None
         except BotoCoreError as exc:
             raise FetchRejected(Reason.CONNECTION_ERROR, f"{url}: {exc}") from None
-        return Fetched(b"".join(chunks), url, str(obj.get("ContentType") or ""))
 
-
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise FetchRejected(Reason.TIMEOUT, "total fetch time exceeded")
-    return left
+    def _read_s3_body(self, obj: dict) -> bytes:
+        """The object's body under the byte cap (checked against ContentLength first)."""
+        cap = self.policy.max_bytes
+        body = obj["Body"]
+        try:
+            if int(obj.get("ContentLength") or 0) > cap:
+                raise FetchRejected(Reason.TOO_LARGE, f"object is {obj['ContentLength']} bytes > {cap}")
+            chunks, total = [], 0
+            for chunk in body.iter_chunks(_CHUNK):
+                total += len(chunk)
+                if total > cap:
+                    raise FetchRejected(Reason.TOO_LARGE, f"object larger than {cap} bytes")
+                chunks.append(chunk)
+        finally:
+            body.close()
+        return b"".join(chunks)
 
 
 # ------------------------------------------------------------------------------------- concurrency

@@ -24,7 +24,7 @@ from ogiri.aws import put_if_absent, s3_uri
 from ogiri.catalog import CaptionItem, ImageLabels
 from ogiri.ingest.accounting import ChunkResult
 from ogiri.ingest.fetch import FetchRejected, SafeFetcher
-from ogiri.ingest.images import ImageRejected, normalise_image
+from ogiri.ingest.images import DecodeBudget, ImageRejected, normalise_image, return_freed_memory
 from ogiri.ingest.labels import Labeler, known_labels
 from ogiri.ingest.reasons import Reason, Rejected
 from ogiri.ingest.records import RecordWriter
@@ -53,6 +53,8 @@ class ChunkJob:
     max_image_pixels: int
     max_image_side: int
     concurrency: int = 16
+    #: Pixel memory the chunk's concurrent decodes may hold together (see ``DecodeBudget``).
+    decode_memory_bytes: int = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,18 +91,28 @@ class _Once:
             return value, True
 
 
-def _prepare(
-    url: str, job: ChunkJob, clients: IngestClients, fetcher: SafeFetcher, labeler: Labeler, once: _Once
-) -> Prepared | Rejected:
+@dataclass
+class _Shared:
+    """What the threads of one chunk share: the fetcher, the labeler, per-image once, decode budget."""
+
+    fetcher: SafeFetcher
+    labeler: Labeler
+    once: _Once
+    budget: DecodeBudget
+
+
+def _prepare(url: str, job: ChunkJob, clients: IngestClients, shared: _Shared) -> Prepared | Rejected:
     try:
-        fetched = fetcher.fetch(url)
+        fetched = shared.fetcher.fetch(url)
     except FetchRejected as exc:
         return exc
     except Exception as exc:  # a fetcher bug must not sink the chunk: reject and keep going
         log.exception("unexpected error fetching %s", url)
         return FetchRejected(Reason.FETCH_ERROR, f"{type(exc).__name__}: {exc}")
     try:
-        img = normalise_image(fetched.data, max_pixels=job.max_image_pixels, max_side=job.max_image_side)
+        img = normalise_image(
+            fetched.data, max_pixels=job.max_image_pixels, max_side=job.max_image_side, budget=shared.budget
+        )
     except ImageRejected as exc:
         return exc
     stored = put_if_absent(clients.s3, job.bucket, img.key, img.jpeg, "image/jpeg")
@@ -110,9 +122,9 @@ def _prepare(
             found = known_labels(clients.dynamodb, job.table, img.sha256)
             if found is not None:
                 return found, True
-        return labeler.detect(job.bucket, img.key), False
+        return shared.labeler.detect(job.bucket, img.key), False
 
-    (labels, reused), _ = once.get(img.sha256, label)
+    (labels, reused), _ = shared.once.get(img.sha256, label)
     return Prepared(img.sha256, img.key, img.width, img.height, len(fetched.data), stored, labels, reused)
 
 
@@ -120,13 +132,16 @@ def _prepare_all(urls: list[str], chunk: int, job: ChunkJob, clients: IngestClie
                  labeler: Labeler, progress_every: int) -> dict[str, Prepared | Rejected]:
     """Each distinct URL through :func:`_prepare` on the job's thread pool, progress in the log."""
     prepared: dict[str, Prepared | Rejected] = {}
-    once = _Once()
+    return_freed_memory()  # else freed pixels stay in per-thread malloc arenas and the budget is moot
+    shared = _Shared(fetcher, labeler, _Once(), DecodeBudget(job.decode_memory_bytes))
     with ThreadPoolExecutor(max_workers=max(1, job.concurrency), thread_name_prefix="ogiri-ingest") as pool:
-        futures = {url: pool.submit(_prepare, url, job, clients, fetcher, labeler, once) for url in urls}
+        futures = {url: pool.submit(_prepare, url, job, clients, shared) for url in urls}
         for n, (url, fut) in enumerate(futures.items(), 1):
             prepared[url] = fut.result()  # AWS failures after retries propagate: the chunk fails
             if progress_every and n % progress_every == 0:
                 log.info("chunk %d: %d/%d distinct URLs prepared", chunk, n, len(urls))
+    log.info("chunk %d: decodes held at most %.2f of %.0f MiB of pixel memory at once", chunk,
+             shared.budget.peak / 2**20, shared.budget.limit / 2**20)
     return prepared
 
 

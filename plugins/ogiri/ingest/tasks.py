@@ -122,6 +122,7 @@ def ingest_chunk(run: Run, info: Mapping[str, str], chunk: Mapping[str, Any]) ->
         max_image_pixels=settings.max_image_pixels,
         max_image_side=settings.max_image_side,
         concurrency=settings.fetch_concurrency,
+        decode_memory_bytes=settings.decode_memory_mb * 1024 * 1024,
     )
     result = process_chunk(
         entries, chunk=int(chunk["index"]), job=job, clients=clients, fetcher=fetcher, labeler=labeler
