@@ -89,76 +89,102 @@ def _wait(describe, key: str, terminal: set[str], label: str) -> dict:
         time.sleep(0.2)
 
 
+def _upload_inputs(s3, bucket: str) -> None:
+    """Create the bucket and upload the source tarball and the training captions."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz",
+                  Body=_tar({"train.py": TRAIN_PY, "inference.py": INFERENCE_PY}))
+    s3.put_object(Bucket=bucket, Key="data/train/captions.txt", Body=CAPTIONS.encode("utf-8"))
+
+
+def _create_training_job(sm, job: str, bucket: str) -> None:
+    """Start the script-mode training job over the uploaded code and captions."""
+    sm.create_training_job(
+        TrainingJobName=job,
+        HyperParameters={"sagemaker_program": '"train.py"',
+                         "sagemaker_submit_directory": f'"s3://{bucket}/code/sourcedir.tar.gz"',
+                         "epochs": "3"},
+        AlgorithmSpecification={
+            "TrainingImage": "pytorch-training:local", "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "train:loss", "Regex": r"train_loss=([0-9.]+)"},
+                                  {"Name": "val:bleu4", "Regex": r"val_bleu4=([0-9.]+)"}],
+        },
+        RoleArn="arn:aws:iam::123456789012:role/demo",
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/train",
+            "S3DataDistributionType": "FullyReplicated"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+
+
+def _print_logs(logs, job: str) -> None:
+    """Every CloudWatch log line of the training job, stream by stream."""
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{job}/")["logStreams"]
+    for stream in streams:
+        print(f"  log stream {stream['logStreamName']}:")
+        events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                     logStreamName=stream["logStreamName"], startFromHead=True)["events"]
+        for event in events:
+            print(f"    | {event['message']}")
+
+
+def _train(sm, logs, bucket: str) -> str | None:
+    """Step 1: run the training job and print its progress; the model artifact URI, None if it failed."""
+    job = f"demo-train-{int(time.time())}"
+    print(f"\n1. training job {job}")
+    _create_training_job(sm, job, bucket)
+    desc = _wait(lambda: sm.describe_training_job(TrainingJobName=job), "TrainingJobStatus",
+                 {"Completed", "Failed", "Stopped"}, "status")
+    if desc["TrainingJobStatus"] != "Completed":
+        print(f"training failed: {desc.get('FailureReason')}")
+        return None
+    print("  transitions:", " → ".join(t["Status"] for t in desc["SecondaryStatusTransitions"]))
+    _print_logs(logs, job)
+    print("  metrics:", {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]})
+    artifact = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    print(f"  model: {artifact}")
+    return artifact
+
+
+def _serve(sm, rt, artifact: str) -> bool:
+    """Step 2: deploy the model to an endpoint and invoke it; False if the endpoint failed."""
+    print("\n2. endpoint demo-endpoint")
+    sm.create_model(ModelName="demo-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/demo",
+                    PrimaryContainer={"Image": "pytorch-inference:local", "ModelDataUrl": artifact})
+    sm.create_endpoint_config(EndpointConfigName="demo-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "demo-model", "InstanceType": "ml.g5.xlarge",
+        "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName="demo-endpoint", EndpointConfigName="demo-config")
+    desc = _wait(lambda: sm.describe_endpoint(EndpointName="demo-endpoint"), "EndpointStatus",
+                 {"InService", "Failed"}, "status")
+    if desc["EndpointStatus"] != "InService":
+        print(f"endpoint failed: {desc.get('FailureReason')}")
+        return False
+    for image in ("aGVsbG8=", "d29ybGQ="):
+        resp = rt.invoke_endpoint(EndpointName="demo-endpoint", ContentType="application/json",
+                                  Accept="application/json", Body=json.dumps({"image_b64": image}))
+        print(f"  invoke {image} → {resp['ContentType']} {resp['Body'].read().decode('utf-8')}")
+    try:
+        rt.invoke_endpoint(EndpointName="demo-endpoint", ContentType="text/csv", Body=b"1,2")
+    except rt.exceptions.ModelError as err:
+        print(f"  bad payload → ModelError {err.response['OriginalStatusCode']}: "
+              f"{err.response['OriginalMessage']}")
+    return True
+
+
 def main() -> int:
     """Run the demo; returns 0 on success."""
     with tempfile.TemporaryDirectory(prefix="localaws-demo-") as tmp, Emulator(Path(tmp)) as emu:
         print(f"emulator at {emu.url} (work dirs under {tmp})")
         s3, sm, rt, logs = (emu.client(s) for s in ("s3", "sagemaker", "sagemaker-runtime", "logs"))
         bucket = "ogiri-demo"
-        s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz",
-                      Body=_tar({"train.py": TRAIN_PY, "inference.py": INFERENCE_PY}))
-        s3.put_object(Bucket=bucket, Key="data/train/captions.txt", Body=CAPTIONS.encode("utf-8"))
-
-        job = f"demo-train-{int(time.time())}"
-        print(f"\n1. training job {job}")
-        sm.create_training_job(
-            TrainingJobName=job,
-            HyperParameters={"sagemaker_program": '"train.py"',
-                             "sagemaker_submit_directory": f'"s3://{bucket}/code/sourcedir.tar.gz"',
-                             "epochs": "3"},
-            AlgorithmSpecification={
-                "TrainingImage": "pytorch-training:local", "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "train:loss", "Regex": r"train_loss=([0-9.]+)"},
-                                      {"Name": "val:bleu4", "Regex": r"val_bleu4=([0-9.]+)"}],
-            },
-            RoleArn="arn:aws:iam::123456789012:role/demo",
-            InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/train",
-                "S3DataDistributionType": "FullyReplicated"}}}],
-            OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"},
-            ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
-            StoppingCondition={"MaxRuntimeInSeconds": 600},
-        )
-        desc = _wait(lambda: sm.describe_training_job(TrainingJobName=job), "TrainingJobStatus",
-                     {"Completed", "Failed", "Stopped"}, "status")
-        if desc["TrainingJobStatus"] != "Completed":
-            print(f"training failed: {desc.get('FailureReason')}")
+        _upload_inputs(s3, bucket)
+        artifact = _train(sm, logs, bucket)
+        if artifact is None or not _serve(sm, rt, artifact):
             return 1
-        print("  transitions:", " → ".join(t["Status"] for t in desc["SecondaryStatusTransitions"]))
-        streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                            logStreamNamePrefix=f"{job}/")["logStreams"]
-        for stream in streams:
-            print(f"  log stream {stream['logStreamName']}:")
-            events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
-                                         logStreamName=stream["logStreamName"], startFromHead=True)["events"]
-            for event in events:
-                print(f"    | {event['message']}")
-        print("  metrics:", {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]})
-        artifact = desc["ModelArtifacts"]["S3ModelArtifacts"]
-        print(f"  model: {artifact}")
-
-        print("\n2. endpoint demo-endpoint")
-        sm.create_model(ModelName="demo-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/demo",
-                        PrimaryContainer={"Image": "pytorch-inference:local", "ModelDataUrl": artifact})
-        sm.create_endpoint_config(EndpointConfigName="demo-config", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "demo-model", "InstanceType": "ml.g5.xlarge",
-            "InitialInstanceCount": 1}])
-        sm.create_endpoint(EndpointName="demo-endpoint", EndpointConfigName="demo-config")
-        desc = _wait(lambda: sm.describe_endpoint(EndpointName="demo-endpoint"), "EndpointStatus",
-                     {"InService", "Failed"}, "status")
-        if desc["EndpointStatus"] != "InService":
-            print(f"endpoint failed: {desc.get('FailureReason')}")
-            return 1
-        for image in ("aGVsbG8=", "d29ybGQ="):
-            resp = rt.invoke_endpoint(EndpointName="demo-endpoint", ContentType="application/json",
-                                      Accept="application/json", Body=json.dumps({"image_b64": image}))
-            print(f"  invoke {image} → {resp['ContentType']} {resp['Body'].read().decode('utf-8')}")
-        try:
-            rt.invoke_endpoint(EndpointName="demo-endpoint", ContentType="text/csv", Body=b"1,2")
-        except rt.exceptions.ModelError as err:
-            print(f"  bad payload → ModelError {err.response['OriginalStatusCode']}: "
-                  f"{err.response['OriginalMessage']}")
         sm.delete_endpoint(EndpointName="demo-endpoint")
         print("\nendpoint deleted; stopping the emulator")
     return 0

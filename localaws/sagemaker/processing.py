@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,11 @@ from localaws.sagemaker.common import (
     upload_dir,
     work_dir,
 )
-from localaws.sagemaker.jobs import HostProcess, JobRun, path_rewriter, set_attrs
+from localaws.sagemaker.jobs import HostProcess, JobRun, Outcome, path_rewriter, set_attrs
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
+
+Rewrite = Callable[[str], str]  # container path -> local path, see path_rewriter
 
 
 def initial_attrs(request: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +45,16 @@ def initial_attrs(request: dict[str, Any]) -> dict[str, Any]:
         "environment": request.get("Environment"),
         "processing_resources": request.get("ProcessingResources"),
     }
+
+
+def _container_paths(fs: Path, inputs: list[dict], outputs: list[dict]) -> Rewrite:
+    """A rewriter mapping /opt/ml/processing and every input/output LocalPath under the job's fs dir."""
+    mapping = {"/opt/ml/processing": str(fs / "opt/ml/processing")}
+    for item in [*inputs, *outputs]:
+        local = (item.get("S3Input") or item.get("S3Output") or {}).get("LocalPath")
+        if local:
+            mapping[local.rstrip("/")] = str(fs / local.strip("/"))
+    return path_rewriter(mapping)
 
 
 class ProcessingRun(JobRun):
@@ -77,27 +90,40 @@ class ProcessingRun(JobRun):
         set_attrs(self.job, processing_job_status=status)
 
     def _run(self) -> None:
+        """Stage the inputs, run the entrypoint as algo-1, upload the outputs and set the final status."""
         root = work_dir("processing", self.name)
         fs = root / "fs"
         app = self.req.get("AppSpecification") or {}
         inputs = self.req.get("ProcessingInputs") or []
         outputs = (self.req.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-        mapping = {"/opt/ml/processing": str(fs / "opt/ml/processing")}
-        for item in [*inputs, *outputs]:
-            local = (item.get("S3Input") or item.get("S3Output") or {}).get("LocalPath")
-            if local:
-                mapping[local.rstrip("/")] = str(fs / local.strip("/"))
-        rewrite = path_rewriter(mapping)
+        rewrite = _container_paths(fs, inputs, outputs)
         time.sleep(0.2)  # instance start, visible to a poller
         if self.stop_event.is_set():
             self._finish("Stopped")
             return
         s3 = s3_client(self.region)
+        if not self._stage_inputs(s3, inputs, outputs, rewrite):
+            return
+        host = self._host_process(root, fs, app, rewrite)
+        if host is None:
+            return
+        set_attrs(self.job, processing_start_time=now())
+        max_runtime = (self.req.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        outcome = self.run_hosts([host], float(max_runtime) if max_runtime else None)
+        if self._dead:
+            return
+        for item in outputs:
+            out = item["S3Output"]
+            upload_dir(s3, Path(rewrite(out["LocalPath"].rstrip("/"))), out["S3Uri"])
+        self._finish_with(outcome)
+
+    def _stage_inputs(self, s3: Any, inputs: list[dict], outputs: list[dict], rewrite: Rewrite) -> bool:
+        """Download every ProcessingInput and create every output dir; False once the job has failed."""
         for item in inputs:
             source = item.get("S3Input")
             if not source:
                 self._finish("Failed", f"ClientError: input {item.get('InputName')!r}: only S3Input is supported locally")
-                return
+                return False
             dest = Path(rewrite(source["LocalPath"].rstrip("/")))
             try:
                 download_s3_data(s3, source["S3Uri"], dest, source.get("S3DataType", "S3Prefix"))
@@ -109,35 +135,33 @@ class ProcessingRun(JobRun):
                     "Failed",
                     f"ClientError: could not download input {item.get('InputName')!r} from {source['S3Uri']}: {exc}",
                 )
-                return
+                return False
         for item in outputs:
             Path(rewrite(item["S3Output"]["LocalPath"].rstrip("/"))).mkdir(parents=True, exist_ok=True)
+        return True
 
+    def _host_process(self, root: Path, fs: Path, app: dict, rewrite: Rewrite) -> HostProcess | None:
+        """algo-1's command line, working dir and environment; None once the job has failed."""
         argv = [rewrite(a) for a in [*(app.get("ContainerEntrypoint") or []), *(app.get("ContainerArguments") or [])]]
         if not argv:
             self._finish("Failed", "ClientError: AppSpecification.ContainerEntrypoint is required locally")
-            return
+            return None
         if argv[0] in ("python", "python3") or argv[0].split("/")[-1] in ("python", "python3"):
             argv[0] = sys.executable
         env = {k: rewrite(str(v)) for k, v in (self.req.get("Environment") or {}).items()}
         env["PROCESSING_JOB_NAME"] = self.name
         cwd = fs / "opt/ml/processing"
         cwd.mkdir(parents=True, exist_ok=True)
-        host = HostProcess(
+        return HostProcess(
             host="algo-1",
             argv=argv,
             cwd=cwd,
             env=child_env(self.region, env, python_bin_dir(root)),
             stream=f"{self.name}/algo-1-{int(time.time())}",
         )
-        set_attrs(self.job, processing_start_time=now())
-        max_runtime = (self.req.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        outcome = self.run_hosts([host], float(max_runtime) if max_runtime else None)
-        if self._dead:
-            return
-        for item in outputs:
-            out = item["S3Output"]
-            upload_dir(s3, Path(rewrite(out["LocalPath"].rstrip("/"))), out["S3Uri"])
+
+    def _finish_with(self, outcome: Outcome) -> None:
+        """The job's final status from how the entrypoint ended."""
         if outcome.kind == "ok":
             self._finish("Completed")
         elif outcome.kind == "failed":

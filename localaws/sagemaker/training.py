@@ -19,6 +19,7 @@ import shlex
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,42 @@ def initial_attrs() -> dict[str, Any]:
         "billable_time_in_seconds": None,
         "training_time_in_seconds": None,
     }
+
+
+@dataclass
+class _Plan:
+    """What every host of a training job shares once its inputs are staged."""
+
+    root: Path
+    code_dir: Path
+    ckpt: Path
+    bin_dir: Path
+    raw_hps: dict[str, Any]
+    user_hps: dict[str, Any]
+    user_args: list[str]
+    submit: Any
+    program: Any
+    entrypoint: Any
+    algo: dict[str, Any]
+    channels: list[str]
+    input_data_config: dict[str, Any]
+    resource: dict[str, Any]
+    host_names: list[str]
+    master_port: int
+    epoch: int
+
+    @property
+    def module_name(self) -> str:
+        """The entry point's module name (its file name without the suffix)."""
+        return Path(str(self.program or "")).stem
+
+    def resource_config(self, host: str) -> dict[str, Any]:
+        """resourceconfig.json of one host."""
+        return {"current_host": host, "hosts": self.host_names, "network_interface_name": "eth0"}
+
+    def channel_dirs(self, host_root: Path) -> dict[str, str]:
+        """Each channel's data dir as one host sees it."""
+        return {c: str(host_root / "input" / "data" / c) for c in self.channels}
 
 
 class TrainingRun(JobRun):
@@ -183,6 +220,12 @@ class TrainingRun(JobRun):
 
     # -- staging ----------------------------------------------------------------------------
     def _stage(self, root: Path, s3: Any) -> list[HostProcess]:
+        """Stage code, channels and checkpoints once, then each host's dirs, config, env and command."""
+        plan = self._stage_inputs(root, s3)
+        return [self._stage_host(plan, index, host) for index, host in enumerate(plan.host_names)]
+
+    def _stage_inputs(self, root: Path, s3: Any) -> _Plan:
+        """Resolve hyperparameters and entry point, download code, channels and checkpoints."""
         req = self.req
         raw_hps = dict(req.get("HyperParameters") or {})
         hps = {k: unquote_hp(v) for k, v in raw_hps.items()}
@@ -203,10 +246,41 @@ class TrainingRun(JobRun):
             self._stage_sourcedir(str(submit), code_dir, root, s3)
             if (code_dir / "requirements.txt").exists():
                 sink.write("requirements.txt found: pip install is skipped locally (the emulator's env is used)")
+        channels, input_data_config = self._stage_channels(root, s3, algo)
+        ckpt = self._restore_checkpoints(root, s3, sink)
+        resource = req.get("ResourceConfig") or {}
+        count = int(resource.get("InstanceCount") or 1)
+        host_names = [f"algo-{i}" for i in range(1, count + 1)]
+        master_port = free_port()
+        user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
+        user_args: list[str] = []
+        for key, value in user_hps.items():
+            user_args += [f"--{key}", hp_to_str(value)]
+        return _Plan(
+            root=root,
+            code_dir=code_dir,
+            ckpt=ckpt,
+            bin_dir=python_bin_dir(root),
+            raw_hps=raw_hps,
+            user_hps=user_hps,
+            user_args=user_args,
+            submit=submit,
+            program=program,
+            entrypoint=entrypoint,
+            algo=algo,
+            channels=channels,
+            input_data_config=input_data_config,
+            resource=resource,
+            host_names=host_names,
+            master_port=master_port,
+            epoch=epoch,
+        )
 
+    def _stage_channels(self, root: Path, s3: Any, algo: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        """Download each InputDataConfig channel to input/data/<name>; its names and inputdataconfig.json."""
         channels: list[str] = []
         input_data_config: dict[str, Any] = {}
-        for channel in req.get("InputDataConfig") or []:
+        for channel in self.req.get("InputDataConfig") or []:
             name = channel["ChannelName"]
             source = (channel.get("DataSource") or {}).get("S3DataSource")
             if not source:
@@ -226,146 +300,153 @@ class TrainingRun(JobRun):
             }
             if channel.get("ContentType"):
                 input_data_config[name]["ContentType"] = channel["ContentType"]
+        return channels, input_data_config
 
+    def _restore_checkpoints(self, root: Path, s3: Any, sink: Any) -> Path:
+        """Create checkpoints/ and fill it from CheckpointConfig.S3Uri, if one is given."""
         ckpt = root / "checkpoints"
         ckpt.mkdir()
-        ckpt_uri = (req.get("CheckpointConfig") or {}).get("S3Uri")
+        ckpt_uri = (self.req.get("CheckpointConfig") or {}).get("S3Uri")
         if ckpt_uri:
             n = download_s3_data(s3, ckpt_uri, ckpt)
             sink.write(f"restored {n} checkpoint file(s) from {ckpt_uri}")
+        return ckpt
 
-        resource = req.get("ResourceConfig") or {}
-        count = int(resource.get("InstanceCount") or 1)
-        host_names = [f"algo-{i}" for i in range(1, count + 1)]
-        master_port = free_port()
-        user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-        user_args: list[str] = []
-        for key, value in user_hps.items():
-            user_args += [f"--{key}", hp_to_str(value)]
-        bin_dir = python_bin_dir(root)
-        hosts: list[HostProcess] = []
-        for index, host in enumerate(host_names):
-            host_root = root if index == 0 else root / host
-            config_dir = host_root / "input" / "config"
-            config_dir.mkdir(parents=True, exist_ok=True)
-            if index > 0:
-                (host_root / "input" / "data").symlink_to(root / "input" / "data", target_is_directory=True)
-            model_dir, output_dir = host_root / "model", host_root / "output"
-            (output_dir / "data").mkdir(parents=True, exist_ok=True)
-            model_dir.mkdir(parents=True, exist_ok=True)
-            resource_config = {"current_host": host, "hosts": host_names, "network_interface_name": "eth0"}
-            (config_dir / "hyperparameters.json").write_text(json.dumps(raw_hps))
-            (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config))
-            (config_dir / "inputdataconfig.json").write_text(json.dumps(input_data_config))
-            channel_dirs = {c: str(host_root / "input" / "data" / c) for c in channels}
-            module_name = Path(str(program or "")).stem
-            training_env = {
-                "additional_framework_parameters": {},
-                "channel_input_dirs": channel_dirs,
-                "current_host": host,
-                "current_instance_type": resource.get("InstanceType", "local"),
-                "framework_module": None,
-                "hosts": host_names,
-                "hyperparameters": user_hps,
-                "input_config_dir": str(config_dir),
-                "input_data_config": input_data_config,
-                "input_dir": str(host_root / "input"),
-                "is_master": index == 0,
-                "job_name": self.name,
-                "log_level": 20,
-                "master_hostname": host_names[0],
-                "model_dir": str(model_dir),
-                "module_dir": str(submit or ""),
-                "module_name": module_name,
-                "network_interface_name": "eth0",
-                "num_cpus": os.cpu_count() or 1,
-                "num_gpus": 0,
-                "output_data_dir": str(output_dir / "data"),
-                "output_dir": str(output_dir),
-                "output_intermediate_dir": str(output_dir / "intermediate"),
-                "resource_config": resource_config,
-                "user_entry_point": str(program or ""),
-            }
-            env = {
-                "SM_MODEL_DIR": str(model_dir),
-                "SM_CHANNELS": json.dumps(channels),
-                "SM_HPS": json.dumps(user_hps),
-                "SM_OUTPUT_DATA_DIR": str(output_dir / "data"),
-                "SM_OUTPUT_DIR": str(output_dir),
-                "SM_OUTPUT_INTERMEDIATE_DIR": str(output_dir / "intermediate"),
-                "SM_INPUT_DIR": str(host_root / "input"),
-                "SM_INPUT_CONFIG_DIR": str(config_dir),
-                "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config),
-                "SM_RESOURCE_CONFIG": json.dumps(resource_config),
-                "SM_NUM_GPUS": "0",
-                "SM_NUM_CPUS": str(os.cpu_count() or 1),
-                "SM_HOSTS": json.dumps(host_names),
-                "SM_CURRENT_HOST": host,
-                "SM_CURRENT_INSTANCE_TYPE": resource.get("InstanceType", "local"),
-                "SM_MODULE_NAME": module_name,
-                "SM_MODULE_DIR": str(submit or ""),
-                "SM_USER_ENTRY_POINT": str(program or ""),
-                "SM_USER_ARGS": json.dumps(user_args),
-                "SM_FRAMEWORK_PARAMS": "{}",
-                "SM_LOG_LEVEL": "20",
-                "SM_NETWORK_INTERFACE_NAME": "eth0",
-                "SM_IS_MASTER": "true" if index == 0 else "false",
-                "SM_TRAINING_ENV": json.dumps(training_env),
-                "SM_CHECKPOINT_DIR": str(ckpt),
-                "TRAINING_JOB_NAME": self.name,
-                "TRAINING_JOB_ARN": self.job.arn,
-            }
-            for c in channels:
-                env[f"SM_CHANNEL_{c.upper()}"] = channel_dirs[c]
-            for key, value in user_hps.items():
-                env[f"SM_HP_{key.upper()}"] = hp_to_str(value)
-            if count > 1:
-                env.update(
-                    {
-                        "MASTER_ADDR": "127.0.0.1",
-                        "MASTER_PORT": str(master_port),
-                        "WORLD_SIZE": str(count),
-                        "RANK": str(index),
-                        "LOCAL_RANK": "0",
-                        "NODE_RANK": str(index),
-                    }
-                )
-            env.update({k: str(v) for k, v in (req.get("Environment") or {}).items()})
-            if entrypoint is not None:
-                rewrite = path_rewriter(
-                    {
-                        "/opt/ml/input": str(host_root / "input"),
-                        "/opt/ml/model": str(model_dir),
-                        "/opt/ml/output": str(output_dir),
-                        "/opt/ml/code": str(code_dir),
-                        "/opt/ml/checkpoints": str(ckpt),
-                    }
-                )
-                argv = [rewrite(a) for a in list(entrypoint) + list(algo.get("ContainerArguments") or [])]
-                if argv and argv[0] in ("python", "python3"):
-                    argv[0] = sys.executable
-            else:
-                entry = code_dir / str(program)
-                if not entry.is_file():
-                    raise JobSetupError(
-                        f"ClientError: entry point {program!r} not found in sagemaker_submit_directory {submit}"
-                    )
-                if str(program).endswith(".sh"):
-                    argv = ["/bin/sh", str(program), *user_args]
-                else:
-                    argv = [sys.executable, str(program), *user_args]
-            self._argv_for_message = argv
-            hosts.append(
-                HostProcess(
-                    host=host,
-                    argv=argv,
-                    cwd=code_dir,
-                    env=child_env(self.region, env, bin_dir),
-                    stream=f"{self.name}/{host}-{epoch}",
-                    banner=["Invoking script with the following command:", " ".join(shlex.quote(a) for a in argv)],
-                )
+    def _stage_host(self, plan: _Plan, index: int, host: str) -> HostProcess:
+        """One host's dirs and config files, environment and command line."""
+        host_root = plan.root if index == 0 else plan.root / host
+        self._write_host_config(plan, index, host, host_root)
+        env = self._host_env(plan, index, host, host_root)
+        argv = self._host_argv(plan, host_root)
+        self._argv_for_message = argv
+        return HostProcess(
+            host=host,
+            argv=argv,
+            cwd=plan.code_dir,
+            env=child_env(self.region, env, plan.bin_dir),
+            stream=f"{self.name}/{host}-{plan.epoch}",
+            banner=["Invoking script with the following command:", " ".join(shlex.quote(a) for a in argv)],
+        )
+
+    def _write_host_config(self, plan: _Plan, index: int, host: str, host_root: Path) -> None:
+        """Create the host's input/config, model and output dirs and write its three config JSON files."""
+        config_dir = host_root / "input" / "config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        if index > 0:
+            (host_root / "input" / "data").symlink_to(plan.root / "input" / "data", target_is_directory=True)
+        model_dir, output_dir = host_root / "model", host_root / "output"
+        (output_dir / "data").mkdir(parents=True, exist_ok=True)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "hyperparameters.json").write_text(json.dumps(plan.raw_hps))
+        (config_dir / "resourceconfig.json").write_text(json.dumps(plan.resource_config(host)))
+        (config_dir / "inputdataconfig.json").write_text(json.dumps(plan.input_data_config))
+
+    def _training_env(self, plan: _Plan, index: int, host: str, host_root: Path) -> dict[str, Any]:
+        """The toolkit's SM_TRAINING_ENV document for one host."""
+        output_dir = host_root / "output"
+        return {
+            "additional_framework_parameters": {},
+            "channel_input_dirs": plan.channel_dirs(host_root),
+            "current_host": host,
+            "current_instance_type": plan.resource.get("InstanceType", "local"),
+            "framework_module": None,
+            "hosts": plan.host_names,
+            "hyperparameters": plan.user_hps,
+            "input_config_dir": str(host_root / "input" / "config"),
+            "input_data_config": plan.input_data_config,
+            "input_dir": str(host_root / "input"),
+            "is_master": index == 0,
+            "job_name": self.name,
+            "log_level": 20,
+            "master_hostname": plan.host_names[0],
+            "model_dir": str(host_root / "model"),
+            "module_dir": str(plan.submit or ""),
+            "module_name": plan.module_name,
+            "network_interface_name": "eth0",
+            "num_cpus": os.cpu_count() or 1,
+            "num_gpus": 0,
+            "output_data_dir": str(output_dir / "data"),
+            "output_dir": str(output_dir),
+            "output_intermediate_dir": str(output_dir / "intermediate"),
+            "resource_config": plan.resource_config(host),
+            "user_entry_point": str(plan.program or ""),
+        }
+
+    def _host_env(self, plan: _Plan, index: int, host: str, host_root: Path) -> dict[str, str]:
+        """The SM_* (and, for several hosts, torchrun) environment of one host, plus the request's."""
+        output_dir, channel_dirs = host_root / "output", plan.channel_dirs(host_root)
+        env = {
+            "SM_MODEL_DIR": str(host_root / "model"),
+            "SM_CHANNELS": json.dumps(plan.channels),
+            "SM_HPS": json.dumps(plan.user_hps),
+            "SM_OUTPUT_DATA_DIR": str(output_dir / "data"),
+            "SM_OUTPUT_DIR": str(output_dir),
+            "SM_OUTPUT_INTERMEDIATE_DIR": str(output_dir / "intermediate"),
+            "SM_INPUT_DIR": str(host_root / "input"),
+            "SM_INPUT_CONFIG_DIR": str(host_root / "input" / "config"),
+            "SM_INPUT_DATA_CONFIG": json.dumps(plan.input_data_config),
+            "SM_RESOURCE_CONFIG": json.dumps(plan.resource_config(host)),
+            "SM_NUM_GPUS": "0",
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_HOSTS": json.dumps(plan.host_names),
+            "SM_CURRENT_HOST": host,
+            "SM_CURRENT_INSTANCE_TYPE": plan.resource.get("InstanceType", "local"),
+            "SM_MODULE_NAME": plan.module_name,
+            "SM_MODULE_DIR": str(plan.submit or ""),
+            "SM_USER_ENTRY_POINT": str(plan.program or ""),
+            "SM_USER_ARGS": json.dumps(plan.user_args),
+            "SM_FRAMEWORK_PARAMS": "{}",
+            "SM_LOG_LEVEL": "20",
+            "SM_NETWORK_INTERFACE_NAME": "eth0",
+            "SM_IS_MASTER": "true" if index == 0 else "false",
+            "SM_TRAINING_ENV": json.dumps(self._training_env(plan, index, host, host_root)),
+            "SM_CHECKPOINT_DIR": str(plan.ckpt),
+            "TRAINING_JOB_NAME": self.name,
+            "TRAINING_JOB_ARN": self.job.arn,
+        }
+        for c in plan.channels:
+            env[f"SM_CHANNEL_{c.upper()}"] = channel_dirs[c]
+        for key, value in plan.user_hps.items():
+            env[f"SM_HP_{key.upper()}"] = hp_to_str(value)
+        count = len(plan.host_names)
+        if count > 1:
+            env.update(
+                {
+                    "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(plan.master_port),
+                    "WORLD_SIZE": str(count),
+                    "RANK": str(index),
+                    "LOCAL_RANK": "0",
+                    "NODE_RANK": str(index),
+                }
             )
-        return hosts
+        env.update({k: str(v) for k, v in (self.req.get("Environment") or {}).items()})
+        return env
+
+    def _host_argv(self, plan: _Plan, host_root: Path) -> list[str]:
+        """The host's command line: the rewritten ContainerEntrypoint, or the script-mode entry point."""
+        if plan.entrypoint is not None:
+            rewrite = path_rewriter(
+                {
+                    "/opt/ml/input": str(host_root / "input"),
+                    "/opt/ml/model": str(host_root / "model"),
+                    "/opt/ml/output": str(host_root / "output"),
+                    "/opt/ml/code": str(plan.code_dir),
+                    "/opt/ml/checkpoints": str(plan.ckpt),
+                }
+            )
+            argv = [rewrite(a) for a in list(plan.entrypoint) + list(plan.algo.get("ContainerArguments") or [])]
+            if argv and argv[0] in ("python", "python3"):
+                argv[0] = sys.executable
+            return argv
+        entry = plan.code_dir / str(plan.program)
+        if not entry.is_file():
+            raise JobSetupError(
+                f"ClientError: entry point {plan.program!r} not found in sagemaker_submit_directory {plan.submit}"
+            )
+        if str(plan.program).endswith(".sh"):
+            return ["/bin/sh", str(plan.program), *plan.user_args]
+        return [sys.executable, str(plan.program), *plan.user_args]
 
     def _stage_sourcedir(self, submit: str, code_dir: Path, root: Path, s3: Any) -> None:
         if submit.startswith("s3://"):

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from localaws.sagemaker.common import now, parse_s3_uri, s3_client, s3_data_objects, trim_reason, work_dir
@@ -113,12 +114,33 @@ class TransformRun:
             self._finish("Failed", f"InternalServerError: localaws could not run the job: {type(exc).__name__}: {exc}")
 
     def _run(self) -> None:
+        """Start the model server, transform every input object and set the final status."""
         req = self.req
         root = work_dir("transform", self.name)
         max_payload = int(req.get("MaxPayloadInMB") or 6) * 1024 * 1024
         concurrency = max(1, min(int(req.get("MaxConcurrentTransforms") or 1), 4))
+        if not self._start_model_server(root, max_payload, concurrency):
+            return
+        source = ((req.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
+        s3 = s3_client(self.region)
+        try:
+            objects = s3_data_objects(s3, source.get("S3Uri", ""), source.get("S3DataType", "S3Prefix"))
+        except Exception as exc:  # noqa: BLE001 - bad data source: the job fails with the reason
+            self._finish("Failed", f"ClientError: could not list the input {source.get('S3Uri')!r}: {exc}")
+            return
+        failures = self._transform_all(s3, objects, max_payload, concurrency)
+        if self.stop_event.is_set() and not failures:
+            time.sleep(0.05)
+            self._finish("Stopped")
+        elif failures:
+            self._finish("Failed", f"ClientError: failed to transform {failures[0]}")
+        else:
+            self._finish("Completed")
+
+    def _start_model_server(self, root: Path, max_payload: int, concurrency: int) -> bool:
+        """Start the batch model server and wait until it is ready; False if the run must end here."""
         env = {
-            **(req.get("Environment") or {}),
+            **(self.req.get("Environment") or {}),
             "SAGEMAKER_BATCH": "true",
             "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(max_payload // (1024 * 1024)),
             "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(concurrency),
@@ -135,53 +157,48 @@ class TransformRun:
         )
         try:
             if self._dead:
-                return
+                return False
             self.worker.start()
             self.worker.wait_ready()
         except WorkerFailed as exc:
             self._finish("Failed", f"ClientError: the model server failed to start: {exc}")
-            return
+            return False
+        return True
 
-        tin = req.get("TransformInput") or {}
-        tout = req.get("TransformOutput") or {}
-        source = (tin.get("DataSource") or {}).get("S3DataSource") or {}
-        s3 = s3_client(self.region)
-        try:
-            objects = s3_data_objects(s3, source.get("S3Uri", ""), source.get("S3DataType", "S3Prefix"))
-        except Exception as exc:  # noqa: BLE001 - bad data source: the job fails with the reason
-            self._finish("Failed", f"ClientError: could not list the input {source.get('S3Uri')!r}: {exc}")
-            return
-        out_bucket, out_prefix = parse_s3_uri(tout.get("S3OutputPath", ""))
+    def _transform_all(self, s3: Any, objects: list[tuple[str, str, str]], max_payload: int,
+                       concurrency: int) -> list[str]:
+        """Transform the objects on `concurrency` threads; one message per object that failed."""
+        out_bucket, out_prefix = parse_s3_uri((self.req.get("TransformOutput") or {}).get("S3OutputPath", ""))
         out_prefix = out_prefix.rstrip("/") + "/" if out_prefix.strip("/") else ""
-
-        def transform_one(item: tuple[str, str, str]) -> None:
-            bucket, key, rel = item
-            if self.stop_event.is_set():
-                return
-            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            outputs = []
-            for body in split_requests(data, tin.get("SplitType"), req.get("BatchStrategy"), max_payload):
-                if self.stop_event.is_set():
-                    return
-                status, _, out = self.worker.invoke(body, tin.get("ContentType"), tout.get("Accept"))
-                if status != 200:
-                    raise RecordError(out.decode("utf-8", "replace"))
-                outputs.append(out)
-            s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}{rel}.out", Body=assemble(outputs, tout.get("AssembleWith")))
-
         failures: list[str] = []
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            futures = {pool.submit(transform_one, item): item for item in objects}
+            futures = {
+                pool.submit(self._transform_one, s3, item, max_payload, out_bucket, out_prefix): item
+                for item in objects
+            }
             for future, (bucket, key, _) in futures.items():
                 try:
                     future.result()
                 except Exception as exc:  # noqa: BLE001 - reported as the job's FailureReason
                     failures.append(f"s3://{bucket}/{key}: {exc}")
                     self.stop_event.set()
-        if self.stop_event.is_set() and not failures:
-            time.sleep(0.05)
-            self._finish("Stopped")
-        elif failures:
-            self._finish("Failed", f"ClientError: failed to transform {failures[0]}")
-        else:
-            self._finish("Completed")
+        return failures
+
+    def _transform_one(self, s3: Any, item: tuple[str, str, str], max_payload: int, out_bucket: str,
+                       out_prefix: str) -> None:
+        """Send one input object's requests to the model server and write its assembled `.out` object."""
+        tin = self.req.get("TransformInput") or {}
+        tout = self.req.get("TransformOutput") or {}
+        bucket, key, rel = item
+        if self.stop_event.is_set():
+            return
+        data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        outputs = []
+        for body in split_requests(data, tin.get("SplitType"), self.req.get("BatchStrategy"), max_payload):
+            if self.stop_event.is_set():
+                return
+            status, _, out = self.worker.invoke(body, tin.get("ContentType"), tout.get("Accept"))
+            if status != 200:
+                raise RecordError(out.decode("utf-8", "replace"))
+            outputs.append(out)
+        s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}{rel}.out", Body=assemble(outputs, tout.get("AssembleWith")))

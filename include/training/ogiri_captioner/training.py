@@ -165,6 +165,18 @@ class _Split:
                            tokenizer.pad_id)
 
 
+@dataclass
+class _Optimization:
+    """The decoder, the module the steps run (DDP-wrapped when distributed), its optimizer and AMP state."""
+
+    decoder: torch.nn.Module
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    amp_dtype: torch.dtype
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train, validate every epoch, checkpoint, and (rank 0) write the model dir.
 
@@ -188,6 +200,7 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: torch.device) -> dict:
+    """The run on this process: features, decoder, epochs, then (rank 0) the model dir and metrics."""
     t_start = time.perf_counter()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -195,12 +208,7 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     val_recs = read_manifests(cfg.val_dir, cfg.images_dir)
     if world > 1 and len(train_recs) < world:
         raise ValueError(f"{len(train_recs)} training records cannot be split over {world} processes")
-
-    ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
-    ckpt = None
-    if ckpt_path and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        log.info("resuming from %s (epoch %d done)", ckpt_path, ckpt["epoch"])
+    ckpt_path, ckpt = _load_checkpoint(cfg)
     tokenizer = (CharTokenizer.from_dict(ckpt["tokenizer"]) if ckpt
                  else CharTokenizer.build([r.caption for r in train_recs], cfg.min_freq))
 
@@ -210,6 +218,52 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         raise ValueError("checkpoint was trained with different encoder weights/grid; "
                          "clear the checkpoint dir or restore the same pretrained weights")
     paths = list(dict.fromkeys([r.image for r in train_recs] + [r.image for r in val_recs]))
+    features, feature_s = _cached_features(cfg, encoder, fingerprint, paths, rank, world, device)
+    row_of = {p: i for i, p in enumerate(paths)}
+    train_split = _Split(train_recs, row_of, tokenizer, cfg.max_len)
+    val_split = _Split(val_recs, row_of, tokenizer, cfg.max_len)
+
+    opt = _build_optimization(cfg, encoder, tokenizer, features, train_split, world, local_rank, device)
+    start_epoch, history = _resume(ckpt, opt, world)
+    log.info("rank %d/%d device=%s train=%d val=%d images=%d vocab=%d features=%.1fs encoder=%s",
+             rank, world, device, len(train_recs), len(val_recs), len(paths), len(tokenizer), feature_s,
+             weights_source)
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        step_losses, train_loss = _train_epoch(cfg, opt, features, train_split, tokenizer.pad_id, epoch, rank,
+                                               world, device)
+        entry = {"epoch": epoch, "train_loss": float(train_loss)}
+        if rank == 0:
+            entry.update(evaluate_split(opt.decoder, features, val_split, tokenizer, cfg, device))
+            print(format_metrics(entry), flush=True)
+            if ckpt_path:
+                _save_checkpoint(ckpt_path, opt.decoder, opt.optimizer, opt.scaler, tokenizer, fingerprint, epoch,
+                                 [*history, entry])
+        history.append({**entry, "step_losses": step_losses.tolist()})
+        if world > 1:
+            dist.barrier()
+
+    digest = weights_digest(opt.decoder)
+    print(f"rank={rank} weights_sha256={digest}", flush=True)
+    metrics = _final_metrics(history, weights_source, len(train_recs), len(val_recs), feature_s, t_start)
+    if rank == 0:
+        _write_outputs(cfg, encoder, opt.decoder, tokenizer, metrics)
+    return {"history": history, "metrics": metrics, "weights_sha256": digest, "encoder_weights": weights_source}
+
+
+def _load_checkpoint(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
+    """The checkpoint file's path (None without a checkpoint dir) and its contents, if one was saved."""
+    ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
+    ckpt = None
+    if ckpt_path and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        log.info("resuming from %s (epoch %d done)", ckpt_path, ckpt["epoch"])
+    return ckpt_path, ckpt
+
+
+def _cached_features(cfg: TrainConfig, encoder, fingerprint: str, paths: list, rank: int, world: int,
+                     device: torch.device) -> tuple[torch.Tensor, float]:
+    """The encoder's features of every image (cached on rank 0), placed for training; and the seconds taken."""
     cache = FeatureCache(cfg.feature_cache_dir if rank == 0 else None, f"{fingerprint}-{cfg.image_size}")
     t0 = time.perf_counter()
     features = extract_features(encoder, paths, cfg.image_size, device, cache, num_workers=cfg.num_workers,
@@ -218,10 +272,12 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     feature_s = time.perf_counter() - t0
     if device.type == "cuda":
         features = features.to(device) if features.nbytes < (4 << 30) else features.pin_memory()
-    row_of = {p: i for i, p in enumerate(paths)}
-    train_split = _Split(train_recs, row_of, tokenizer, cfg.max_len)
-    val_split = _Split(val_recs, row_of, tokenizer, cfg.max_len)
+    return features, feature_s
 
+
+def _build_optimization(cfg: TrainConfig, encoder, tokenizer: CharTokenizer, features: torch.Tensor,
+                        train_split: _Split, world: int, local_rank: int, device: torch.device) -> _Optimization:
+    """A freshly initialised decoder (DDP-wrapped when distributed), its AdamW optimizer and grad scaler."""
     torch.manual_seed(cfg.seed)  # decoder init must not depend on whether features came from the cache
     decoder = build_decoder(cfg.decoder, len(tokenizer), encoder.feat_dim, cfg.grid ** 2, cfg.embed_dim,
                             cfg.hidden_dim, cfg.max_len, cfg.dropout, tokenizer.pad_id)
@@ -236,11 +292,16 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     use_amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    return _Optimization(decoder, model, optimizer, scaler, use_amp, amp_dtype)
+
+
+def _resume(ckpt: dict | None, opt: _Optimization, world: int) -> tuple[int, list]:
+    """Restore the checkpoint's state (if any) and check every rank resumes at the same epoch."""
     start_epoch, history = 1, []
     if ckpt:
-        decoder.load_state_dict(ckpt["decoder"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        opt.decoder.load_state_dict(ckpt["decoder"])
+        opt.optimizer.load_state_dict(ckpt["optimizer"])
+        opt.scaler.load_state_dict(ckpt["scaler"])
         start_epoch, history = ckpt["epoch"] + 1, list(ckpt.get("history", []))
         _set_rng_state(ckpt["rng"])
     if world > 1:  # every rank must resume from the same epoch or the collectives would deadlock
@@ -249,60 +310,55 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
         if len(set(epochs)) != 1:
             raise ValueError(f"ranks found different checkpoints (next epochs {epochs}); give every host "
                              "the same checkpoint dir contents")
-    log.info("rank %d/%d device=%s train=%d val=%d images=%d vocab=%d features=%.1fs encoder=%s",
-             rank, world, device, len(train_recs), len(val_recs), len(paths), len(tokenizer), feature_s,
-             weights_source)
+    return start_epoch, history
 
-    n = len(train_recs)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
-        if world > 1:  # equal shards: every rank takes the same number of steps
-            per = n // world
-            order = order[rank * per : (rank + 1) * per]
-        model.train()
-        losses = []
-        for idx in order.split(cfg.batch_size):
-            feats = features[train_split.rows[idx].to(features.device)].to(device, non_blocking=True)
-            tokens = train_split.tokens[idx].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                loss = sequence_loss(model, feats, tokens, tokenizer.pad_id)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.clip_grad > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(decoder.parameters(), cfg.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.detach())
-        step_losses = torch.stack(losses).float()
-        train_loss = step_losses.mean()  # stays on `device`: NCCL reduces CUDA tensors only
-        if world > 1:
-            dist.all_reduce(train_loss)
-            train_loss /= world
-        step_losses = step_losses.cpu()
-        entry = {"epoch": epoch, "train_loss": float(train_loss)}
-        if rank == 0:
-            entry.update(evaluate_split(decoder, features, val_split, tokenizer, cfg, device))
-            print(format_metrics(entry), flush=True)
-            if ckpt_path:
-                _save_checkpoint(ckpt_path, decoder, optimizer, scaler, tokenizer, fingerprint, epoch,
-                                 [*history, entry])
-        history.append({**entry, "step_losses": step_losses.tolist()})
-        if world > 1:
-            dist.barrier()
 
-    digest = weights_digest(decoder)
-    print(f"rank={rank} weights_sha256={digest}", flush=True)
+def _train_epoch(cfg: TrainConfig, opt: _Optimization, features: torch.Tensor, split: _Split, pad_id: int,
+                 epoch: int, rank: int, world: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch over this rank's shard: the per-step losses (CPU) and the mean loss over all ranks."""
+    n = len(split.records)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+    if world > 1:  # equal shards: every rank takes the same number of steps
+        per = n // world
+        order = order[rank * per : (rank + 1) * per]
+    opt.model.train()
+    losses = []
+    for idx in order.split(cfg.batch_size):
+        feats = features[split.rows[idx].to(features.device)].to(device, non_blocking=True)
+        tokens = split.tokens[idx].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=opt.amp_dtype, enabled=opt.use_amp):
+            loss = sequence_loss(opt.model, feats, tokens, pad_id)
+        opt.optimizer.zero_grad(set_to_none=True)
+        opt.scaler.scale(loss).backward()
+        if cfg.clip_grad > 0:
+            opt.scaler.unscale_(opt.optimizer)
+            torch.nn.utils.clip_grad_norm_(opt.decoder.parameters(), cfg.clip_grad)
+        opt.scaler.step(opt.optimizer)
+        opt.scaler.update()
+        losses.append(loss.detach())
+    step_losses = torch.stack(losses).float()
+    train_loss = step_losses.mean()  # stays on `device`: NCCL reduces CUDA tensors only
+    if world > 1:
+        dist.all_reduce(train_loss)
+        train_loss /= world
+    return step_losses.cpu(), train_loss
+
+
+def _final_metrics(history: list, weights_source: str, n_train: int, n_val: int, feature_s: float,
+                   t_start: float) -> dict:
+    """metrics.json: the last epoch's metrics, the run's sizes and timings, and the history without step losses."""
     final = {k: v for k, v in history[-1].items() if k != "step_losses"} if history else {}
-    metrics = {**final, "encoder_weights": weights_source, "train_records": n, "val_records": len(val_recs),
-               "feature_seconds": round(feature_s, 3), "total_seconds": round(time.perf_counter() - t_start, 3),
-               "history": [{k: v for k, v in h.items() if k != "step_losses"} for h in history]}
-    if rank == 0:
-        save_model_dir(cfg.model_dir, encoder, decoder, tokenizer, cfg.model_config(), metrics)
-        if cfg.output_dir:
-            Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-            (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-    return {"history": history, "metrics": metrics, "weights_sha256": digest, "encoder_weights": weights_source}
+    return {**final, "encoder_weights": weights_source, "train_records": n_train, "val_records": n_val,
+            "feature_seconds": round(feature_s, 3), "total_seconds": round(time.perf_counter() - t_start, 3),
+            "history": [{k: v for k, v in h.items() if k != "step_losses"} for h in history]}
+
+
+def _write_outputs(cfg: TrainConfig, encoder, decoder, tokenizer: CharTokenizer, metrics: dict) -> None:
+    """The model dir, and metrics.json in the output dir when there is one."""
+    save_model_dir(cfg.model_dir, encoder, decoder, tokenizer, cfg.model_config(), metrics)
+    if cfg.output_dir:
+        Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
 
 
 @torch.no_grad()
