@@ -18,10 +18,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from ogiri.config import Settings, get_settings
 from ogiri.naming import run_key as make_run_key
 
 log = logging.getLogger(__name__)
+
+
+class InvalidParam(AirflowFailException, ValueError):  # noqa: N818 - reads as "invalid param" in the log
+    """A trigger-form value no retry can fix: the task fails at once (no retries), naming the param.
+
+    Transient and AWS errors keep raising their own exceptions, so they keep the task's retries.
+    """
+
+    def __init__(self, name: str, value: Any, why: str):
+        self.param, self.value = name, value
+        super().__init__(f"param {name}={value!r}: {why}")
 
 
 def previous_day(when: datetime) -> str:

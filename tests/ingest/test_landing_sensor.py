@@ -18,6 +18,7 @@ def test_window_left_counts_from_the_run_start():
     assert window_left(600, RUN_START, RUN_START + timedelta(seconds=30)) == 570
     assert window_left(600, RUN_START, RUN_START + timedelta(seconds=900)) == -300
     assert window_left(600, None, RUN_START) == 600
+    assert window_left(600, RUN_START, RUN_START + timedelta(seconds=900), try_number=1) == 600  # first try
 
 
 def sensor(account, key: str, window_s: float) -> LandingKeySensor:
@@ -38,7 +39,7 @@ def sensor(account, key: str, window_s: float) -> LandingKeySensor:
 def context(tried_after_s: float) -> dict:
     return {
         "dag_run": SimpleNamespace(start_date=RUN_START),
-        "ti": SimpleNamespace(start_date=RUN_START + timedelta(seconds=tried_after_s)),
+        "ti": SimpleNamespace(start_date=RUN_START + timedelta(seconds=tried_after_s), try_number=2),
     }
 
 

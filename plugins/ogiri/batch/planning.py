@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from ogiri.aws import delete_keys, s3_split
 from ogiri.batch import layout
 
@@ -35,8 +37,9 @@ MAX_BATCH_SIZE = 1024
 MAX_CONCURRENT_TRANSFORMS = 256
 
 
-class PlanError(ValueError):
-    """The run's inputs or options are not usable (bad prefix, manifest line, option…)."""
+class PlanError(AirflowFailException, ValueError):
+    """The run's inputs or options are not usable (bad prefix, missing manifest, option…): user
+    input that no retry can fix, so the task fails at once instead of retrying."""
 
 
 @dataclass(frozen=True, order=True)

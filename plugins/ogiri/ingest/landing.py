@@ -15,9 +15,12 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 
-def window_left(window_s: float, run_started: datetime | None, try_started: datetime | None) -> float:
-    """Seconds of the landing window left when this try started (the whole window when unknown)."""
-    if run_started is None or try_started is None:
+def window_left(
+    window_s: float, run_started: datetime | None, try_started: datetime | None, try_number: int = 2
+) -> float:
+    """Seconds of the landing window left when this try started: the whole window for a first try
+    (or when a time is unknown), else what the earlier tries since the run's start left."""
+    if try_number <= 1 or run_started is None or try_started is None or try_started < run_started:
         return window_s
     return window_s - (try_started - run_started).total_seconds()
 
@@ -32,7 +35,12 @@ class LandingKeySensor(S3KeySensor):
     def execute(self, context) -> None:
         """Wait for what is left of the window (a retry does not start it again)."""
         dag_run, ti = context.get("dag_run"), context.get("ti")
-        left = window_left(self.landing_window_s, getattr(dag_run, "start_date", None), getattr(ti, "start_date", None))
+        left = window_left(
+            self.landing_window_s,
+            getattr(dag_run, "start_date", None),
+            getattr(ti, "start_date", None),
+            int(getattr(ti, "try_number", 1) or 1),
+        )
         if left <= 0:
             if self.poke(context):
                 return

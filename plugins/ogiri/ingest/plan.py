@@ -25,7 +25,7 @@ from ogiri.aws import delete_keys, put_if_changed
 from ogiri.ingest.csv_rows import iter_rows
 from ogiri.ingest.fetch import DEFAULT_SCHEMES
 from ogiri.ingest.rows import Reject, Row, from_staged, to_staged
-from ogiri.runs import previous_day
+from ogiri.runs import InvalidParam, previous_day
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
@@ -38,8 +38,11 @@ def partition_date_for(
     if override:
         override = override.strip()
         if not _DATE.match(override):
-            raise ValueError(f"partition_date {override!r} is not YYYY-MM-DD")
-        date.fromisoformat(override)  # raises on 2026-02-30
+            raise InvalidParam("partition_date", override, "not a date in the form YYYY-MM-DD")
+        try:
+            date.fromisoformat(override)  # 2026-02-30, 2026-13-45
+        except ValueError as exc:
+            raise InvalidParam("partition_date", override, f"not a calendar date ({exc})") from None
         return override
     when = logical_date or run_after
     if when is None:
