@@ -60,13 +60,23 @@ KNOBS = parse_knobs()
         "retry_exponential_backoff": True,
     },
     params={
+        # Nullable with a date format: the form (and the Backfill dialog) can submit the default,
+        # and then every night ingests its own partition, the day before its logical date.
         "partition_date": Param(
-            "", type="string", description="YYYY-MM-DD to ingest; empty = the day before the logical date"
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Partition date",
+            description="YYYY-MM-DD to ingest. Empty: the day before the run's logical date (nightly and backfill runs).",
         ),
-        "chunk_rows": Param(None, type=["null", "integer"], minimum=1, description="rows per mapped task"),
-        "max_caption_chars": Param(None, type=["null", "integer"], minimum=1),
-        "rekognition_tps": Param(None, type=["null", "number"], minimum=0, description="0 = unlimited"),
-        "min_confidence": Param(None, type=["null", "number"], minimum=0, maximum=100),
+        "chunk_rows": Param(None, type=["null", "integer"], minimum=1, title="Rows per chunk task",
+                            description="Empty: OGIRI_INGEST_CHUNK_ROWS (500)."),
+        "max_caption_chars": Param(None, type=["null", "integer"], minimum=1, title="Max caption length",
+                                   description="In characters. Empty: OGIRI_MAX_CAPTION_CHARS (280)."),
+        "rekognition_tps": Param(None, type=["null", "number"], minimum=0, title="DetectLabels calls/s per chunk",
+                                 description="0 = unlimited. Empty: OGIRI_REKOGNITION_TPS (5)."),
+        "min_confidence": Param(None, type=["null", "number"], minimum=0, maximum=100, title="Label min confidence",
+                                description="Percent. Empty: OGIRI_REKOGNITION_MIN_CONFIDENCE (70)."),
     },
 )
 def ogiri_ingest():

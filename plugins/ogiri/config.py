@@ -94,6 +94,12 @@ class Settings:
     endpoint_instance_type: str = "ml.g5.xlarge"
     transform_instance_type: str = "ml.m5.xlarge"
     endpoint_name: str = "ogiri-captioner"
+    #: Training defaults for runs that leave the form empty (asset-triggered runs always do):
+    #: production values here; local mode sets small ones through ``OGIRI_TRAIN_*``.
+    train_epochs: int = 10
+    train_image_size: int = 224
+    train_encoder: str = "resnet50"
+    train_use_spot: bool = True
     framework_version: str = "2.5"
     py_version: str = "py311"
     # Ingestion
@@ -166,6 +172,10 @@ def get_settings() -> Settings:
         endpoint_instance_type=_env("OGIRI_ENDPOINT_INSTANCE_TYPE", d.endpoint_instance_type),
         transform_instance_type=_env("OGIRI_TRANSFORM_INSTANCE_TYPE", d.transform_instance_type),
         endpoint_name=_env("OGIRI_ENDPOINT_NAME", d.endpoint_name),
+        train_epochs=_env_int("OGIRI_TRAIN_EPOCHS", d.train_epochs),
+        train_image_size=_env_int("OGIRI_TRAIN_IMAGE_SIZE", d.train_image_size),
+        train_encoder=_env("OGIRI_TRAIN_ENCODER", d.train_encoder),
+        train_use_spot=_env_bool("OGIRI_TRAIN_USE_SPOT", d.train_use_spot),
         framework_version=_env("OGIRI_FRAMEWORK_VERSION", d.framework_version),
         py_version=_env("OGIRI_PY_VERSION", d.py_version),
         max_caption_chars=_env_int("OGIRI_MAX_CAPTION_CHARS", d.max_caption_chars),

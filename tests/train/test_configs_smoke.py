@@ -14,7 +14,7 @@ from ogiri.endpoints import rollback, serving
 from ogiri.naming import run_key
 from ogiri.train import configs
 from ogiri.train.configs import RunNames
-from ogiri.train.params import form_defaults
+from ogiri.train.params import resolved_defaults as form_defaults
 from ogiri.train.registry import register_model_version
 from ogiri.train.smoke import caption_problems, smoke_test, vocabulary_of
 
@@ -214,3 +214,19 @@ def test_read_evaluation_fails_fast_only_when_the_report_is_missing_or_broken(sm
         steps.read_evaluation(steps.run_for_key(key))
     s3.put_object(Bucket=bucket, Key=object_key, Body=json.dumps({"models": {"candidate": {}}}).encode())
     assert steps.read_evaluation(steps.run_for_key(key)) == {"models": {"candidate": {}}}
+
+
+def test_empty_training_choices_come_from_the_deployment_settings(monkeypatch):
+    """Issue 13: asset-triggered runs submit the form's defaults; local mode makes them small
+    through OGIRI_TRAIN_* (no code branch), production keeps 10 epochs of ResNet-50 at 224 px on Spot."""
+    from ogiri.train.params import resolved_defaults
+
+    prod = configs.hyperparameters(resolved_defaults())
+    assert (prod["epochs"], prod["image_size"], prod["encoder"]) == (10, 224, "resnet50")
+    assert resolved_defaults()["use_spot"] is True
+    for name, value in {"OGIRI_TRAIN_EPOCHS": "2", "OGIRI_TRAIN_IMAGE_SIZE": "64",
+                        "OGIRI_TRAIN_ENCODER": "resnet18", "OGIRI_TRAIN_USE_SPOT": "false"}.items():
+        monkeypatch.setenv(name, value)
+    local = resolved_defaults()
+    assert (local["epochs"], local["image_size"], local["encoder"], local["use_spot"]) == (2, 64, "resnet18", False)
+    assert resolved_defaults(epochs=5)["epochs"] == 5  # a value in the form wins

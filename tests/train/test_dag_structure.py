@@ -33,9 +33,14 @@ def test_typed_params(dag):
                  "min_new_images", "max_bleu_regression"):
         assert name in p, name
     schema = {k: p.get_param(k).schema for k in p}
-    assert schema["epochs"]["type"] == "integer" and schema["use_spot"]["type"] == "boolean"
+    assert schema["epochs"]["type"] == ["null", "integer"] and schema["epochs"]["minimum"] == 1
+    assert schema["use_spot"]["type"] == ["null", "boolean"]
     assert schema["force_deploy"]["type"] == "boolean" and p["force_deploy"] is False
-    assert p["use_spot"] is True
+    # Empty training choices fall back to deployment settings (OGIRI_TRAIN_*), so asset-triggered
+    # runs in local mode train small without a code branch (issue 13).
+    assert p["use_spot"] is None and p["epochs"] is None
+    for name, param in dag.params.items():
+        assert param.schema.get("title") or param.schema.get("description"), name
 
 
 def test_linear_core(dag):

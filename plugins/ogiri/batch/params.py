@@ -16,33 +16,44 @@ PARAMS = {
     "input_prefixes": Param(
         [],
         type="array",
-        items={"type": "string"},
-        description="S3 prefixes to caption (one input set each).",
+        items={"type": "string", "pattern": "^s3://"},
+        title="Input prefixes",
+        description="s3:// prefixes to caption (one input set each). Empty: see manifest / ingest date.",
     ),
-    "manifest_uri": Param(None, type=["null", "string"], description="S3 URI of a manifest of images."),
+    "manifest_uri": Param(None, type=["null", "string"], pattern="^s3://", title="Manifest URI",
+                          description="s3:// URI of a JSON Lines manifest of images (s3_uri or image_key per line)."),
     "ingest_date": Param(
         None,
         type=["null", "string"],
-        description="YYYY-MM-DD: caption the images ingested that day (default: the run's date).",
+        format="date",
+        title="Ingest date",
+        description="YYYY-MM-DD: caption the images ingested that day. Empty: the day before the run's date.",
     ),
     "model": Param(
-        "champion", type="string", minLength=1, description="'champion' or a SageMaker model name."
+        "champion", type="string", minLength=1, title="Model",
+        description="'champion' (the deployed model) or a SageMaker model name."
     ),
     "instance_type": Param(
         None,
         type=["null", "string"],
-        description="Transform instance type (default OGIRI_TRANSFORM_INSTANCE_TYPE).",
+        title="Instance type",
+        description="Transform instance type. Empty: OGIRI_TRANSFORM_INSTANCE_TYPE (ml.m5.xlarge).",
     ),
-    "instance_count": Param(1, type="integer", minimum=1, maximum=100, description="Instances per job."),
-    "beam_width": Param(3, type="integer", minimum=1, maximum=16, description="Beam search width."),
-    "batch_size": Param(32, type="integer", minimum=1, maximum=1024, description="Images per request."),
+    "instance_count": Param(1, type="integer", minimum=1, maximum=100, title="Instance count",
+                            description="Instances per job."),
+    "beam_width": Param(3, type="integer", minimum=1, maximum=16, title="Beam width",
+                        description="Beam search width (1 = greedy)."),
+    "batch_size": Param(32, type="integer", minimum=1, maximum=1024, title="Batch size",
+                        description="Images per request."),
     "max_concurrent_transforms": Param(
-        2, type="integer", minimum=1, maximum=256, description="Parallel requests per instance."
+        2, type="integer", minimum=1, maximum=256, title="Concurrent requests",
+        description="Parallel requests per instance."
     ),
     "max_set_size": Param(
         5000,
         type="integer",
         minimum=1,
+        title="Max images per job",
         description="Sources larger than this are split into several jobs.",
     ),
 }

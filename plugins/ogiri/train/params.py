@@ -16,15 +16,19 @@ from ogiri.runs import form_values
 PARAMS = {
     "instance_type": Param(None, type=["null", "string"], title="Training instance type",
                            description="Empty: the deployment default (OGIRI_TRAINING_INSTANCE_TYPE, ml.g5.xlarge)."),
-    "epochs": Param(10, type="integer", minimum=1, title="Epochs"),
+    "epochs": Param(None, type=["null", "integer"], minimum=1, title="Epochs",
+                    description="At least 1. Empty: OGIRI_TRAIN_EPOCHS (10)."),
     "batch_size": Param(64, type="integer", minimum=1, title="Batch size"),
     "lr": Param(0.001, type="number", exclusiveMinimum=0, title="Learning rate"),
-    "encoder": Param("resnet50", type="string", enum=["resnet50", "resnet34", "resnet18"], title="Image encoder"),
+    "encoder": Param(None, type=["null", "string"], enum=[None, "resnet50", "resnet34", "resnet18"],
+                     title="Image encoder", description="Empty: OGIRI_TRAIN_ENCODER (resnet50)."),
     "decoder": Param("lstm", type="string", enum=["lstm", "transformer"], title="Caption decoder"),
-    "image_size": Param(224, type="integer", minimum=32, title="Image size (pixels)"),
+    "image_size": Param(None, type=["null", "integer"], minimum=32, title="Image size (pixels)",
+                        description="Empty: OGIRI_TRAIN_IMAGE_SIZE (224)."),
     "extra_hyperparameters": Param({}, type="object", title="Other hyperparameters",
                                    description="e.g. {\"embed_dim\": 256, \"beam_width\": 3}"),
-    "use_spot": Param(True, type="boolean", title="Managed Spot Training"),
+    "use_spot": Param(None, type=["null", "boolean"], title="Managed Spot Training",
+                      description="Empty: OGIRI_TRAIN_USE_SPOT (true)."),
     "max_runtime_seconds": Param(4 * 3600, type="integer", minimum=60, title="Max training runtime (s)"),
     "max_wait_seconds": Param(8 * 3600, type="integer", minimum=60, title="Max wait incl. spot interruptions (s)"),
     "min_new_images": Param(None, type=["null", "integer"], minimum=0, title="Minimum new images",
@@ -45,6 +49,10 @@ PARAMS = {
 #: Params that fall back to a deployment setting (``Settings`` attribute) when the form leaves them empty.
 SETTING_DEFAULTS = {
     "instance_type": "training_instance_type",
+    "epochs": "train_epochs",
+    "image_size": "train_image_size",
+    "encoder": "train_encoder",
+    "use_spot": "train_use_spot",
     "min_new_images": "min_new_images",
     "min_cider_improvement": "min_cider_improvement",
     "max_bleu_regression": "max_bleu_regression",
@@ -55,3 +63,12 @@ SETTING_DEFAULTS = {
 def form_defaults(**overrides: Any) -> dict[str, Any]:
     """What an untouched form submits, with ``overrides`` (for tests and scripts)."""
     return form_values(PARAMS, **overrides)
+
+
+def resolved_defaults(settings: Any = None, **overrides: Any) -> dict[str, Any]:
+    """:func:`form_defaults` with the empty entries filled from the deployment settings, as a
+    :class:`~ogiri.runs.Run` of this DAG sees them."""
+    from ogiri.config import get_settings
+    from ogiri.runs import merge_params
+
+    return merge_params(form_defaults(**overrides), settings or get_settings(), SETTING_DEFAULTS)
