@@ -10,8 +10,8 @@ backfills each process their own partition; at most 3 runs at once.
 2. `wait_for_landing` — the Amazon provider's `S3KeySensor` (deferrable, wildcard) waits up to
    `OGIRI_LANDING_TIMEOUT_S` (default 6 h) from the run's start; retries (transient S3 errors)
    share that window rather than restart it. **Nothing arrives ⇒ the run fails** (a missing nightly
-   drop is an incident, not a quiet day); `report_missing_landing` then logs a clear message and
-   writes a `missing_landing` ledger row. Mark the run successful by hand if the day truly had no data.
+   drop is an incident, not a quiet day); on that timeout, and only then, the sensor logs a clear
+   message and writes a `missing_landing` ledger row. Mark the run successful by hand if the day truly had no data.
 3. `plan_chunks` — parses the CSVs once (streaming; bad records become rejects with a reason) and
    stages rows as chunks of `chunk_rows`.
 4. `ingest_chunk` (mapped, one task per chunk; a failed chunk retries alone and rewrites the same
@@ -33,6 +33,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from ogiri.assets import captions_asset
 from ogiri.config import get_settings, parse_knobs
 from ogiri.ingest.landing import LandingKeySensor
+from ogiri.ingest.tasks import report_missing_landing
 
 DAG_ID = "ogiri_ingest"
 CAPTIONS = captions_asset()
@@ -117,12 +118,6 @@ def ogiri_ingest():
         }
         return summary
 
-    @task(trigger_rule="one_failed")
-    def report_missing_landing(info: dict[str, str]) -> str:
-        from ogiri.ingest.tasks import record_missing_landing, run_for
-
-        return record_missing_landing(run_for(), info, KNOBS.landing_timeout_s)
-
     info = resolve_partition()
     wait_for_landing = LandingKeySensor(
         task_id="wait_for_landing",
@@ -137,12 +132,13 @@ def ogiri_ingest():
         # Retries cover transient S3 errors while waiting; the window is shared by all tries
         # (LandingKeySensor), and a timeout fails at once, as for any sensor.
         retries=2,
+        # Only a timeout means "nothing landed": the sensor then writes the missing_landing row.
+        on_timeout=report_missing_landing,
     )
     chunks = plan_chunks(info)
     results = ingest_chunk.partial(info=info).expand(chunk=chunks)
     info >> wait_for_landing >> chunks
     reconcile_run(info, chunks, results)
-    wait_for_landing >> report_missing_landing(info)
 
 
 ogiri_ingest()

@@ -20,7 +20,6 @@ TASKS = {
     "plan_chunks",
     "ingest_chunk",
     "reconcile_run",
-    "report_missing_landing",
 }
 
 
@@ -37,7 +36,8 @@ def test_dag_parses_with_expected_shape():
     assert type(sensor).__name__ == "LandingKeySensor" and "S3KeySensor" in [c.__name__ for c in type(sensor).__mro__]
     assert sensor.retries >= 1  # transient S3 errors while waiting; the window is shared (issue 12)
     assert sensor.deferrable and sensor.wildcard_match and sensor.timeout == 6 * 3600 and not sensor.soft_fail
-    assert dag.get_task("report_missing_landing").trigger_rule == "one_failed"
+    # Only the sensor's timeout reports a missing landing (no always-skipped report task, issue 13).
+    assert sensor.on_timeout.__name__ == "report_missing_landing"
     # The sensor uses the configured AWS connection and region, rendered when it runs (not parse time).
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OGIRI_AWS_CONN_ID", "team_aws")
@@ -117,7 +117,6 @@ def test_three_nightly_runs_then_rerun_is_a_no_op(account, site, airflow_db, dag
     for day, (date, exp) in zip((2, 3, 4), expected.items(), strict=True):
         dr, states = run_dag(dag, day, chunk_rows=4)
         assert dr.state == "success", states
-        assert states.pop("report_missing_landing") == ["skipped"]
         assert all(s == ["success"] * len(s) for s in states.values()), states
         # one mapped task per non-empty chunk of ~4 rows (rows are spread by URL hash)
         assert 2 <= len(states["ingest_chunk"]) <= -(-exp["rows_in"] // 4)
@@ -208,7 +207,6 @@ def test_missing_landing_fails_the_run_with_a_clear_ledger_row(account, airflow_
     dr, states = run_dag(load_dag(), 10)
     assert dr.state == "failed"
     assert states["wait_for_landing"] == ["failed"]
-    assert states["report_missing_landing"] == ["success"]
     assert states["reconcile_run"] == ["upstream_failed"]
     row = _ledger(account).ingest_runs_for("2026-01-09")[0]
     assert row["status"] == "missing_landing"
@@ -239,3 +237,21 @@ def test_partition_param_overrides_the_date(account, site, airflow_db, dag_bundl
     dr, states = run_dag(load_dag(), 1, partition_date="2025-12-24")
     assert dr.state == "success", states
     assert len(_items_by_date(account, "2025-12-24")) == 2
+
+
+def test_a_bad_partition_date_is_refused_by_the_form_and_by_the_first_task():
+    """Issue 13: the form validates the date (JSON-schema ``format: date``), and the first task
+    validates it again (a run created through a path that skips validation): a user-input error
+    fails at once, without retries, naming the param."""
+    from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+
+    from ogiri.ingest.plan import partition_date_for
+
+    param = load_dag().params.get_param("partition_date")
+    with pytest.raises(ParamValidationError, match="is not a 'date'"):
+        param.resolve("2026-13-45")
+    assert param.resolve(None) is None  # the form's default submits (no "required" field)
+    assert param.resolve("2026-01-05") == "2026-01-05"
+    for bad, why in (("2026-13-45", "not a calendar date"), ("13/01/2026", "YYYY-MM-DD")):
+        with pytest.raises(AirflowFailException, match=f"param partition_date='{bad}': .*{why}"):
+            partition_date_for(None, None, bad)

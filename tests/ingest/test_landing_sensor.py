@@ -57,3 +57,18 @@ def test_a_try_after_the_window_still_takes_a_file_that_landed(account):
     sensor(account, "landing/dt=2026-03-01/*.csv", window_s=600).execute(context(tried_after_s=7200))
     with pytest.raises(AirflowSensorTimeout, match="landing window of 600 s"):
         sensor(account, "landing/dt=2026-03-02/*.csv", window_s=600).execute(context(tried_after_s=7200))
+
+
+def test_only_a_timeout_reports_a_missing_landing(account):
+    reported = []
+    waiting = sensor(account, "landing/dt=2026-03-05/*.csv", window_s=600)
+    waiting.on_timeout = lambda ctx, window: reported.append(window)
+    with pytest.raises(AirflowSensorTimeout):
+        waiting.execute(context(tried_after_s=599))
+    assert reported == [600.0]
+
+    account.put_csv("landing/dt=2026-03-06/a.csv", "image_url,caption\n")
+    found = sensor(account, "landing/dt=2026-03-06/*.csv", window_s=600)
+    found.on_timeout = lambda ctx, window: reported.append("wrong")
+    found.execute(context(tried_after_s=0))
+    assert reported == [600.0]

@@ -5,11 +5,19 @@ error while it waits) would stretch a 6 h landing window to 18 h. :class:`Landin
 the retries and measures the window from the DAG run's start: a retry waits only for what is left
 of it. A try that starts after the window still looks once (a late file is taken), then times out;
 a timeout fails without retry, as for any sensor.
+
+**Only a timeout is reported as a missing landing.** When the window runs out (poke mode, the
+deferred trigger's timeout, or a retry that starts after it), the sensor writes the run's
+``missing_landing`` ledger row and logs why, then fails. An earlier task's failure, or an S3 error
+that outlives the retries, is not mistaken for a missing drop, and normal runs carry no
+always-skipped report task (this replaces a ``one_failed`` report task downstream of the sensor).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import AirflowSensorTimeout
@@ -28,11 +36,33 @@ def window_left(
 class LandingKeySensor(S3KeySensor):
     """``S3KeySensor`` whose ``timeout`` is the run's landing window, shared by all its tries."""
 
-    def __init__(self, *, timeout: float, **kwargs):
+    def __init__(self, *, timeout: float, on_timeout: Callable[[Any, float], None] | None = None, **kwargs):
         super().__init__(timeout=timeout, **kwargs)
         self.landing_window_s = float(timeout)
+        #: ``on_timeout(context, window_s)``: called once when the window ran out, before failing.
+        self.on_timeout = on_timeout
 
     def execute(self, context) -> None:
+        """Wait for what is left of the window; on timeout, report it and fail."""
+        try:
+            self._wait(context)
+        except AirflowSensorTimeout:
+            self._report_timeout(context)
+            raise
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context):
+        """The deferred wait's end; its timeout (``TaskDeferralTimeout``) arrives here as a sensor timeout."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout:
+            self._report_timeout(context)
+            raise
+
+    def _report_timeout(self, context) -> None:
+        if self.on_timeout is not None:
+            self.on_timeout(context, self.landing_window_s)
+
+    def _wait(self, context) -> None:
         """Wait for what is left of the window (a retry does not start it again)."""
         dag_run, ti = context.get("dag_run"), context.get("ti")
         left = window_left(

@@ -183,6 +183,12 @@ def reconcile_run(run: Run, info: Mapping[str, str], chunks: Iterable[Mapping[st
     return summary.as_dict()
 
 
+def report_missing_landing(context: Any, window_s: float) -> None:
+    """The landing sensor's ``on_timeout``: the missing-landing ledger row of this run."""
+    info = context["ti"].xcom_pull(task_ids="resolve_partition")
+    record_missing_landing(run_for(context), info, window_s)
+
+
 def record_missing_landing(run: Run, info: Mapping[str, str], timeout_s: float) -> str:
     """Ledger row + log line for a partition whose CSVs never arrived; returns the message."""
     message = (
