@@ -24,8 +24,20 @@ from ogiri_local.environment import LocalEnvironment
 ROOT = REPO / ".local" / "up"
 
 
+def hostile_rows(base_url: str) -> list[tuple[str, str]]:
+    """A few rows every real landing has, so the quarantine path (``rejects/``) shows in the UI."""
+    return [
+        ("file:///etc/passwd", "not a web image"),  # scheme_not_allowed
+        ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),  # host_refused
+        (f"{base_url}/no-such-image.jpg", "gone"),  # http_error (404)
+        (f"{base_url}/no-such-image-either.jpg", ""),  # empty_caption
+        (f"{base_url}/still-missing.jpg", "red \x1b[31malert"),  # caption_control_character
+    ]
+
+
 def _land_recent_days(env: LocalEnvironment, days: int = 3) -> list[str]:
-    """One CSV per day for the ``days`` days before today, so the nightly runs have data."""
+    """One CSV per day for the ``days`` days before today (with a few hostile rows each), so the
+    nightly runs have data and rejects."""
     all_csv = ROOT / "all.csv"
     env.write_csv(all_csv)
     rows = list(csv.reader(all_csv.read_text(encoding="utf-8").splitlines()))[1:]
@@ -37,6 +49,7 @@ def _land_recent_days(env: LocalEnvironment, days: int = 3) -> list[str]:
         writer = csv.writer(buf)
         writer.writerow(["image_url", "caption"])
         writer.writerows(rows[i::days])
+        writer.writerows(hostile_rows(env.images.base_url))
         key = f"landing/dt={day.isoformat()}/captions.csv"
         env.producer_client("s3").put_object(Bucket=env.settings["OGIRI_BUCKET"], Key=key, Body=buf.getvalue())
         landed.append(key)
@@ -78,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"images served:  {env.images.base_url}\n"
                 f"landed:         {', '.join(landed)}\n"
                 f"component logs: {stack.home / 'stack-logs'}\n\n"
-                "DAGs start paused: unpause ogiri_ingest to run the last nights, then ogiri_train.\n"
+                "DAGs start paused. Unpause ogiri_train FIRST, then ogiri_ingest: ogiri_train runs on the\n"
+                "ogiri_captions asset that each ingest run emits, and Airflow queues asset-triggered runs\n"
+                "only for consumers that are unpaused when the event arrives.\n"
                 "Press Ctrl-C to stop everything.",
                 flush=True,
             )
