@@ -93,8 +93,8 @@ def put(table, items):
             batch.put_item(Item=i)
 
 
-def build(s3, ddb, min_new=5):
-    return build_dataset_version(s3, ddb, bucket=BUCKET, table=TABLE, min_new_images=min_new)
+def build(s3, ddb, min_new=5, run_key="ogiri_train:r1"):
+    return build_dataset_version(s3, ddb, bucket=BUCKET, table=TABLE, min_new_images=min_new, run_key=run_key)
 
 
 def read(s3, key):
@@ -150,7 +150,8 @@ def test_a_version_that_was_never_trained_does_not_hide_its_data(aws):
     retry = build(s3, ddb)
     assert retry["skip_reason"] is None and retry["new_images"] == 12
     mark_trained(s3, BUCKET, retry["version"])
-    assert build(s3, ddb)["version"] == retry["version"]  # rerun after training: same version, kept
+    again = build(s3, ddb)  # the same run retried after training: same version, same decision
+    assert again["version"] == retry["version"] and again["skip_reason"] is None
     put(table, [item(i) for i in range(52, 54)])
     assert build(s3, ddb)["skip_reason"].startswith("too little new data: 2 new image(s)")
 
@@ -171,3 +172,18 @@ def test_empty_table_and_tiny_table_skip(aws):
     assert build(s3, ddb, min_new=0)["skip_reason"] == "the caption table is empty"
     put(table, [item(1)])
     assert "too few images" in build(s3, ddb, min_new=0)["skip_reason"]
+
+
+def test_reingesting_unchanged_data_does_not_retrain(aws):
+    """Issue 13: a backfill that re-ingests old nights emits asset events, but the data is the
+    version already trained: a new training run counts 0 new images and skips."""
+    s3, table, ddb = aws
+    put(table, [item(i) for i in range(40)])
+    trained = build(s3, ddb, run_key="ogiri_train:asset-1")
+    mark_trained(s3, BUCKET, trained["version"])
+    put(table, [item(i) for i in range(40)])  # the re-ingest rewrites the same items
+    later = build(s3, ddb, run_key="ogiri_train:asset-2")
+    assert later["version"] == trained["version"] and later["new_images"] == 0
+    assert later["skip_reason"].startswith("too little new data: 0 new image(s)")
+    retry = build(s3, ddb, run_key="ogiri_train:asset-1")  # the training run itself, retried
+    assert retry["skip_reason"] is None and retry["new_images"] == 40

@@ -198,10 +198,16 @@ def build_dataset_version(
     min_new_images: int,
     val_pct: int = 10,
     test_pct: int = 10,
+    run_key: str = "",
 ) -> dict[str, Any]:
     """Plan a version from the table and, unless it is skipped, write its manifests and its candidate
-    pointer (``latest`` moves in :func:`mark_trained`, after training succeeds). Returns :meth:`DatasetPlan.summary`. Safe to rerun: the same data gives the same
-    version, the same keys and the same skip decision (it is compared with the version before it)."""
+    pointer (``latest`` moves in :func:`mark_trained`, after training succeeds). Returns
+    :meth:`DatasetPlan.summary`.
+
+    New images are counted against the last *trained* version. When the data is exactly that
+    version, a retry of the run that trained it (same ``run_key``) keeps its decision (counted
+    against the version before), while any other run (a re-ingest or backfill that added nothing)
+    sees 0 new images and skips: unchanged data is not retrained."""
     latest_raw = get_if_exists(s3_client, bucket, LATEST_POINTER)
     latest = json.loads(latest_raw) if latest_raw else None
     frozen_raw = get_if_exists(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
@@ -210,7 +216,7 @@ def build_dataset_version(
     version = dataset_version(items, bucket)
     if latest is None:
         previous_keys = None
-    elif latest.get("version") == version:
+    elif latest.get("version") == version and run_key and latest.get("run_key") == run_key:
         previous_keys = latest.get("previous_image_keys")
     else:
         previous_keys = latest.get("image_keys", [])
@@ -238,7 +244,8 @@ def build_dataset_version(
     s3_client.put_object(Bucket=bucket, Key=f"{base}/meta.json", Body=json.dumps(meta, indent=1).encode())
     # The candidate pointer: it becomes ``latest`` only once a model was trained on this version
     # (:func:`mark_trained`), so a failed training run does not hide its data from the next one.
-    pointer = {"version": plan.version, "image_keys": plan.image_keys, "previous_image_keys": previous_keys}
+    pointer = {"version": plan.version, "image_keys": plan.image_keys, "previous_image_keys": previous_keys,
+               "run_key": run_key}
     s3_client.put_object(Bucket=bucket, Key=f"{base}/pointer.json", Body=json.dumps(pointer).encode())
     return summary
 

@@ -66,6 +66,7 @@ def build_dataset(run: Run) -> dict[str, Any]:
         bucket=run.settings.bucket,
         table=run.settings.table,
         min_new_images=int(run.params["min_new_images"]),
+        run_key=run.key,
     )
     log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images")}))
     if summary["skip_reason"]:
