@@ -165,6 +165,9 @@ class ReattachingTrainingOperator(ReattachJobMixin, SageMakerTrainingOperator):
 
     :param restart_failed: start a new attempt (``<name>-r<n>``) when the job ended Failed/Stopped,
         instead of failing the task. Off by default.
+
+    Deferred (a new job or a re-attached one), it waits on :class:`~ogiri.training_logs.TrainingLogTrigger`
+    when ``print_log`` is on, so the job's epoch and loss lines reach the task log while it runs.
     """
 
     name_field = "TrainingJobName"
@@ -179,6 +182,21 @@ class ReattachingTrainingOperator(ReattachJobMixin, SageMakerTrainingOperator):
 
     def _describe_func(self) -> Callable[[str], dict[str, Any]]:
         return self.hook.describe_training_job
+
+    def defer(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None,
+              timeout: datetime.timedelta | None = None) -> None:
+        """Defer as asked, on the log-tailing trigger instead of the plain waiter when printing logs."""
+        if self.print_log and isinstance(trigger, SageMakerTrigger):
+            from ogiri.training_logs import TrainingLogTrigger
+
+            trigger = TrainingLogTrigger(
+                job_name=trigger.job_name,
+                poll_seconds=self.check_interval,
+                max_attempts=self.max_attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+            )
+        super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
     def _completed_result(self, description: dict[str, Any]) -> dict[str, Any]:
         self.serialized_training_data = serialize(description)

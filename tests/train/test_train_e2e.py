@@ -129,13 +129,20 @@ def fail_first_describe_after_job_starts(stack) -> threading.Thread:
     return thread
 
 
-def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack):
+def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack, caplog):
+    import logging
+
     from ogiri.naming import run_key
     from ogiri.train.configs import RunNames
 
     injector = fail_first_describe_after_job_starts(stack)
-    dr = stack["dag"].test(logical_date=DATES[0], run_conf=FAST)
+    with caplog.at_level(logging.INFO):
+        dr = stack["dag"].test(logical_date=DATES[0], run_conf=FAST)
     injector.join(timeout=5)
+    # Issue 13: while the deferred train_model waits, the job's own epoch lines reach the log
+    # (TrainingLogTrigger tails its CloudWatch streams), then one line of final metrics.
+    assert "train_loss=" in caplog.text and "[algo-1" in caplog.text, caplog.text[-3000:]
+    assert "Completed: " in caplog.text
     st = states(dr)
     assert dr.state == "success", st
     assert st["create_endpoint"] == "success" and st["update_endpoint"] == "skipped"
@@ -158,6 +165,30 @@ def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack):
 
     caption = invoke(stack)
     assert isinstance(caption, str) and caption.strip()
+
+
+def test_training_log_trigger_streams_every_line_once_and_fires_the_provider_event(stack, caplog):
+    import asyncio
+    import logging
+
+    from ogiri.training_logs import TrainingLogTrigger
+
+    job = training_jobs(stack)[0]
+    trigger = TrainingLogTrigger(job_name=job, poll_seconds=0.1, max_attempts=5)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "ogiri.training_logs.TrainingLogTrigger" and kwargs["job_name"] == job
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    with caplog.at_level(logging.INFO):
+        payload = asyncio.run(first_event())
+    assert payload == {"status": "success", "job_name": job, "message": f"training job {job} Completed"}
+    epoch_lines = [r.getMessage() for r in caplog.records if "train_loss=" in r.getMessage()]
+    assert len(epoch_lines) == FAST["epochs"] == len(set(epoch_lines)), epoch_lines  # each once, drained twice
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"training job {job} Completed:")]
+    assert summary and "=" in summary[0]
 
 
 def test_weaker_candidate_is_not_deployed_and_the_champion_keeps_serving(stack):
