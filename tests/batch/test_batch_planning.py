@@ -147,3 +147,11 @@ def test_transform_config_reads_whole_request_files_as_jsonlines():
     assert cfg["TransformResources"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2}
     assert cfg["MaxConcurrentTransforms"] == 4
     assert {"Key": "ogiri:run-key", "Value": key} in cfg["Tags"]
+
+
+def test_plan_errors_fail_the_task_without_retries():
+    """Issue 13: a nonexistent manifest or a bad option is user input; Airflow must not retry it
+    with a delay like a transient error (AirflowFailException fails the task at once)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    assert issubclass(PlanError, AirflowFailException) and issubclass(PlanError, ValueError)

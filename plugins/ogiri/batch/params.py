@@ -16,12 +16,14 @@ PARAMS = {
     "input_prefixes": Param(
         [],
         type="array",
-        items={"type": "string", "pattern": "^s3://"},
+        items={"type": "string", "minLength": 1},
         title="Input prefixes",
-        description="s3:// prefixes to caption (one input set each). Empty: see manifest / ingest date.",
+        description="Prefixes to caption, s3://bucket/prefix/ or a key prefix in the product bucket "
+        "(one input set each). Empty: the manifest, else the ingest date.",
     ),
-    "manifest_uri": Param(None, type=["null", "string"], pattern="^s3://", title="Manifest URI",
-                          description="s3:// URI of a JSON Lines manifest of images (s3_uri or image_key per line)."),
+    "manifest_uri": Param(None, type=["null", "string"], title="Manifest URI",
+                          description="S3 URI (or product-bucket key) of a JSON Lines manifest of images "
+                          "(s3_uri or image_key per line)."),
     "ingest_date": Param(
         None,
         type=["null", "string"],
