@@ -14,6 +14,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
+from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
 from localaws.sagemaker import processing, training, transform
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
@@ -45,6 +46,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def localaws_create_training_job(self, req: dict[str, Any]) -> FakeTrainingJob:
         """CreateTrainingJob that starts a real script-mode run."""
         name = req["TrainingJobName"]
+        # Request validation (enums) comes before any lookup, as on AWS.
+        check_instance_type((req.get("ResourceConfig") or {}).get("InstanceType"),
+                            "resourceConfig.instanceType", TRAINING)
         if name in self.training_jobs:
             raise ValidationError(
                 message="Training job names must be unique within an AWS account and region, and a training "
@@ -105,6 +109,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def localaws_create_processing_job(self, req: dict[str, Any]) -> Any:
         """CreateProcessingJob that runs the entrypoint locally."""
         name = req["ProcessingJobName"]
+        cluster = (req.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+        check_instance_type(cluster.get("InstanceType"), "processingResources.clusterConfig.instanceType", PROCESSING)
         if name in self.processing_jobs:
             raise ValidationError(
                 message=f"Job name must be unique within an AWS account and region, and a job with this name "
@@ -144,6 +150,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def localaws_create_transform_job(self, req: dict[str, Any]) -> Any:
         """CreateTransformJob that runs the model's handlers over the input prefix."""
         name = req["TransformJobName"]
+        check_instance_type((req.get("TransformResources") or {}).get("InstanceType"),
+                            "transformResources.instanceType", TRANSFORM)
         if name in self.transform_jobs:
             raise ValidationError(
                 message=f"Job name must be unique within an AWS account and region, and a job with this name "

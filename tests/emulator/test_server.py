@@ -123,7 +123,9 @@ def test_reset_keeps_extensions(aws):
         ("ml.g6e.12xlarge", True),
         ("ml.p4d.24xlarge", True),
         ("ml.m5.large", True),
-        ("local", True),
+        ("local", False),  # the SageMaker SDK's local mode; the service refuses it
+        ("local_gpu", False),
+        ("ml.zz99.huge", False),  # well formed, not a real type
         ("ml.g5", False),
         ("g5.xlarge", False),
         ("ml.G5.xlarge", False),
@@ -139,10 +141,38 @@ def test_endpoint_config_accepts_current_instance_types(aws):
     sagemaker.create_model(ModelName="captioner", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
     for i, instance_type in enumerate(("ml.g5.2xlarge", "ml.g6.xlarge", "ml.inf2.xlarge", "ml.m5.large")):
         _endpoint_config(sagemaker, f"cfg-{i}", instance_type)
+    for bad in ("gpu-please", "ml.zz99.huge", "local"):
+        with pytest.raises(ClientError) as info:
+            _endpoint_config(sagemaker, f"cfg-{bad.replace('.', '-')}", bad)
+        error = info.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        assert error["Message"].startswith(
+            f"1 validation error detected: Value '{bad}' at 'productionVariants.1.member.instanceType' "
+            "failed to satisfy constraint: Member must satisfy enum value set: ["
+        )
+
+
+def test_each_job_api_checks_its_own_instance_type_enum(aws):
+    """Issue 11: per-API enums from the service model (ml.c5.large serves endpoints but is not a
+    training type), checked before any lookup, with AWS's wording."""
+    from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, is_valid_instance_type
+
+    assert is_valid_instance_type("ml.c5.large", "ProductionVariantInstanceType")
+    assert not is_valid_instance_type("ml.c5.large", TRAINING)
+    assert is_valid_instance_type("ml.g5.xlarge", TRAINING) and is_valid_instance_type("ml.m5.xlarge", PROCESSING)
+    assert is_valid_instance_type("ml.m5.xlarge", TRANSFORM) and not is_valid_instance_type("ml.zz99.huge", TRANSFORM)
+    sagemaker = aws.client("sagemaker")
     with pytest.raises(ClientError) as info:
-        _endpoint_config(sagemaker, "cfg-bad", "gpu-please")
+        sagemaker.create_training_job(
+            TrainingJobName="bad-type",
+            AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+            RoleArn=ROLE,
+            OutputDataConfig={"S3OutputPath": "s3://nowhere/out/"},
+            ResourceConfig={"InstanceType": "ml.zz99.huge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
     assert info.value.response["Error"]["Code"] == "ValidationException"
-    assert "gpu-please" in info.value.response["Error"]["Message"]
+    assert "Value 'ml.zz99.huge' at 'resourceConfig.instanceType'" in info.value.response["Error"]["Message"]
 
 
 # --- the CLI as its own process ------------------------------------------------------------------
