@@ -195,6 +195,21 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if run is not None:
             run.request_stop()
 
+    # -- models and endpoint configs -------------------------------------------------------
+    def create_model(self, model_name: str, *args: Any, **kwargs: Any) -> Any:
+        """CreateModel; a name in use is refused as on AWS (moto 5.2.5 silently replaced it)."""
+        if model_name in self._models:
+            arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:model/{model_name.lower()}"
+            raise ValidationError(message=f'Cannot create already existing model "{arn}".')
+        return super().create_model(model_name, *args, **kwargs)
+
+    def create_endpoint_config(self, endpoint_config_name: str, *args: Any, **kwargs: Any) -> FakeEndpointConfig:
+        """CreateEndpointConfig; a name in use is refused as on AWS (moto replaced it)."""
+        if endpoint_config_name in self.endpoint_configs:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
+        return super().create_endpoint_config(endpoint_config_name, *args, **kwargs)
+
     # -- endpoints --------------------------------------------------------------------------
     def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags: list[dict[str, str]]) -> FakeEndpoint:
         """CreateEndpoint: Creating → InService (model servers healthy) or Failed."""

@@ -86,13 +86,13 @@ def _red_png() -> bytes:
     return buf.getvalue()
 
 
-def _endpoint_config(sagemaker, name: str, instance_type: str) -> None:
+def _endpoint_config(sagemaker, name: str, instance_type: str, model: str = "captioner") -> None:
     sagemaker.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[
             {
                 "VariantName": "AllTraffic",
-                "ModelName": "captioner",
+                "ModelName": model,
                 "InitialInstanceCount": 1,
                 "InstanceType": instance_type,
             }
@@ -259,3 +259,23 @@ def test_cli_reports_port_in_use(emulator):
     out = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{emulator.port}" in out
+
+
+def test_model_and_endpoint_config_names_cannot_be_reused(aws):
+    """Issue 11: AWS refuses a second CreateModel / CreateEndpointConfig of a name in use (moto
+    replaced the first one silently, so a re-created config could hide a real failure)."""
+    sagemaker = aws.client("sagemaker")
+    sagemaker.create_model(ModelName="twice", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    with pytest.raises(ClientError) as info:
+        sagemaker.create_model(ModelName="twice", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    assert info.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": 'Cannot create already existing model "arn:aws:sagemaker:us-east-1:123456789012:model/twice".',
+    }
+    _endpoint_config(sagemaker, "cfg-twice", "ml.m5.large", model="twice")
+    with pytest.raises(ClientError) as info:
+        _endpoint_config(sagemaker, "cfg-twice", "ml.m5.large", model="twice")
+    assert info.value.response["Error"]["Message"] == (
+        'Cannot create already existing endpoint configuration '
+        '"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/cfg-twice".'
+    )
