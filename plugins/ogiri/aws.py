@@ -56,8 +56,13 @@ def client(service: str, *, settings: Settings | None = None, config: Config | N
     hook = AwsBaseHook(
         aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region, config=config
     )
-    conn = hook.get_conn()
-    conn.meta.events.register("after-call", _fail_fast_on_access_denied)
+    return fail_fast_on_access_denied(hook.get_conn())
+
+
+def fail_fast_on_access_denied(conn: Any) -> Any:
+    """Make ``conn`` (a boto3 client, ours or a provider hook's) raise :class:`AccessDenied` for a
+    refused call, so the task fails at once instead of retrying a permission error. Idempotent."""
+    conn.meta.events.register("after-call", _fail_fast_on_access_denied, unique_id="ogiri-access-denied")
     return conn
 
 

@@ -34,7 +34,7 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import ClientError
 
-from ogiri.aws import not_found
+from ogiri.aws import fail_fast_on_access_denied, not_found
 
 IN_PROGRESS = frozenset({"InProgress", "Stopping"})
 ENDED_BADLY = frozenset({"Failed", "Stopped"})
@@ -87,6 +87,7 @@ class ReattachJobMixin:
         return {self.result_key: serialize(description)}
 
     def execute(self, context: Any) -> dict[str, Any]:
+        fail_fast_on_access_denied(self.hook.conn)  # a missing grant is not retried like a throttle
         base = self.config[self.name_field]
         attempt, description = self._latest_attempt(base)
         if description is None:
@@ -234,6 +235,7 @@ class ReusingModelOperator(SageMakerModelOperator):
     name exists, so a retry after the model was created does not fail on "already existing model"."""
 
     def execute(self, context: Any) -> dict:
+        fail_fast_on_access_denied(self.hook.conn)
         try:
             existing = self.hook.describe_model(self.config["ModelName"])
         except ClientError as exc:
@@ -249,6 +251,7 @@ class ReusingEndpointConfigOperator(SageMakerEndpointConfigOperator):
     name, so a retry after it was created does not fail on "already existing endpoint configuration"."""
 
     def execute(self, context: Any) -> dict:
+        fail_fast_on_access_denied(self.hook.conn)
         name = self.config["EndpointConfigName"]
         try:
             existing = self.hook.describe_endpoint_config(name)
