@@ -114,15 +114,16 @@ def training_jobs(stack) -> list[str]:
 
 
 def fail_first_describe_after_job_starts(stack) -> threading.Thread:
-    """Once the training job exists, make the next DescribeTrainingJob fail (non-retryable), so the
-    ``train_model`` attempt that created the job fails and Airflow retries the task."""
+    """Once the training job exists, make the next DescribeTrainingJob fail (an error botocore does
+    not retry and that is not AccessDenied, which fails without retry), so the ``train_model``
+    attempt that created the job fails and Airflow retries the task."""
 
     def run():
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not training_jobs(stack):
             time.sleep(0.2)
-        stack["emu"].inject(service="sagemaker", operation="DescribeTrainingJob", error="AccessDeniedException",
-                            message="injected: worker lost its credentials", count=1)
+        stack["emu"].inject(service="sagemaker", operation="DescribeTrainingJob", error="ValidationException",
+                            message="injected: the describe failed", count=1)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
