@@ -181,6 +181,20 @@ class HostileServer:
 
         self.routes[path] = _Route(handler=handler)
 
+    def short_body(self, path: str, declared: int = 1000, sent: int = 100) -> None:
+        """Answer ``path`` with ``Content-Length: declared`` but only ``sent`` bytes, then close."""
+
+        def handler(h: BaseHTTPRequestHandler, owner: HostileServer) -> None:
+            h.send_response(200)
+            h.send_header("Content-Type", "image/jpeg")
+            h.send_header("Content-Length", str(declared))
+            h.end_headers()
+            h.wfile.write(b"\xff\xd8" + b"\0" * (sent - 2))
+            h.wfile.flush()
+            h.close_connection = True
+
+        self.routes[path] = _Route(handler=handler)
+
     def stream(self, path: str, total_bytes: int, declare_length: bool = False, chunk: int = 64 * 1024):
         """Stream ``total_bytes`` of zeros at ``path`` (optionally with a Content-Length header)."""
 

@@ -99,17 +99,8 @@ def test_a_silent_server_hits_the_read_timeout_and_the_detail_names_the_phase(ho
 
 
 def test_a_body_shorter_than_its_content_length_is_a_short_read(hostile_server):
-    def short(h, owner):
-        h.send_response(200)
-        h.send_header("Content-Type", "image/jpeg")
-        h.send_header("Content-Length", "1000")
-        h.end_headers()
-        h.wfile.write(b"\xff\xd8" + b"\0" * 98)
-        h.wfile.flush()
-        h.close_connection = True
-
     srv = hostile_server()
-    srv.route("/short.jpg", short)
+    srv.short_body("/short.jpg", declared=1000, sent=100)
     err, _ = rejected(SafeFetcher(policy(srv.host_port)), srv.url("/short.jpg"))
     assert (err.reason, err.detail) == (Reason.SHORT_READ, "body ended after 100 of 1000 bytes (Content-Length)")
 

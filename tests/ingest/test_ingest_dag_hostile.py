@@ -39,16 +39,6 @@ def _png_bomb(side: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _short_body(h, owner) -> None:
-    """Declares 1000 bytes, sends 100, closes."""
-    h.send_response(200)
-    h.send_header("Content-Type", "image/jpeg")
-    h.send_header("Content-Length", "1000")
-    h.end_headers()
-    h.wfile.write(b"\xff\xd8" + b"\0" * 98)
-    h.close_connection = True
-
-
 @pytest.mark.slow
 def test_hostile_corpus_through_the_dag(account, site, airflow_db, dag_bundle, monkeypatch):
     with HostileServer() as srv:
@@ -69,7 +59,7 @@ def test_hostile_corpus_through_the_dag(account, site, airflow_db, dag_bundle, m
         srv.redirect("/loop-a", "/loop-b")
         srv.redirect("/loop-b", "/loop-a")
         srv.stream("/huge.jpg", 50 * 1024 * 1024)
-        srv.route("/short.jpg", _short_body)
+        srv.short_body("/short.jpg")
         other_port = srv.port + 1 if srv.port < 65535 else srv.port - 1
         u = srv.url
         rows = [

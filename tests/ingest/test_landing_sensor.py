@@ -15,9 +15,9 @@ RUN_START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 def test_window_left_counts_from_the_run_start():
-    assert window_left(600, RUN_START, RUN_START + timedelta(seconds=30)) == 570
-    assert window_left(600, RUN_START, RUN_START + timedelta(seconds=900)) == -300
-    assert window_left(600, None, RUN_START) == 600
+    assert window_left(600, RUN_START, RUN_START + timedelta(seconds=30), try_number=2) == 570
+    assert window_left(600, RUN_START, RUN_START + timedelta(seconds=900), try_number=3) == -300
+    assert window_left(600, None, RUN_START, try_number=2) == 600
     assert window_left(600, RUN_START, RUN_START + timedelta(seconds=900), try_number=1) == 600  # first try
 
 

@@ -24,7 +24,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 
 def window_left(
-    window_s: float, run_started: datetime | None, try_started: datetime | None, try_number: int = 2
+    window_s: float, run_started: datetime | None, try_started: datetime | None, *, try_number: int
 ) -> float:
     """Seconds of the landing window left when this try started: the whole window for a first try
     (or when a time is unknown), else what the earlier tries since the run's start left."""
@@ -69,7 +69,7 @@ class LandingKeySensor(S3KeySensor):
             self.landing_window_s,
             getattr(dag_run, "start_date", None),
             getattr(ti, "start_date", None),
-            int(getattr(ti, "try_number", 1) or 1),
+            try_number=int(getattr(ti, "try_number", 1) or 1),
         )
         if left <= 0:
             if self.poke(context):
