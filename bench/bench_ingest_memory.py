@@ -10,7 +10,8 @@ against moto in the same process (no network). Each contender runs in a fresh su
 reports its peak RSS (``ru_maxrss``) and the rise over its RSS just before the chunk:
 
 * **unbounded**: ``decode_memory_bytes`` = 1 TiB, i.e. only the thread count limits concurrent
-  decodes (what a chunk did before the decode budget);
+  decodes. Everything else is today's code (the in-mode reduce and the ``mallopt`` call included),
+  so the pair isolates the budget; it is not a measurement of the code before this change;
 * **budget**: ``decode_memory_bytes`` = ``--budget-mb`` (``OGIRI_DECODE_MEMORY_MB``, default 512).
 """
 
