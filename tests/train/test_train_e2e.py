@@ -197,6 +197,39 @@ def test_training_log_trigger_streams_every_line_once_and_fires_the_provider_eve
     assert summary and "epoch=" in summary[0], lines[-20:]
 
 
+def test_training_log_trigger_runs_on_the_worker_grants_under_iam_enforcement(stack, capfd, monkeypatch):
+    """The trigger's calls (DescribeTrainingJob, logs:DescribeLogStreams, logs:GetLogEvents) are
+    what the template's worker role grants; the producer, which has none of them, is refused."""
+    import asyncio
+
+    from botocore.exceptions import ClientError
+
+    from ogiri.training_logs import TrainingLogTrigger
+    from ogiri_local.environment import load_deploy_stack
+
+    emu, job = stack["emu"], training_jobs(stack)[0]
+    admin = {"endpoint_url": emu.url, "region": "us-east-1"}
+    deploy_stack = load_deploy_stack()
+    outputs = deploy_stack.deploy("ogiri-logs", {"EnvironmentName": "logs", "BucketName": "ogiri-logs-test",
+                                                 "TableName": "ogiri-logs-test"}, poll_s=0.1, timeout_s=60, **admin)
+    keys = deploy_stack.local_principals(outputs, "ogiri-logs", **admin)
+    for principal in ("airflow-worker", "producer"):
+        conn = json.dumps(emu.aws_connection(keys=keys[principal]))
+        monkeypatch.setenv(f"AIRFLOW_CONN_{principal.upper().replace('-', '_')}", conn)
+
+    async def first_event(conn_id):
+        async for event in TrainingLogTrigger(job_name=job, poll_seconds=0.1, max_attempts=5,
+                                              aws_conn_id=conn_id).run():
+            return event.payload
+
+    capfd.readouterr()
+    assert asyncio.run(first_event("airflow_worker"))["status"] == "success"
+    assert len([line for line in _log_lines(capfd) if "train_loss=" in line and "[algo-1" in line]) == FAST["epochs"]
+    with pytest.raises(ClientError) as err:
+        asyncio.run(first_event("producer"))
+    assert "sagemaker:DescribeTrainingJob" in str(err.value)
+
+
 def test_weaker_candidate_is_not_deployed_and_the_champion_keeps_serving(stack):
     from ogiri.naming import run_key
     from ogiri.train.configs import RunNames
