@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.installed-$(REQ_HASH)
 
-.PHONY: venv demo up test lint bench clean
+.PHONY: venv demo up test lint bench browser clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,11 @@ up: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) lint
+# Debian's chromium + chromium-driver for the browser tests (no-op when installed).
+browser:
+	@bash scripts/install_browser.sh
+
+test: $(STAMP) lint browser
 	$(PY) -m pytest
 
 bench: $(STAMP)

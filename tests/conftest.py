@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,29 @@ def airflow_db():
         )
         marker.touch()
     return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def postgres_metadata_db():
+    """A throwaway PostgreSQL database for a real Airflow stack's metadata, dropped afterwards.
+
+    Backfills created through the API or the UI while the scheduler runs need more than SQLite.
+    """
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"ogiri_e2e_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -52,27 +51,7 @@ def _wait_for_runs(stack: AirflowStack, expected: int, timeout: float = 420) -> 
     raise AssertionError(f"runs not finished in {timeout:.0f} s: {states}")
 
 
-@pytest.fixture
-def metadata_db():
-    """A throwaway PostgreSQL database for Airflow's metadata (backfills need more than SQLite)."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"ogiri_e2e_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def test_scheduler_cron_rest_trigger_and_backfill(tmp_path: Path, metadata_db: str):
+def test_scheduler_cron_rest_trigger_and_backfill(tmp_path: Path, postgres_metadata_db: str):
     today = datetime.now(UTC).date()
     # The scheduler catches up from yesterday 00:00: the 02:00 runs of yesterday and today
     # (partitions today-2 and today-1). The backfill covers run dates today-5 .. today-4
@@ -98,7 +77,7 @@ def test_scheduler_cron_rest_trigger_and_backfill(tmp_path: Path, metadata_db: s
             "OGIRI_LANDING_POKE_S": "2",
             "OGIRI_LANDING_TIMEOUT_S": "120",
         }
-        with AirflowStack(tmp_path / "airflow", env=airflow_env, sql_alchemy_conn=metadata_db) as stack:
+        with AirflowStack(tmp_path / "airflow", env=airflow_env, sql_alchemy_conn=postgres_metadata_db) as stack:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 dags = {d["dag_id"] for d in stack.request("GET", "/api/v2/dags")["dags"]}
