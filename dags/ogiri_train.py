@@ -5,8 +5,9 @@ Runs when the ingestion DAG updates the caption table (Asset `ogiri_captions`) o
 the form below (epochs, instance type, hyperparameters, gate margins, force deploy, Managed Spot).
 
 1. **build_dataset** — a dataset version from DynamoDB: hash split by `ImageKey`, frozen test split,
-   manifests under `s3://<bucket>/datasets/<version>/`. Too little new data ⇒ the run is skipped and
-   the reason is written to the ledger.
+   manifests under `s3://<bucket>/datasets/<version>/`. **check_new_data**: too little new data ⇒
+   **skip_training** runs (green, the reason is its return value and a ledger row) and every
+   training task is skipped, so a run that trained nothing says so in its grid.
 2. **package_code** — `include/training` as a deterministic `sourcedir.tar.gz` at a content-hashed key.
 3. **train_model** — SageMaker training (PyTorch DLC resolved for the region, GPU by default, Managed
    Spot with checkpoints, metric definitions). A retry re-attaches to the job it started; it never
@@ -72,6 +73,14 @@ def ogiri_train():
     def build_dataset() -> dict:
         return steps.build_dataset(steps.run_for())
 
+    @task.branch
+    def check_new_data(dataset: dict) -> str:
+        return steps.check_new_data(dataset)
+
+    @task
+    def skip_training(dataset: dict) -> str:
+        return steps.skip_training(steps.run_for(), dataset)
+
     @task(multiple_outputs=False)
     def package_code() -> dict:
         return steps.package_code(steps.run_for())
@@ -117,6 +126,8 @@ def ogiri_train():
         return steps.delete_unused_resources(steps.run_for())
 
     dataset = build_dataset()
+    new_data = check_new_data(dataset)
+    no_training = skip_training(dataset)
     source = package_code()
     training_config = configure_training(dataset, source)
     train_model = ReattachingTrainingOperator(
@@ -162,6 +173,7 @@ def ogiri_train():
     registered = register_model(plan, dataset)
     cleanup = delete_unused_resources()
 
+    chain(dataset, new_data, [training_config, no_training])
     chain(
         [dataset, source],
         training_config,
@@ -174,6 +186,7 @@ def ogiri_train():
     )
     chain(plan, create_model, create_endpoint_config, operation, endpoint_ops, smoke, registered, cleanup)
     chain(skip, cleanup)
+    chain(no_training, cleanup)
     train_model >> evaluation_config
 
 

@@ -44,7 +44,10 @@ def test_typed_params(dag):
 
 
 def test_linear_core(dag):
-    assert down(dag, "build_dataset") >= {"configure_training"}
+    assert down(dag, "build_dataset") >= {"check_new_data", "configure_training", "skip_training"}
+    # Too little new data is a visible branch, not a silent skip of the whole run.
+    assert down(dag, "check_new_data") == {"configure_training", "skip_training"}
+    assert down(dag, "skip_training") == {"delete_unused_resources"}
     assert down(dag, "package_code") >= {"configure_training", "configure_evaluation"}
     assert down(dag, "configure_training") == {"train_model"}
     assert down(dag, "train_model") == {"record_training", "configure_evaluation"}

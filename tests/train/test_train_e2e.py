@@ -153,6 +153,7 @@ def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack, capfd)
     assert dr.state == "success", st
     assert st["create_endpoint"] == "success" and st["update_endpoint"] == "skipped"
     assert st["record_skip"] == "skipped" and st["register_model"] == "success"
+    assert st["skip_training"] == "skipped", "a run that trains must not show the no-training branch"
 
     train_ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "train_model")
     assert train_ti.try_number == 2, "the first attempt should have failed after starting the job"
@@ -296,15 +297,31 @@ def test_model_that_fails_to_load_rolls_back_and_the_old_model_answers_throughou
     assert errors == [] and len(answers) > 3 and all(a.strip() for a in answers)
 
 
-def test_too_little_new_data_skips_the_whole_run_with_the_reason_recorded(stack):
+def _return_value(dag_run, task_id: str):
+    """What the task returned (its ``return_value`` XCom), as the UI's XCom tab shows it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
+        ).first()
+        return XComModel.deserialize_value(row)
+
+
+def test_too_little_new_data_is_a_visible_skip_with_the_reason_recorded(stack):
     from ogiri.naming import run_key
 
     jobs_before = training_jobs(stack)
     dr = stack["dag"].test(logical_date=datetime(2026, 5, 4, tzinfo=UTC), run_conf={**FAST, "min_new_images": 10_000})
     st = states(dr)
     assert dr.state == "success", st
-    assert st["build_dataset"] == "skipped" and st["train_model"] == "skipped"
+    # Visible in the grid: a green skip_training (its XCom is the reason), training tasks skipped.
+    assert st["build_dataset"] == st["check_new_data"] == st["skip_training"] == "success", st
+    assert st["configure_training"] == st["train_model"] == "skipped", st
     assert st["record_training"] == "skipped" and st["smoke_test_endpoint"] == "skipped"
+    reason = _return_value(dr, "skip_training")
+    assert reason.startswith("training skipped: too little new data"), reason
     key = run_key("ogiri_train", dr.run_id, dr.logical_date)
     row = next(d for d in ledger().deployment_history(stack["settings"].endpoint_name) if d["run_key"] == key)
     assert row["action"] == "skip" and "too little new data" in row["reason"] and "minimum 10000" in row["reason"]

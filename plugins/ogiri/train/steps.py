@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 TRAINING_SOURCE_DIR = Path(__file__).resolve().parents[3] / "include" / "training"
 DEPLOY_BRANCH = "configure_deployment"
 SKIP_BRANCH = "record_skip"
+TRAINING_BRANCH = "configure_training"
+NO_TRAINING_BRANCH = "skip_training"
 
 
 def run_for(context: Any = None) -> Run:
@@ -55,9 +57,9 @@ def _training_job(run: Run) -> dict[str, Any]:
 
 
 def build_dataset(run: Run) -> dict[str, Any]:
-    """Write the dataset version's manifests; skip the run (reason in the ledger and log) when too
-    little new data arrived since the previous version."""
-    from ogiri.ledger import Deployment
+    """Write the dataset version's manifests. Too little new data since the last trained version
+    is not an error: ``skip_reason`` says why, and :func:`check_new_data` routes the run to
+    ``skip_training``."""
     from ogiri.train.datasets import build_dataset_version
 
     summary = build_dataset_version(
@@ -69,15 +71,29 @@ def build_dataset(run: Run) -> dict[str, Any]:
         run_key=run.key,
     )
     log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images")}))
-    if summary["skip_reason"]:
-        reason = f"training skipped: {summary['skip_reason']}"
-        log.warning(reason)
-        run.ledger.record_deployment(
-            Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip",
-                       status="succeeded", reason=reason)
-        )
-        _skip(reason)
     return summary
+
+
+def check_new_data(dataset: dict[str, Any]) -> str:
+    """Branch: train (``configure_training``) or say visibly why not (``skip_training``)."""
+    if dataset.get("skip_reason"):
+        log.warning("training skipped: %s", dataset["skip_reason"])
+        return NO_TRAINING_BRANCH
+    return TRAINING_BRANCH
+
+
+def skip_training(run: Run, dataset: dict[str, Any]) -> str:
+    """The ledger row of a run that trains nothing, with the reason; the reason is the return value
+    (shown as the task's XCom), so the run's grid shows a green ``skip_training`` and why."""
+    from ogiri.ledger import Deployment
+
+    reason = f"training skipped: {dataset['skip_reason']}"
+    run.ledger.record_deployment(
+        Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip",
+                   status="succeeded", reason=reason)
+    )
+    log.warning("%s (dataset version %s)", reason, dataset.get("version"))
+    return reason
 
 
 # -- 2. code ----------------------------------------------------------------------------------------
