@@ -8,6 +8,8 @@ Routes:
   ``DELETE /_localaws/faults/<id>``  -> remove one rule
   ``GET /_localaws/iam``             -> ``{"enforce": bool}``
   ``POST /_localaws/iam``            -> ``{"enforce": bool}`` turns IAM enforcement on/off
+  ``GET /_localaws/sagemaker/<kind>/<name>`` -> an HTML page of one job or endpoint (Describe + log),
+                                        where the Airflow tasks' extra links point locally
 Every other request goes to moto, unless IAM enforcement denies it or a fault rule fires for it
 first. After ``POST /moto-api/reset`` the ``reset_hooks`` run.
 """
@@ -104,6 +106,10 @@ class LocalAwsMiddleware:
             )
         if route == "/iam":
             return self._admin_iam(environ, start_response, method)
+        if route.startswith("/sagemaker/") and method in ("GET", "HEAD"):
+            from localaws import job_pages
+
+            return job_pages.respond(start_response, route, environ.get("QUERY_STRING", ""))
         if route.startswith("/faults/") and method == "DELETE":
             rule_id = route.split("/", 2)[2]
             if self.faults.remove(rule_id):

@@ -34,6 +34,7 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import ClientError
 
+from ogiri import links
 from ogiri.aws import fail_fast_on_access_denied, not_found
 
 IN_PROGRESS = frozenset({"InProgress", "Stopping"})
@@ -52,6 +53,9 @@ def attempt_name(base: str, attempt: int) -> str:
 
 class ReattachJobMixin:
     """Shared describe-first logic; subclasses set the job-kind attributes below."""
+
+    #: "SageMaker job": the AWS console, or the emulator's page of the job in local mode.
+    operator_extra_links = (links.SageMakerResourceLink(),)
 
     name_field: str
     status_field: str
@@ -92,9 +96,10 @@ class ReattachJobMixin:
         attempt, description = self._latest_attempt(base)
         if description is None:
             self.log.info("No SageMaker %s job %s yet: creating it.", self.job_type, base)
-            return super().execute(context)
+            return self._start(context)
         name = attempt_name(base, attempt)
         self.config[self.name_field] = name
+        self._persist_link(context)
         status = description[self.status_field]
         if status == "Completed":
             self.log.info("SageMaker %s job %s already Completed: reusing it, starting nothing.", self.job_type, name)
@@ -122,7 +127,16 @@ class ReattachJobMixin:
             reason,
             self.config[self.name_field],
         )
+        return self._start(context)
+
+    def _start(self, context: Any) -> dict[str, Any]:
+        """Create the configured job exactly as the provider does, its link pushed first."""
+        self._persist_link(context)
         return super().execute(context)
+
+    def _persist_link(self, context: Any) -> None:
+        url = links.persist(context, self.hook, self.job_type.lower(), self.config[self.name_field])
+        self.log.info("SageMaker %s job page: %s", self.job_type, url)
 
     def _reattach(self, name: str, context: Any) -> dict[str, Any]:
         if self.deferrable and self.wait_for_completion:

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -173,6 +174,14 @@ def test_first_run_trains_evaluates_deploys_and_a_retry_reattaches(stack, capfd)
     caption = invoke(stack)
     assert isinstance(caption, str) and caption.strip()
 
+    # Issue 13: the task's "SageMaker job" extra link points at the emulator's page of the job
+    # (the AWS console on AWS), and that page shows the job and its log.
+    link = _xcom(dr, "train_model", "_link_SageMakerResourceLink")
+    assert link == f"{stack['emu'].url}/_localaws/sagemaker/training/{names.training_job}?region=us-east-1", link
+    with urllib.request.urlopen(link, timeout=10) as resp:
+        page = resp.read().decode()
+    assert "Completed" in page and "train_loss=" in page, page[:500]
+
 
 def test_training_log_trigger_streams_every_line_once_and_fires_the_provider_event(stack, capfd):
     import asyncio
@@ -297,15 +306,16 @@ def test_model_that_fails_to_load_rolls_back_and_the_old_model_answers_throughou
     assert errors == [] and len(answers) > 3 and all(a.strip() for a in answers)
 
 
-def _return_value(dag_run, task_id: str):
-    """What the task returned (its ``return_value`` XCom), as the UI's XCom tab shows it."""
+def _xcom(dag_run, task_id: str, key: str = "return_value"):
+    """An XCom of the task (``return_value``: what it returned), as the UI's XCom tab shows it."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         row = session.scalars(
-            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value")
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
         ).first()
+        assert row is not None, f"no XCom {key!r} of {task_id}"
         return XComModel.deserialize_value(row)
 
 
@@ -320,7 +330,7 @@ def test_too_little_new_data_is_a_visible_skip_with_the_reason_recorded(stack):
     assert st["build_dataset"] == st["check_new_data"] == st["skip_training"] == "success", st
     assert st["configure_training"] == st["train_model"] == "skipped", st
     assert st["record_training"] == "skipped" and st["smoke_test_endpoint"] == "skipped"
-    reason = _return_value(dr, "skip_training")
+    reason = _xcom(dr, "skip_training")
     assert reason.startswith("training skipped: too little new data"), reason
     key = run_key("ogiri_train", dr.run_id, dr.logical_date)
     row = next(d for d in ledger().deployment_history(stack["settings"].endpoint_name) if d["run_key"] == key)
