@@ -313,7 +313,8 @@ def _scale_chunks(setup, bucket, plan, server, root, args) -> list[dict]:
         pool = _pool(1)
         try:
             job = dict(ref=ref, bucket=bucket, allow=server.allowlist_entry, concurrency=args.concurrency,
-                       rtt_s=args.rtts[0], tps=args.rekognition_tps, top=30)
+                       rtt_s=args.rtts[0], tps=args.rekognition_tps, top=30,
+                       profile_out=str(Path(_HOME) / "chunk.prof"))
             outs.append(pool.submit(contenders.profile_chunk_job if args.profile else contenders.chunk_job,
                                     job).result())
         finally:
@@ -335,6 +336,7 @@ def _print_scale(plan: dict, chunks: list[dict], staged: tuple[int, int], args) 
         print(f"  peak RSS {_mib(out['rss_peak'])} (+{_mib(out['rss_peak'] - out['rss_start'])} over its "
               f"start), counts {out['counts']}")
         if args.profile:
+            print(f"profile (pstats): {Path(_HOME) / 'chunk.prof'}")
             print(out["profile_tottime"])
             print(out["profile_cumulative"])
     chunk_s = sum(o["wall_s"] for o in chunks) / len(chunks)
