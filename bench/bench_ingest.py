@@ -315,8 +315,10 @@ def _scale_chunks(setup, bucket, plan, server, root, args) -> list[dict]:
             job = dict(ref=ref, bucket=bucket, allow=server.allowlist_entry, concurrency=args.concurrency,
                        rtt_s=args.rtts[0], tps=args.rekognition_tps, top=30,
                        profile_out=str(Path(_HOME) / "chunk.prof"))
+            emulator_cpu = contenders.process_cpu_s(args.emulator_pid)
             outs.append(pool.submit(contenders.profile_chunk_job if args.profile else contenders.chunk_job,
                                     job).result())
+            outs[-1]["emulator_cpu_s"] = contenders.process_cpu_s(args.emulator_pid) - emulator_cpu
         finally:
             pool.shutdown()
     return outs
@@ -332,6 +334,7 @@ def _print_scale(plan: dict, chunks: list[dict], staged: tuple[int, int], args) 
     for out in chunks:
         t = Tally("chunk task")
         t.add(out)
+        t.emulator_cpu_s = out["emulator_cpu_s"]
         print(t.line())
         print(f"  peak RSS {_mib(out['rss_peak'])} (+{_mib(out['rss_peak'] - out['rss_start'])} over its "
               f"start), counts {out['counts']}")
@@ -357,6 +360,7 @@ def scale(args) -> int:
     rows = make_rows(max(1, -(-args.rows // args.captions_per_image)), args.captions_per_image)[: args.rows]
     with Emulator(work / "localaws") as emu:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(emu.aws_connection())
+        args.emulator_pid = emu.proc.pid
         with DelayedImageServer(root, args.rtts[0]) as server:
             setup = _setup_clients()
             bucket = "ours-scale"
