@@ -2,7 +2,7 @@
 
 ``serve(host, port, home, enforce_iam, tls)`` binds ``host:port`` (only that address), installs
 the extensions (IAM enforcement hooks, Rekognition labels from pixels, current SageMaker instance
-types, ``localaws.sagemaker``), prints ``localaws listening on http(s)://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
+types, atomic S3 conditional writes, ``localaws.sagemaker``), prints ``localaws listening on http(s)://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
 ``localaws.sagemaker.shutdown()`` when that exists.
 """
 
@@ -40,11 +40,12 @@ WARM_SERVICES = (
 def install_extensions() -> None:
     """Patch moto with every localaws extension (idempotent; patches live on moto's classes,
     so they survive ``/moto-api/reset``)."""
-    from localaws import iam, instance_types, rekognition
+    from localaws import iam, instance_types, rekognition, s3_writes
 
     iam.install()
     rekognition.install()
     instance_types.install()
+    s3_writes.install()
     sagemaker = _sagemaker_module()
     if sagemaker is not None:
         sagemaker.install()

@@ -21,14 +21,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 from botocore.exceptions import ClientError
 
-from ogiri.backoff import with_backoff
+from ogiri.backoff import is_throttling, with_backoff
 
 if TYPE_CHECKING:
     from botocore.config import Config
 
     from ogiri.config import Settings
 
-_EXISTS = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+#: A conditional create refused because the key exists.
+_EXISTS = {"PreconditionFailed", "412"}
+#: A conditional write that lost to a conflicting operation in flight (e.g. a delete of the key): the
+#: outcome is unknown, so it is retried (S3's advice), never taken to mean "exists".
+_CONFLICT = {"ConditionalRequestConflict", "409"}
 #: S3's answers for a missing object (``HeadObject`` has no body, so only the status code).
 S3_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -130,16 +134,23 @@ def read_uri(s3: Any, uri: str) -> bytes:
     return read_object(s3, *s3_split(uri))
 
 
+def _retry_conditional(exc: BaseException) -> bool:
+    return is_throttling(exc) or (isinstance(exc, ClientError) and error_code(exc) in _CONFLICT)
+
+
 def put_if_absent(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> bool:
-    """Create ``key`` unless it exists (``If-None-Match: *``). Returns True when this call created it.
+    """Create ``key`` unless it exists (``If-None-Match: *``, one call). Returns True when this call
+    created it: of several writers of one key, exactly one gets True (S3 answers the others 412).
 
     Content-addressed keys make "exists" mean "same bytes", so an existing object is never rewritten.
+    A ``409 ConditionalRequestConflict`` is retried with backoff like throttling.
     """
     try:
         with_backoff(
             lambda: s3.put_object(
                 Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
-            )
+            ),
+            retry_if=_retry_conditional,
         )
     except ClientError as exc:
         if error_code(exc) in _EXISTS:

@@ -97,6 +97,21 @@ def test_missing_key_is_403_without_list_bucket_and_404_with_it(enforced):
     assert _code(e.value) == ("NoSuchKey", 404)
 
 
+def test_conditional_put_needs_only_put_object_and_answers_412_not_403(enforced):
+    """``If-None-Match: *`` needs s3:PutObject alone (AWS: that grant lets the caller learn the key
+    exists); without s3:GetObject or s3:ListBucket an existing key is still a 412, not a 403."""
+    writer = user_with(enforced, allow("s3:PutObject", f"arn:aws:s3:::{BUCKET}/images/*"), name="writer")
+    s3 = writer.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="images/ab/x.jpg", Body=b"one", IfNoneMatch="*")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=BUCKET, Key="images/ab/x.jpg", Body=b"two", IfNoneMatch="*")
+    assert _code(e.value) == ("PreconditionFailed", 412)
+    with pytest.raises(ClientError) as e:  # outside the granted prefix: refused before any check
+        s3.put_object(Bucket=BUCKET, Key="landing/x.csv", Body=b"", IfNoneMatch="*")
+    assert _code(e.value) == ("AccessDenied", 403)
+    assert enforced.client("s3").get_object(Bucket=BUCKET, Key="images/ab/x.jpg")["Body"].read() == b"one"
+
+
 def test_dynamodb_query_on_an_index_needs_the_index_arn(enforced):
     enforced.client("dynamodb").create_table(
         TableName="t",

@@ -145,6 +145,34 @@ def test_stage_chunks_groups_rows_by_url_and_is_deterministic(account):
     assert again == refs and account.objects("staging/") == before  # byte-identical, not rewritten
 
 
+def test_stage_chunks_open_files_do_not_grow_with_the_number_of_chunks(account):
+    """A partition of more chunks than the process may open files: staging still succeeds (it used
+    to hold every chunk's part file open at once and failed with EMFILE)."""
+    import os
+    import resource
+
+    n = 300
+    account.put_csv("landing/dt=2026-03-01/many.csv",
+                    "".join(f"http://img.example/{i}.jpg,答え{i}\n" for i in range(n)))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_fds = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    limit = 290  # the lowest limit leaving 290 free descriptors: < n chunks, > MAX_OPEN_PARTS
+    while limit - sum(fd < limit for fd in open_fds) < 290:
+        limit += 1
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        refs = stage_chunks(
+            account.clients.s3, account.bucket, "2026-03-01", "many", chunk_rows=1, max_caption_chars=280
+        )
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(refs) < n and sum(r.rows for r in refs) == n  # hashing leaves some of n chunks empty
+    staged = [e for r in refs for e in read_chunk(account.clients.s3, account.bucket, r.key)]
+    assert sorted(e.line for e in staged) == list(range(1, n + 1))
+    assert all(chunk_of({"url": e.url}, n) == chunk_of({"url": staged[0].url}, n)
+               for e in read_chunk(account.clients.s3, account.bucket, refs[0].key))
+
+
 def test_stage_chunks_of_an_empty_partition_gives_one_empty_chunk(account):
     account.put_csv("landing/dt=2026-02-01/empty.csv", "image_url,caption\n")
     refs = stage_chunks(

@@ -86,6 +86,31 @@ def test_chunk_counts_dedupes_and_rejects(account, extra_files):
     assert account.objects() == objects and account.items() == items_before
 
 
+def test_chunk_tasks_storing_one_image_at_once_write_it_exactly_once(account, site):
+    """Six chunk tasks at once, each with its own URL for the same bytes: the conditional put lets
+    exactly one of them create the content-addressed object; every row is accepted once."""
+    import threading
+
+    copies = []
+    for n in range(6):
+        shutil.copy(site.root / site.images[9][0], site.root / f"same-{n}.jpg")
+        copies.append(f"{site.base_url}/same-{n}.jpg")
+    results, start = {}, threading.Barrier(len(copies))
+
+    def chunk(n: int) -> None:
+        start.wait()
+        results[n], _ = _run(account, site, _entries([(copies[n], f"答え{n}")]))
+
+    threads = [threading.Thread(target=chunk, args=(n,)) for n in range(len(copies))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(results) == list(range(6))
+    assert sum(r.images_stored for r in results.values()) == 1
+    assert [(r.accepted, r.duplicates, r.rejected) for r in results.values()] == [(1, 0, 0)] * 6
+    assert len(account.objects("images/")) == 1
+    assert len({i["ImageKey"]["S"] for i in account.items()}) == 1 and len(account.items()) == 6
+
+
 def test_empty_chunk_and_parse_rejects_only(account, site):
     entries = [Reject("s.csv", 3, Reason.INVALID_UTF8, "bad byte", raw="\\xff")]
     result, labeler = _run(account, site, entries)

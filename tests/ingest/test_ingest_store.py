@@ -222,6 +222,17 @@ def test_put_if_absent_and_put_if_changed_leave_existing_objects_alone(account):
     assert put_if_changed(s3, BUCKET, "rejects/a.jsonl", b'{"a": 2}\n', "application/x-ndjson") is True
 
 
+def test_put_if_absent_retries_a_409_conflict_and_creates_the_key(account):
+    """409 ConditionalRequestConflict means a conflicting operation was in flight, not that the key
+    exists: the write is retried, and only its outcome says whether this call created the key."""
+    s3 = account.clients.s3
+    account.emulator.inject(service="s3", operation="PutObject", error="ConditionalRequestConflict",
+                            status=409, count=1)
+    assert put_if_absent(s3, BUCKET, "images/cd/y.jpg", b"two", "image/jpeg") is True
+    assert s3.get_object(Bucket=BUCKET, Key="images/cd/y.jpg")["Body"].read() == b"two"
+    assert put_if_absent(s3, BUCKET, "images/cd/y.jpg", b"two", "image/jpeg") is False
+
+
 def test_delete_keys_deletes_in_batches_and_raises_on_per_key_errors(account):
     """DeleteObjects answers 200 with per-key ``Errors`` (e.g. AccessDenied); those must not pass silently."""
     import boto3

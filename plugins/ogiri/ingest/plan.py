@@ -5,7 +5,9 @@ on 2026-01-02 ingests ``landing/dt=2026-01-01/``), unless the run's ``partition_
 one. :func:`stage_chunks` parses every CSV of the partition once, streaming, and writes the parsed
 rows (and parse-time rejects) as JSON Lines chunks of at most ``chunk_rows`` rows under
 ``staging/ingest/dt=<date>/<run name>/``; each mapped task then reads only its own chunk. Chunks
-keep source order, and the same input always gives byte-identical chunk files.
+keep source order, and the same input always gives byte-identical chunk files. Memory and open
+files stay flat in the number of rows: rows stream to a spool file on disk, which is split into
+the chunk files in passes of at most :data:`MAX_OPEN_PARTS` open files.
 """
 
 from __future__ import annotations
@@ -110,10 +112,49 @@ def iter_entries(
             body.close()
 
 
+#: Chunk part files one staging pass holds open at once (a partition of many chunks is split in
+#: several passes over the spool, so the open files do not grow with the number of rows).
+MAX_OPEN_PARTS = 256
+
+
+def _placement(entry: dict[str, Any]) -> int:
+    """The 64-bit hash that places an entry (its URL; a parse reject by its position)."""
+    basis = entry.get("url") or f"{entry['source']}#{entry['line']}"
+    return int.from_bytes(hashlib.sha256(basis.encode("utf-8")).digest()[:8], "big")
+
+
 def chunk_of(entry: dict[str, Any], chunks: int) -> int:
     """Which of ``chunks`` chunks an entry belongs to (by its URL; parse rejects by their position)."""
-    basis = entry.get("url") or f"{entry['source']}#{entry['line']}"
-    return int.from_bytes(hashlib.sha256(basis.encode("utf-8")).digest()[:8], "big") % chunks
+    return _placement(entry) % chunks
+
+
+def _spool_entries(entries: Iterable[dict[str, Any]], spool: Path) -> int:
+    """Write each entry as ``<placement hex>\t<JSON>\n``; returns how many."""
+    total = 0
+    with spool.open("wb") as out:
+        for entry in entries:
+            line = json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            out.write(b"%016x\t%s\n" % (_placement(entry), line))
+            total += 1
+    return total
+
+
+def _split_spool(spool: Path, tmp: Path, n_chunks: int) -> tuple[list[Path], list[int]]:
+    """Split the spool into ``n_chunks`` part files (source order kept in each), at most
+    :data:`MAX_OPEN_PARTS` open at once; returns the parts and their row counts."""
+    parts = [tmp / f"part-{i:05d}.jsonl" for i in range(n_chunks)]
+    counts = [0] * n_chunks
+    for first in range(0, n_chunks, MAX_OPEN_PARTS):
+        with contextlib.ExitStack() as stack:
+            files = {i: stack.enter_context(parts[i].open("wb"))
+                     for i in range(first, min(n_chunks, first + MAX_OPEN_PARTS))}
+            with spool.open("rb") as lines:
+                for line in lines:
+                    i = int(line[:16], 16) % n_chunks
+                    if i in files:
+                        files[i].write(line[17:])
+                        counts[i] += 1
+    return parts, counts
 
 
 def stage_chunks(
@@ -132,24 +173,13 @@ def stage_chunks(
     keys = list_landing_csvs(s3, bucket, partition_date)
     prefix = staging_prefix(partition_date, run)
     with tempfile.TemporaryDirectory(prefix="ogiri-stage-") as tmp:
-        spool = Path(tmp) / "entries.jsonl"
-        total = 0
-        with spool.open("wb") as out:
-            for entry in iter_entries(
-                s3, bucket, keys, max_caption_chars=max_caption_chars, allowed_schemes=allowed_schemes
-            ):
-                out.write(json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
-                total += 1
+        spool = Path(tmp) / "entries.spool"
+        total = _spool_entries(
+            iter_entries(s3, bucket, keys, max_caption_chars=max_caption_chars, allowed_schemes=allowed_schemes),
+            spool,
+        )
         n_chunks = max(1, -(-total // chunk_rows))
-        parts = [Path(tmp) / f"part-{i:05d}.jsonl" for i in range(n_chunks)]
-        counts = [0] * n_chunks
-        with contextlib.ExitStack() as stack:
-            files = [stack.enter_context(p.open("wb")) for p in parts]
-            with spool.open("rb") as lines:
-                for line in lines:
-                    i = chunk_of(json.loads(line), n_chunks)
-                    files[i].write(line)
-                    counts[i] += 1
+        parts, counts = _split_spool(spool, Path(tmp), n_chunks)
         refs: list[ChunkRef] = []
         for part, rows in zip(parts, counts, strict=True):
             if rows == 0 and (refs or total):
