@@ -74,7 +74,7 @@ class EndpointRuntime:
                 except WorkerFailed as exc:
                     raise WorkerFailed(
                         f"The primary container for production variant {vname} did not pass the ping "
-                        f"health check: {exc}"
+                        f"health check. Please check CloudWatch logs for this endpoint. (localaws: {exc})"
                     ) from exc
         except Exception:
             for worker in started.values():

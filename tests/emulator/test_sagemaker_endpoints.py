@@ -82,7 +82,7 @@ def test_endpoint_serves_handlers_then_rolls_back_a_broken_update(sm):
         stop.set()
         invoker.join()
     assert seen[0] == "Updating" and "RollingBack" in seen and seen[-1] == "InService"
-    assert "model_fn failed: RuntimeError: weights are corrupt" in desc["FailureReason"]
+    assert "RuntimeError: weights are corrupt" in desc["FailureReason"]
     assert desc["EndpointConfigName"] == good
     assert answers and all(a == {"y": 3, "text": ""} for a in answers)
     assert _invoke(runtime, "ep", json.dumps({"x": 1}))[1] == {"y": 3, "text": ""}
@@ -118,7 +118,8 @@ def test_model_without_inference_code_fails_endpoint(sm):
     client.create_endpoint(EndpointName="ep-nocode", EndpointConfigName=cfg)
     desc, _ = poll(_describe(client, "ep-nocode"), "EndpointStatus", until={"InService", "Failed"})
     assert desc["EndpointStatus"] == "Failed"
-    assert "model.tar.gz has no code/inference.py" in desc["FailureReason"]
+    # no inference module: the PyTorch container's default model_fn wants a TorchScript model.pt
+    assert "Exactly one .pth or .pt file is required for PyTorch models: []" in desc["FailureReason"]
     with pytest.raises(ClientError) as err:
         _invoke(runtime, "ep-nocode", "{}")
     assert err.value.response["Error"]["Code"] == "ValidationError"
