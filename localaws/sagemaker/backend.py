@@ -15,7 +15,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
 from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
-from localaws.sagemaker import messages, processing, training, transform
+from localaws.sagemaker import messages, processing, roles, training, transform
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
 
@@ -54,6 +54,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 message="Training job names must be unique within an AWS account and region, and a training "
                 f"job with this name already exists ({self.training_jobs[name].arn})"
             )
+        roles.check(req.get("RoleArn"), self.account_id,
+                    roles.resource_arn("training-job", name, self.account_id, self.region_name))
         algo = req.get("AlgorithmSpecification") or {}
         metric_definitions = copy.deepcopy(algo.get("MetricDefinitions"))
         job = self.create_training_job(
@@ -116,6 +118,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 message=f"Job name must be unique within an AWS account and region, and a job with this name "
                 f"already exists ({self.processing_jobs[name].arn})"
             )
+        roles.check(req.get("RoleArn"), self.account_id,
+                    roles.resource_arn("processing-job", name, self.account_id, self.region_name))
         job = self.create_processing_job(
             app_specification=req.get("AppSpecification"),
             experiment_config=req.get("ExperimentConfig"),
@@ -213,6 +217,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if model_name in self._models:
             arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:model/{model_name.lower()}"
             raise ValidationError(message=f'Cannot create already existing model "{arn}".')
+        role_arn = kwargs.get("execution_role_arn", args[0] if args else None)
+        roles.check(role_arn, self.account_id, roles.resource_arn("model", model_name, self.account_id, self.region_name))
         return super().create_model(model_name, *args, **kwargs)
 
     def describe_model(self, model_name: str) -> Any:

@@ -28,7 +28,12 @@ class EndpointNotReady(Exception):
 
 def model_spec(model: Any) -> dict[str, Any]:
     """The container description of a moto Model."""
-    return {"PrimaryContainer": model.primary_container, "Containers": model.containers}
+    return {
+        "PrimaryContainer": model.primary_container,
+        "Containers": model.containers,
+        "ExecutionRoleArn": model.execution_role_arn,
+        "ModelArn": model.arn,
+    }
 
 
 class EndpointRuntime:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localaws.sagemaker import roles
 from localaws.sagemaker.common import (
     child_env,
     download_s3_data,
@@ -110,6 +111,7 @@ class _Plan:
     host_names: list[str]
     master_port: int
     epoch: int
+    credentials: dict[str, str]
 
     def container_paths(self, host_root: Path) -> dict[str, str]:
         """Container path → local dir, as one host sees them."""
@@ -342,7 +344,15 @@ class TrainingRun(JobRun):
             host_names=[f"algo-{i}" for i in range(1, count + 1)],
             master_port=free_port(),
             epoch=epoch,
+            credentials=self._role_credentials(),
         )
+
+    def _role_credentials(self) -> dict[str, str]:
+        """The execution role's session for the job's code (SageMaker assumes RoleArn)."""
+        try:
+            return roles.credentials(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
+        except roles.RoleUnusable as exc:
+            raise JobSetupError(f"ClientError: {exc}") from exc
 
     def _stage_channels(self, root: Path, s3: Any, algo: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         """Download each InputDataConfig channel to input/data/<name>; its names and inputdataconfig.json."""
@@ -413,7 +423,7 @@ class TrainingRun(JobRun):
             host=host,
             argv=argv,
             cwd=plan.code_dir,
-            env=child_env(self.region, env, plan.bin_dir),
+            env=child_env(self.region, plan.credentials, env, plan.bin_dir),
             stream=f"{self.name}/{host}-{plan.epoch}",
             banner=["Invoking script with the following command:", " ".join(shlex.quote(a) for a in argv)],
         )

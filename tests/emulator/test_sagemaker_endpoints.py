@@ -11,13 +11,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
-from sm_helpers import ROLE, make_bucket, model_tarball, poll  # noqa: E402
+from sm_helpers import ROLE, make_bucket, make_role, model_tarball, poll  # noqa: E402
 
 
 @pytest.fixture
 def sm(aws):
     s3 = aws.client("s3")
     bucket = make_bucket(s3)
+    make_role(aws.client("iam"))
     return aws, s3, aws.client("sagemaker"), aws.client("sagemaker-runtime"), bucket
 
 

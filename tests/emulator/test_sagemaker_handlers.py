@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
-from sm_helpers import ROLE, make_bucket, poll, tar_bytes  # noqa: E402
+from sm_helpers import ROLE, make_bucket, make_role, poll, tar_bytes  # noqa: E402
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
 PING_FAILED = (
@@ -30,6 +30,7 @@ PING_FAILED = (
 @pytest.fixture
 def sm(aws):
     s3 = aws.client("s3")
+    make_role(aws.client("iam"))
     return s3, aws.client("sagemaker"), aws.client("sagemaker-runtime"), make_bucket(s3)
 
 

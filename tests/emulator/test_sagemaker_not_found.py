@@ -8,10 +8,16 @@ found." for training jobs; "Could not find requested job with name …" for proc
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from botocore.exceptions import ClientError
 
 from ogiri.aws import not_found
+
+sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
+from sm_helpers import make_role  # noqa: E402
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 CASES = [
@@ -57,6 +63,7 @@ def test_unknown_resource_answers_in_aws_words(aws, operation, request_body, mes
 
 def test_other_validation_errors_are_not_not_found(aws):
     client = aws.client("sagemaker")
+    make_role(aws.client("iam"), "r")
     client.create_model(ModelName="m-dup", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
                         PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/m.tar.gz"})
     with pytest.raises(ClientError) as err:

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
 from sm_helpers import (  # noqa: E402
     log_messages,
     make_bucket,
+    make_role,
     poll,
     read_tar,
     training_request,
@@ -26,6 +27,7 @@ from sm_helpers import (  # noqa: E402
 def sm(aws):
     s3 = aws.client("s3")
     bucket = make_bucket(s3)
+    make_role(aws.client("iam"))
     upload_training_inputs(s3, bucket)
     return aws, s3, aws.client("sagemaker"), bucket
 
