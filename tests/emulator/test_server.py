@@ -104,7 +104,6 @@ def _endpoint_config(sagemaker, name: str, instance_type: str, model: str = "cap
 
 
 def test_reset_keeps_extensions(aws):
-    make_role(aws.client("iam"), "SageMakerRole")
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="before-reset")
     aws.reset()
@@ -114,6 +113,7 @@ def test_reset_keeps_extensions(aws):
     ]
     assert "Red" in labels and "Mobile Phone" not in labels  # moto's canned answer is gone
     sagemaker = aws.client("sagemaker")
+    make_role(aws.client("iam"), "SageMakerRole")  # after the reset, which drops IAM too
     sagemaker.create_model(ModelName="captioner", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
     _endpoint_config(sagemaker, "after-reset", "ml.g5.xlarge")
     described = sagemaker.describe_endpoint_config(EndpointConfigName="after-reset")
