@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
+from localaws import CA_BUNDLE_ENV, ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
 
 #: Seconds between SIGTERM and SIGKILL when a job is stopped (real SageMaker waits 120 s).
 STOP_GRACE_SECONDS = float(os.environ.get("LOCALAWS_STOP_GRACE_SECONDS", "5"))
@@ -64,7 +64,10 @@ def aws_env(region: str, credentials: dict[str, str]) -> dict[str, str]:
     `credentials` are the execution role's session (`roles.credentials`), as SageMaker gives job
     code and model servers the role's credentials, never the caller's.
     """
-    return {"AWS_ENDPOINT_URL": endpoint_url(), **credentials, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    env = {"AWS_ENDPOINT_URL": endpoint_url(), **credentials, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    if os.environ.get(CA_BUNDLE_ENV):  # `serve --tls`: trust the emulator's certificate
+        env["AWS_CA_BUNDLE"] = os.environ[CA_BUNDLE_ENV]
+    return env
 
 
 def child_env(
