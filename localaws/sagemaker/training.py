@@ -331,7 +331,7 @@ class TrainingRun(JobRun):
             root=root,
             code_dir=code_dir,
             ckpt=ckpt,
-            ckpt_local_path=(req.get("CheckpointConfig") or {}).get("LocalPath") or CHECKPOINT_LOCAL_PATH,
+            ckpt_local_path=((req.get("CheckpointConfig") or {}).get("LocalPath") or CHECKPOINT_LOCAL_PATH).rstrip("/"),
             bin_dir=python_bin_dir(root),
             raw_hps=raw_hps,
             submit=submit,
