@@ -2,9 +2,11 @@
 
 Reads ``SM_MODEL_DIR``, ``SM_CHANNEL_TRAIN``, ``SM_CHANNEL_VAL``, optional ``SM_CHANNEL_IMAGES`` and
 ``SM_CHANNEL_PRETRAINED``, ``SM_OUTPUT_DATA_DIR``, hyperparameters from ``SM_HPS`` and/or argv
-(``--epochs 3 --encoder resnet18``), and the checkpoint dir (hyperparameter ``checkpoint_dir``, else
-env ``SM_CHECKPOINT_DIR``, else ``/opt/ml/checkpoints``). Under torchrun-style env vars it joins the
-process group; with several GPUs or hosts and no launcher it spawns one process per GPU itself.
+(``--epochs 3 --encoder resnet18``), and the checkpoint dir: hyperparameter ``checkpoint_dir``, else
+``/opt/ml/checkpoints`` (SageMaker's default ``CheckpointConfig.LocalPath``; the toolkit sets no
+variable for it) when that dir exists, else none (no checkpoints). Under torchrun-style env vars it joins the process group; with several GPUs or
+hosts and no launcher it spawns one process per GPU itself (rendezvous at the ``MASTER_ADDR`` and
+``MASTER_PORT`` that the PyTorch container sets).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ogiri_captioner.training import HYPERPARAMETERS, TrainConfig, coerce_hyperparameters, train  # noqa: E402
 
 log = logging.getLogger("train")
+#: SageMaker's default CheckpointConfig.LocalPath (exists when the job has a CheckpointConfig).
+DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 
 
 def parse_config(argv: list[str] | None = None, env: dict | None = None) -> TrainConfig:
@@ -52,7 +56,7 @@ def parse_config(argv: list[str] | None = None, env: dict | None = None) -> Trai
     model_dir = args.model_dir_arg or env.get("SM_MODEL_DIR") or "/opt/ml/model"
     if model_dir.startswith("s3://"):  # SageMaker passes the S3 --model_dir to TF-style scripts; not ours
         model_dir = env.get("SM_MODEL_DIR", "/opt/ml/model")
-    hps.setdefault("checkpoint_dir", env.get("SM_CHECKPOINT_DIR") or "/opt/ml/checkpoints")
+    hps.setdefault("checkpoint_dir", DEFAULT_CHECKPOINT_DIR if Path(DEFAULT_CHECKPOINT_DIR).is_dir() else None)
     hps.setdefault("feature_cache_dir", str(Path(hps["checkpoint_dir"]) / "feature_cache")
                    if hps["checkpoint_dir"] else None)
     return TrainConfig(train_dir=train_dir, val_dir=val_dir, model_dir=model_dir, images_dir=channel("images"),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_ACTIVE: list[IamSwitch] = []  # the server's switch, so in-process services know whether IAM is enforced
 
 
 def env_flag(value: str | None) -> bool:
@@ -29,6 +30,7 @@ class IamSwitch:
         self._lock = threading.Lock()
         self._enforce = bool(enforce)
         self._enforcer: Any = None
+        _ACTIVE[:] = [self]
 
     @property
     def enforce(self) -> bool:
@@ -65,6 +67,11 @@ class IamSwitch:
         if outcome.missing_key is not None:
             return responses.missing_key_as_denied(app, outcome.missing_key, environ, start_response)
         return app(environ, start_response)
+
+
+def enforcing() -> bool:
+    """Whether the running server enforces IAM (False when no server built a switch)."""
+    return bool(_ACTIVE) and _ACTIVE[0].enforce
 
 
 def install() -> None:

@@ -12,7 +12,10 @@ Behaviour (see the module docstrings for details):
   `AlgorithmError: <output/failure>` or the stderr tail; StopTrainingJob → Stopping → Stopped;
   MaxRuntimeInSeconds → Stopped / MaxRuntimeExceeded (model still uploaded, like SageMaker).
 * processing (`processing.py`), transform (`transform.py`), endpoints (`endpoints.py`); model
-  servers are `model_worker.py` subprocesses speaking SageMaker's /ping + /invocations.
+  servers are `model_worker.py` subprocesses speaking SageMaker's /ping + /invocations and calling
+  the handlers as sagemaker-inference does. The training env is the toolkits' (`toolkit.py`).
+* Job code and model servers run as the execution role (`roles.py`); unknown resources answer in
+  SageMaker's words (`messages.py`).
 * Env knobs: LOCALAWS_STOP_GRACE_SECONDS (5), LOCALAWS_MODEL_STARTUP_TIMEOUT (300),
   LOCALAWS_INVOKE_TIMEOUT (60).
 """

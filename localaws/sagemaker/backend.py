@@ -15,7 +15,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
 from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
-from localaws.sagemaker import processing, training, transform
+from localaws.sagemaker import messages, processing, roles, training, transform
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
 
@@ -54,6 +54,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 message="Training job names must be unique within an AWS account and region, and a training "
                 f"job with this name already exists ({self.training_jobs[name].arn})"
             )
+        roles.check(req.get("RoleArn"), self.account_id,
+                    roles.resource_arn("training-job", name, self.account_id, self.region_name))
         algo = req.get("AlgorithmSpecification") or {}
         metric_definitions = copy.deepcopy(algo.get("MetricDefinitions"))
         job = self.create_training_job(
@@ -89,14 +91,14 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def describe_training_job(self, training_job_name: str) -> dict[str, Any]:
         """DescribeTrainingJob; an unknown name answers like AWS."""
         if training_job_name not in self.training_jobs:
-            raise ValidationError(message="Requested resource not found.")
+            raise messages.training_job(training_job_name)
         return super().describe_training_job(training_job_name)
 
     def stop_training_job(self, training_job_name: str) -> None:
         """StopTrainingJob: Stopping → Stopped, process tree killed."""
         job = self.training_jobs.get(training_job_name)
         if job is None:
-            raise ValidationError(message="Requested resource not found.")
+            raise messages.training_job(training_job_name)
         if job.training_job_status != "InProgress":
             raise ValidationError(
                 message=f"The request was rejected because the training job is in status {job.training_job_status}."
@@ -116,6 +118,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 message=f"Job name must be unique within an AWS account and region, and a job with this name "
                 f"already exists ({self.processing_jobs[name].arn})"
             )
+        roles.check(req.get("RoleArn"), self.account_id,
+                    roles.resource_arn("processing-job", name, self.account_id, self.region_name))
         job = self.create_processing_job(
             app_specification=req.get("AppSpecification"),
             experiment_config=req.get("ExperimentConfig"),
@@ -133,11 +137,17 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         run.start()
         return job
 
+    def describe_processing_job(self, processing_job_name: str) -> dict[str, Any]:
+        """DescribeProcessingJob; an unknown name answers like AWS."""
+        if processing_job_name not in self.processing_jobs:
+            raise messages.job(processing_job_name)
+        return super().describe_processing_job(processing_job_name)
+
     def stop_processing_job(self, processing_job_name: str) -> None:
         """StopProcessingJob: Stopping → Stopped, process tree killed."""
         job = self.processing_jobs.get(processing_job_name)
         if job is None:
-            raise ValidationError(message="Requested resource not found.")
+            raise messages.job(processing_job_name)
         if job.processing_job_status != "InProgress":
             raise ValidationError(
                 message=f"The request was rejected because the processing job is in status {job.processing_job_status}."
@@ -159,7 +169,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             )
         model = self._models.get(req.get("ModelName"))
         if model is None:
-            raise ValidationError(message=f"Could not find model \"{req.get('ModelName')}\".")
+            raise messages.model(str(req.get("ModelName")), self.account_id, self.region_name)
         job = self.create_transform_job(
             transform_job_name=name,
             model_name=req.get("ModelName"),
@@ -182,11 +192,17 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         run.start()
         return job
 
+    def describe_transform_job(self, transform_job_name: str) -> dict[str, Any]:
+        """DescribeTransformJob; an unknown name answers like AWS."""
+        if transform_job_name not in self.transform_jobs:
+            raise messages.job(transform_job_name)
+        return super().describe_transform_job(transform_job_name)
+
     def stop_transform_job(self, transform_job_name: str) -> None:
         """StopTransformJob: Stopping → Stopped."""
         job = self.transform_jobs.get(transform_job_name)
         if job is None:
-            raise ValidationError(message="Requested resource not found.")
+            raise messages.job(transform_job_name)
         if job.transform_job_status != "InProgress":
             raise ValidationError(
                 message=f"The request was rejected because the transform job is in status {job.transform_job_status}."
@@ -201,7 +217,59 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if model_name in self._models:
             arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:model/{model_name.lower()}"
             raise ValidationError(message=f'Cannot create already existing model "{arn}".')
+        role_arn = kwargs.get("execution_role_arn", args[0] if args else None)
+        roles.check(role_arn, self.account_id, roles.resource_arn("model", model_name, self.account_id, self.region_name))
         return super().create_model(model_name, *args, **kwargs)
+
+    def describe_model(self, model_name: str) -> Any:
+        """DescribeModel; an unknown name answers like AWS."""
+        if model_name not in self._models:
+            raise messages.model(model_name, self.account_id, self.region_name)
+        return super().describe_model(model_name)
+
+    def delete_model(self, model_name: str) -> None:
+        """DeleteModel; an unknown name answers like AWS."""
+        if model_name not in self._models:
+            raise messages.model(model_name, self.account_id, self.region_name)
+        super().delete_model(model_name)
+
+    def validate_production_variants(self, production_variants: list[dict[str, Any]]) -> None:
+        """CreateEndpointConfig: every variant's model must exist (AWS's wording when one does not)."""
+        for variant in production_variants:
+            if variant["ModelName"] not in self._models:
+                raise messages.model(variant["ModelName"], self.account_id, self.region_name)
+
+    def describe_endpoint_config(self, endpoint_config_name: str) -> dict[str, Any]:
+        """DescribeEndpointConfig; an unknown name answers like AWS."""
+        if endpoint_config_name not in self.endpoint_configs:
+            raise messages.endpoint_config(endpoint_config_name, self.account_id, self.region_name)
+        return super().describe_endpoint_config(endpoint_config_name)
+
+    def delete_endpoint_config(self, endpoint_config_name: str) -> None:
+        """DeleteEndpointConfig; an unknown name answers like AWS."""
+        if endpoint_config_name not in self.endpoint_configs:
+            raise messages.endpoint_config(endpoint_config_name, self.account_id, self.region_name)
+        super().delete_endpoint_config(endpoint_config_name)
+
+    def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
+        """DescribeEndpoint; an unknown name answers like AWS."""
+        if endpoint_name not in self.endpoints:
+            raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
+        return super().describe_endpoint(endpoint_name)
+
+    def describe_model_package(self, model_package_name: str) -> Any:
+        """DescribeModelPackage; an unknown name or ARN answers like AWS."""
+        mapped = self.model_package_name_mapping.get(model_package_name, model_package_name)
+        if mapped not in self.model_packages:
+            raise messages.model_package(model_package_name)
+        return super().describe_model_package(model_package_name)
+
+    def update_model_package(self, model_package_arn: str, *args: Any, **kwargs: Any) -> str:
+        """UpdateModelPackage; an unknown ARN answers like AWS."""
+        mapped = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        if mapped not in self.model_packages:
+            raise messages.model_package(model_package_arn)
+        return super().update_model_package(model_package_arn, *args, **kwargs)
 
     def create_endpoint_config(self, endpoint_config_name: str, *args: Any, **kwargs: Any) -> FakeEndpointConfig:
         """CreateEndpointConfig; a name in use is refused as on AWS (moto replaced it)."""
@@ -216,6 +284,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if endpoint_name in self.endpoints:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+        if endpoint_config_name not in self.endpoint_configs:
+            raise messages.endpoint_config(endpoint_config_name, self.account_id, self.region_name)
         endpoint = super().create_endpoint(endpoint_name, endpoint_config_name, tags)
         _set_initial(endpoint, {"endpoint_status": "Creating", "failure_reason": None})
         runtime = EndpointRuntime(self.account_id, self.region_name, endpoint)
@@ -228,12 +298,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         """UpdateEndpoint: Updating; new servers start beside the old; swap when healthy, else roll back."""
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
-            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
-            raise ValidationError(message=f'Could not find endpoint "{arn}".')
+            raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
         config = self.endpoint_configs.get(endpoint_config_name)
         if config is None:
-            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
-            raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
+            raise messages.endpoint_config(endpoint_config_name, self.account_id, self.region_name)
         if endpoint.endpoint_status != "InService":
             raise ValidationError(
                 message=f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
@@ -246,7 +314,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         return endpoint
 
     def delete_endpoint(self, endpoint_name: str) -> None:
-        """DeleteEndpoint: stops the endpoint's model servers."""
+        """DeleteEndpoint: stops the endpoint's model servers; an unknown name answers like AWS."""
+        if endpoint_name not in self.endpoints:
+            raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
         super().delete_endpoint(endpoint_name)
         runtime = REGISTRY.pop(*self._key("endpoint", endpoint_name))
         if runtime is not None:

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from localaws import ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
+from localaws import CA_BUNDLE_ENV, ENDPOINT_ENV, FAULTS_ENV, HOME_ENV
 
 #: Seconds between SIGTERM and SIGKILL when a job is stopped (real SageMaker waits 120 s).
 STOP_GRACE_SECONDS = float(os.environ.get("LOCALAWS_STOP_GRACE_SECONDS", "5"))
@@ -58,21 +58,27 @@ def work_dir(kind: str, name: str) -> Path:
     return path
 
 
-def aws_env(region: str) -> dict[str, str]:
-    """Variables that point boto3 in a child process at the emulator."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url(),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": region,
-        "AWS_REGION": region,
-    }
+def aws_env(region: str, credentials: dict[str, str]) -> dict[str, str]:
+    """Variables that point boto3 in a child process at the emulator, signed as `credentials`.
+
+    `credentials` are the execution role's session (`roles.credentials`), as SageMaker gives job
+    code and model servers the role's credentials, never the caller's.
+    """
+    env = {"AWS_ENDPOINT_URL": endpoint_url(), **credentials, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    if os.environ.get(CA_BUNDLE_ENV):  # `serve --tls`: trust the emulator's certificate
+        env["AWS_CA_BUNDLE"] = os.environ[CA_BUNDLE_ENV]
+    return env
 
 
-def child_env(region: str, extra: dict[str, str] | None = None, bin_dir: Path | None = None) -> dict[str, str]:
+def child_env(
+    region: str,
+    credentials: dict[str, str],
+    extra: dict[str, str] | None = None,
+    bin_dir: Path | None = None,
+) -> dict[str, str]:
     """Environment for a job process: ours minus AWS secrets, plus the emulator wiring and `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", FAULTS_ENV))}
-    env.update(aws_env(region))
+    env.update(aws_env(region, credentials))
     env["PYTHONUNBUFFERED"] = "1"
     if bin_dir is not None:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"

@@ -28,7 +28,12 @@ class EndpointNotReady(Exception):
 
 def model_spec(model: Any) -> dict[str, Any]:
     """The container description of a moto Model."""
-    return {"PrimaryContainer": model.primary_container, "Containers": model.containers}
+    return {
+        "PrimaryContainer": model.primary_container,
+        "Containers": model.containers,
+        "ExecutionRoleArn": model.execution_role_arn,
+        "ModelArn": model.arn,
+    }
 
 
 class EndpointRuntime:
@@ -74,7 +79,7 @@ class EndpointRuntime:
                 except WorkerFailed as exc:
                     raise WorkerFailed(
                         f"The primary container for production variant {vname} did not pass the ping "
-                        f"health check: {exc}"
+                        f"health check. Please check CloudWatch logs for this endpoint. (localaws: {exc})"
                     ) from exc
         except Exception:
             for worker in started.values():

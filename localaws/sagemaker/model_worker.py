@@ -1,18 +1,26 @@
-"""Model server subprocess: the SageMaker PyTorch serving contract over SageMaker's container HTTP API.
+"""Model server subprocess: the SageMaker PyTorch serving container over SageMaker's container HTTP API.
 
 Run as `python model_worker.py --model-data-url s3://…/model.tar.gz --model-dir DIR --port-file F
 --failure-file F`. It downloads and untars the model (boto3 → the emulator via AWS_ENDPOINT_URL), puts
-`code/` on sys.path, imports `code/<SAGEMAKER_PROGRAM or inference.py>`, calls `model_fn(model_dir)`,
-then serves `GET /ping` and `POST /invocations` (→ `input_fn`, `predict_fn`, `output_fn`, or a single
-`transform_fn`) on 127.0.0.1 at a free port that it writes to the port file. If loading fails the
-reason goes to the failure file and the process exits 1. Handler errors answer HTTP 500 with
-`<ExceptionType>: <message>` as the body. Uses only the standard library and boto3.
+`code/` on sys.path and then does what sagemaker-inference's `Transformer` does (aws/sagemaker-inference-
+toolkit `transformer.py`, with the PyTorch container's `DefaultPytorchInferenceHandler` defaults):
+imports module `SAGEMAKER_PROGRAM` (default `inference`) if it exists, takes `model_fn`, `input_fn`,
+`predict_fn`, `output_fn` and `transform_fn` from it (defaults for the missing; `transform_fn` together
+with any of the other three is refused), calls each with `context` only when it has one parameter more
+than the toolkit's arguments (another count is a TypeError), loads the model at start, decodes
+`application/json` and `text/csv` bodies to str (others stay bytes) and takes `Accept: */*` or none as
+`SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT` (default JSON). It serves `GET /ping` and `POST /invocations` on
+127.0.0.1 at a free port that it writes to the port file. If loading fails the error's last line goes
+to the failure file and the process exits 1. A handler error answers its `status_code` (500 unless it
+is a toolkit error carrying one) with `<message>\n<traceback>`, as the toolkit's `handle_error`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -27,8 +35,10 @@ from pathlib import Path
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-JSON_TYPES = ("application/json",)
-JSONLINES_TYPES = ("application/jsonlines", "application/x-jsonlines", "application/json-lines")
+# sagemaker-inference content_types: bodies of these types reach the handlers as str, others as bytes.
+JSON, CSV, NPY, NPZ = "application/json", "text/csv", "application/x-npy", "application/x-npz"
+UTF8_TYPES = (JSON, CSV)
+ENCODABLE = (NPY, CSV, JSON)
 
 
 class LoadError(Exception):
@@ -69,95 +79,153 @@ def _overlay_submit_dir(submit: str, code_dir: Path) -> None:
         tar.extractall(code_dir, filter="data")
 
 
-# -- default handlers (used when inference.py leaves one out) -----------------------------------
-def default_model_fn(model_dir: str):
-    """Load a TorchScript `model.pt`/`model.pth`, like the PyTorch serving container does."""
-    for name in ("model.pt", "model.pth"):
-        path = Path(model_dir) / name
-        if path.is_file():
-            import torch
+class UnsupportedFormatError(Exception):
+    """sagemaker-inference's error for a content type the default handlers cannot (de)serialize."""
 
-            return torch.jit.load(str(path), map_location="cpu").eval()
-    raise NotImplementedError(
-        "code/inference.py defines no model_fn and the model dir has no TorchScript model.pt/model.pth"
-    )
+    def __init__(self, content_type: str):
+        super().__init__(
+            f"Content type {content_type} is not supported by this framework.\n"
+            "            Please implement input_fn to to deserialize the request data or an output_fn to\n"
+            "            serialize the response. For more information, see the SageMaker Python SDK README."
+        )
 
 
-def default_input_fn(body: bytes, content_type: str):
-    """JSON / JSON Lines → Python objects, text → str, anything else → the raw bytes."""
-    ctype = (content_type or "").split(";")[0].strip().lower()
-    if ctype in JSON_TYPES:
-        return json.loads(body)
-    if ctype in JSONLINES_TYPES:
-        return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
-    if ctype.startswith("text/"):
-        return body.decode("utf-8")
-    return body
+# -- default handlers: the PyTorch serving container's DefaultPytorchInferenceHandler --------------
+def default_model_fn(model_dir: str, context=None):
+    """TorchScript `model.pt`, else the one `.pt`/`.pth` file of the model dir."""
+    import torch
+
+    path = Path(model_dir) / "model.pt"
+    if not path.is_file():
+        files = [f for f in os.listdir(model_dir) if Path(model_dir, f).is_file() and Path(f).suffix in (".pt", ".pth")]
+        if len(files) != 1:
+            raise ValueError(f"Exactly one .pth or .pt file is required for PyTorch models: {files}")
+        path = Path(model_dir) / files[0]
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as exc:
+        raise RuntimeError(f"Failed to load {path}. Please ensure model is saved using torchscript.") from exc
 
 
-def default_predict_fn(data, model):
-    """Call the model on the decoded input."""
-    if not callable(model):
-        raise TypeError("code/inference.py defines no predict_fn and the loaded model is not callable")
-    return model(data)
+def default_input_fn(input_data, content_type, context=None):
+    """`decoder.decode` (JSON, CSV, NPY) into a float tensor."""
+    import io
+
+    import numpy as np
+    import torch
+
+    if content_type == JSON:
+        array = np.array(json.loads(input_data))
+    elif content_type == CSV:
+        array = np.genfromtxt(io.StringIO(input_data), delimiter=",")
+    elif content_type == NPY:
+        array = np.load(io.BytesIO(input_data), allow_pickle=True)
+    else:
+        raise UnsupportedFormatError(content_type)
+    return torch.FloatTensor(array) if content_type in UTF8_TYPES else torch.from_numpy(array)
 
 
-def default_output_fn(prediction, accept: str):
-    """bytes/str pass through; JSON Lines for a list when asked; JSON otherwise."""
-    if isinstance(prediction, bytes | bytearray):
-        return bytes(prediction)
-    if isinstance(prediction, str):
-        return prediction.encode("utf-8")
-    if hasattr(prediction, "tolist"):
-        prediction = prediction.tolist()
-    ctype = (accept or "").split(";")[0].strip().lower()
-    if ctype in JSONLINES_TYPES and isinstance(prediction, list):
-        return "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in prediction).encode("utf-8")
-    return json.dumps(prediction, ensure_ascii=False).encode("utf-8")
+def default_predict_fn(data, model, context=None):
+    """`model.eval()` and `model(data)` without gradients."""
+    import torch
+
+    with torch.no_grad():
+        model.eval()
+        return model(data)
+
+
+def default_output_fn(prediction, accept, context=None):
+    """The first type of `accept` the toolkit's encoder knows (JSON, CSV, NPY)."""
+    import io
+
+    import numpy as np
+
+    if hasattr(prediction, "detach"):
+        prediction = prediction.detach().cpu().numpy().tolist()
+    for ctype in accept.replace(" ", "").split(","):
+        if ctype == JSON:
+            return json.dumps(prediction, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+        if ctype in (CSV, NPY):
+            buf = io.StringIO() if ctype == CSV else io.BytesIO()
+            np.savetxt(buf, prediction, delimiter=",", fmt="%s") if ctype == CSV else np.save(buf, prediction)
+            return buf.getvalue().encode("utf-8") if ctype == CSV else buf.getvalue()
+    raise UnsupportedFormatError(accept)
+
+
+class Context:
+    """What the toolkit passes as `context` to handlers that take one (the model server's context)."""
+
+    def __init__(self, model_dir: Path):
+        self.system_properties = {"model_dir": str(model_dir), "gpu_id": None}
+        self.model_name = "model"
+
+
+def run_handler(func, *args, context=None):
+    """`Transformer._run_handler_function`: pass `context` only to a handler with one more parameter."""
+    count = len(inspect.signature(func).parameters)
+    if count == len(args):
+        return func(*args)
+    if count == len(args) + 1:
+        return func(*args, context)
+    raise TypeError(f"{func.__name__} takes {count} arguments but {len(args)} were given.")
 
 
 class Handlers:
-    """The serving functions of one model, with defaults for the missing ones."""
+    """The serving functions of one model, looked up and called as sagemaker-inference's Transformer does."""
 
     def __init__(self, model_dir: Path, program: str):
         code_dir = model_dir / "code"
-        path = code_dir / program
-        if not path.is_file():
-            raise LoadError(f"model.tar.gz has no code/{program}")
         sys.path.insert(0, str(code_dir))
-        spec = importlib.util.spec_from_file_location(Path(program).stem, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise LoadError(f"importing code/{program} failed: {_last_line(exc)}") from exc
-        self.transform_fn = getattr(module, "transform_fn", None)
-        self.input_fn = getattr(module, "input_fn", default_input_fn)
-        self.predict_fn = getattr(module, "predict_fn", default_predict_fn)
-        self.output_fn = getattr(module, "output_fn", default_output_fn)
-        model_fn = getattr(module, "model_fn", default_model_fn)
-        try:
-            self.model = model_fn(str(model_dir))
-        except Exception as exc:
-            raise LoadError(f"model_fn failed: {_last_line(exc)}") from exc
+        module_name = program[:-3] if program.endswith(".py") else program
+        module = importlib.import_module(module_name) if importlib.util.find_spec(module_name) else None
+        found = {n: getattr(module, n, None) for n in ("model_fn", "transform_fn", "input_fn", "predict_fn", "output_fn")}
+        if found["transform_fn"] and (found["input_fn"] or found["predict_fn"] or found["output_fn"]):
+            raise ValueError(
+                "Cannot use transform_fn implementation in conjunction with input_fn, predict_fn, and/or "
+                "output_fn implementation"
+            )
+        self.transform_fn = found["transform_fn"] or self._default_transform_fn
+        self.input_fn = found["input_fn"] or default_input_fn
+        self.predict_fn = found["predict_fn"] or default_predict_fn
+        self.output_fn = found["output_fn"] or default_output_fn
+        self.context = Context(model_dir)
+        self.model = run_handler(found["model_fn"] or default_model_fn, str(model_dir), context=self.context)
+        self.default_accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON
         self._lock = threading.Lock()
 
-    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        """Run the handler chain on one request; returns (body, content type)."""
-        accept = accept if accept and accept != "*/*" else "application/json"
+    def _default_transform_fn(self, model, input_data, content_type, accept, context=None):
+        data = run_handler(self.input_fn, input_data, content_type, context=self.context)
+        prediction = run_handler(self.predict_fn, data, model, context=self.context)
+        return run_handler(self.output_fn, prediction, accept, context=self.context)
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, str]:
+        """`Transformer.transform` for one request; returns (body, content type)."""
+        if not accept or accept == "*/*":
+            accept = self.default_accept
+        data = body.decode("utf-8") if content_type in UTF8_TYPES else body
         with self._lock:
-            if self.transform_fn is not None:
-                result = self.transform_fn(self.model, body, content_type, accept)
-            else:
-                data = self.input_fn(body, content_type)
-                prediction = self.predict_fn(data, self.model)
-                result = self.output_fn(prediction, accept)
-        if isinstance(result, tuple) and len(result) == 2:
-            result, accept = result
-        if isinstance(result, str):
-            result = result.encode("utf-8")
-        return bytes(result), accept
+            result = run_handler(self.transform_fn, self.model, data, content_type, accept, context=self.context)
+        if isinstance(result, tuple):
+            result, accept = result[0], result[1]
+        return _response_bytes(result), accept
+
+
+def _response_bytes(result) -> bytes:
+    """The model server's body for a handler's return value: bytes as is, str as UTF-8, else JSON."""
+    if isinstance(result, bytes | bytearray):
+        return bytes(result)
+    if isinstance(result, str):
+        return result.encode("utf-8")
+    return json.dumps(result).encode("utf-8")
+
+
+def error_reply(exc: BaseException) -> tuple[int, bytes]:
+    """`Transformer.handle_error`: the exception's status (500 unless it carries one), message and trace."""
+    status = getattr(exc, "status_code", None)
+    message = getattr(exc, "message", None)
+    if not (isinstance(status, int) and isinstance(message, str)):  # not a BaseInferenceToolkitError
+        status, message = 500, str(exc) or "Invalid Request"
+    return status, f"{message}\n{traceback.format_exc()}".encode()
 
 
 def _last_line(exc: BaseException) -> str:
@@ -194,12 +262,11 @@ def make_server(handlers: Handlers) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             try:
-                out, ctype = handlers.invoke(
-                    body, self.headers.get("Content-Type", "application/octet-stream"), self.headers.get("Accept", "")
-                )
-            except Exception as exc:  # noqa: BLE001 - every handler error becomes a 500 for the caller
+                out, ctype = handlers.invoke(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
+            except Exception as exc:  # noqa: BLE001 - as the toolkit: the error's status, message and trace
                 traceback.print_exc()
-                self._reply(500, _last_line(exc).encode("utf-8"), "text/plain; charset=utf-8")
+                status, text = error_reply(exc)
+                self._reply(status, text, "text/plain; charset=utf-8")
                 return
             self._reply(200, out, ctype)
 
@@ -239,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         args.failure_file.write_text(str(exc))
         return 1
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the toolkit's load error (import, handler lookup, model_fn)
         traceback.print_exc()
-        args.failure_file.write_text(f"model server failed to start: {_last_line(exc)}")
+        args.failure_file.write_text(_last_line(exc))
         return 1
     server = make_server(handlers)
     tmp = args.port_file.with_suffix(".tmp")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localaws.sagemaker import roles
 from localaws.sagemaker.common import (
     child_env,
     download_s3_data,
@@ -150,13 +151,18 @@ class ProcessingRun(JobRun):
             argv[0] = sys.executable
         env = {k: rewrite(str(v)) for k, v in (self.req.get("Environment") or {}).items()}
         env["PROCESSING_JOB_NAME"] = self.name
+        try:
+            credentials = roles.credentials(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
+        except roles.RoleUnusable as exc:
+            self._finish("Failed", f"ClientError: {exc}")
+            return None
         cwd = fs / "opt/ml/processing"
         cwd.mkdir(parents=True, exist_ok=True)
         return HostProcess(
             host="algo-1",
             argv=argv,
             cwd=cwd,
-            env=child_env(self.region, env, python_bin_dir(root)),
+            env=child_env(self.region, credentials, env, python_bin_dir(root)),
             stream=f"{self.name}/algo-1-{int(time.time())}",
         )
 

@@ -1,8 +1,16 @@
 """Training jobs in SageMaker script mode: stage inputs, run the entry point per host, upload the model.
 
 Container paths map to `$LOCALAWS_HOME/training/<job>/`: `code/`, `input/data/<channel>/`,
-`input/config/*.json`, `model/`, `output/` (`output/data/`, `output/failure`), `checkpoints/`.
-Hosts algo-2..algo-N get their own `algo-K/{model,output,input/config}` beside algo-1's.
+`input/config/*.json`, `model/`, `output/` (`output/data/`, `output/failure`), and
+`CheckpointConfig.LocalPath` (default `/opt/ml/checkpoints`) to `checkpoints/`. Hosts algo-2..algo-N
+get their own `algo-K/{model,output,input/config}` beside algo-1's. Container paths in
+hyperparameter values, Environment values and ContainerEntrypoint/ContainerArguments are rewritten
+to these dirs (the job has no container to mount them in); nothing else of the request changes.
+
+The job's environment is the toolkits' (`toolkit.py`): the SM_* variables of `sagemaker-training`
+and MASTER_ADDR/MASTER_PORT of the PyTorch container, no emulator-only variable. Checkpoints sync
+as on SageMaker: downloaded from `CheckpointConfig.S3Uri` before the script starts, uploaded while it
+runs (every LOCALAWS_CHECKPOINT_SYNC_SECONDS, default 2) and once more when it ends.
 
 Status semantics (documented choice): StopTrainingJob → Stopping → Stopped, MaxRuntimeInSeconds
 exceeded → Stopped with SecondaryStatus MaxRuntimeExceeded and FailureReason
@@ -17,18 +25,19 @@ import json
 import os
 import shlex
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localaws.sagemaker import roles
 from localaws.sagemaker.common import (
     child_env,
     download_s3_data,
     extract_tarball,
     free_port,
-    hp_to_str,
     make_tarball,
     now,
     parse_s3_uri,
@@ -40,6 +49,12 @@ from localaws.sagemaker.common import (
     work_dir,
 )
 from localaws.sagemaker.jobs import HostProcess, JobRun, Outcome, path_rewriter, scrape_metrics, set_attrs
+from localaws.sagemaker.toolkit import HostView, cmd_args, pytorch_env, resource_config
+
+#: Default CheckpointConfig.LocalPath (SageMaker's documented default).
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+#: Seconds between checkpoint uploads while a job runs.
+CHECKPOINT_SYNC_SECONDS = float(os.environ.get("LOCALAWS_CHECKPOINT_SYNC_SECONDS", "2"))
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -83,10 +98,9 @@ class _Plan:
     root: Path
     code_dir: Path
     ckpt: Path
+    ckpt_local_path: str
     bin_dir: Path
     raw_hps: dict[str, Any]
-    user_hps: dict[str, Any]
-    user_args: list[str]
     submit: Any
     program: Any
     entrypoint: Any
@@ -97,19 +111,77 @@ class _Plan:
     host_names: list[str]
     master_port: int
     epoch: int
+    credentials: dict[str, str]
 
-    @property
-    def module_name(self) -> str:
-        """The entry point's module name (its file name without the suffix)."""
-        return Path(str(self.program or "")).stem
-
-    def resource_config(self, host: str) -> dict[str, Any]:
-        """resourceconfig.json of one host."""
-        return {"current_host": host, "hosts": self.host_names, "network_interface_name": "eth0"}
+    def container_paths(self, host_root: Path) -> dict[str, str]:
+        """Container path → local dir, as one host sees them."""
+        return {
+            "/opt/ml/input": str(host_root / "input"),
+            "/opt/ml/model": str(host_root / "model"),
+            "/opt/ml/output": str(host_root / "output"),
+            "/opt/ml/code": str(self.code_dir),
+            self.ckpt_local_path: str(self.ckpt),
+        }
 
     def channel_dirs(self, host_root: Path) -> dict[str, str]:
         """Each channel's data dir as one host sees it."""
         return {c: str(host_root / "input" / "data" / c) for c in self.channels}
+
+
+def rewrite_paths(mapping: dict[str, str], value: Any) -> Any:
+    """`value` with a leading container path replaced by its local dir (other values unchanged)."""
+    if not isinstance(value, str):
+        return value
+    for container in sorted(mapping, key=len, reverse=True):
+        if value == container or value.startswith(container.rstrip("/") + "/"):
+            return mapping[container] + value[len(container.rstrip("/")):]
+    return value
+
+
+class CheckpointSync:
+    """Uploads new or changed files of the checkpoint dir to CheckpointConfig.S3Uri while a job runs."""
+
+    def __init__(self, src: Path, uri: str, s3: Any):
+        self.src, self.uri, self.s3 = src, uri, s3
+        self._seen: dict[Path, tuple[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="localaws-checkpoint-sync")
+
+    def start(self) -> None:
+        """Start the background uploads."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop uploading (the job's final sync uploads the rest)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_SYNC_SECONDS):
+            try:
+                self.sync_once()
+            except Exception:  # noqa: BLE001 - a file being written or a reset; the next pass retries
+                continue
+
+    def sync_once(self) -> None:
+        """Upload every file whose size or mtime changed since the last pass."""
+        bucket, prefix = parse_s3_uri(self.uri)
+        prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        for path in sorted(p for p in self.src.rglob("*") if p.is_file()):
+            stat = path.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            if self._seen.get(path) != stamp:
+                self.s3.upload_file(str(path), bucket, prefix + path.relative_to(self.src).as_posix())
+                self._seen[path] = stamp
+
+
+def _rewrite_raw_hp(paths: dict[str, str], raw: Any) -> Any:
+    """A hyperparameter as sent (maybe JSON-encoded), with a leading container path made local."""
+    value = unquote_hp(raw)
+    local = rewrite_paths(paths, value)
+    if local == value:
+        return raw
+    return json.dumps(local) if isinstance(raw, str) and raw != value else local
 
 
 class TrainingRun(JobRun):
@@ -162,7 +234,12 @@ class TrainingRun(JobRun):
             set_attrs(self.job, training_start_time=start)
             self.transition("Training")
             max_runtime = (self.req.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-            outcome = self.run_hosts(hosts, float(max_runtime) if max_runtime else None, collect_lines=True)
+            sync = self._checkpoint_syncer(root)
+            try:
+                outcome = self.run_hosts(hosts, float(max_runtime) if max_runtime else None, collect_lines=True)
+            finally:
+                if sync is not None:
+                    sync.stop()
             self._after_run(root, s3, outcome, start)
         except JobSetupError as exc:
             self._fail(str(exc))
@@ -250,20 +327,13 @@ class TrainingRun(JobRun):
         ckpt = self._restore_checkpoints(root, s3, sink)
         resource = req.get("ResourceConfig") or {}
         count = int(resource.get("InstanceCount") or 1)
-        host_names = [f"algo-{i}" for i in range(1, count + 1)]
-        master_port = free_port()
-        user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-        user_args: list[str] = []
-        for key, value in user_hps.items():
-            user_args += [f"--{key}", hp_to_str(value)]
         return _Plan(
             root=root,
             code_dir=code_dir,
             ckpt=ckpt,
+            ckpt_local_path=((req.get("CheckpointConfig") or {}).get("LocalPath") or CHECKPOINT_LOCAL_PATH).rstrip("/"),
             bin_dir=python_bin_dir(root),
             raw_hps=raw_hps,
-            user_hps=user_hps,
-            user_args=user_args,
             submit=submit,
             program=program,
             entrypoint=entrypoint,
@@ -271,10 +341,18 @@ class TrainingRun(JobRun):
             channels=channels,
             input_data_config=input_data_config,
             resource=resource,
-            host_names=host_names,
-            master_port=master_port,
+            host_names=[f"algo-{i}" for i in range(1, count + 1)],
+            master_port=free_port(),
             epoch=epoch,
+            credentials=self._role_credentials(),
         )
+
+    def _role_credentials(self) -> dict[str, str]:
+        """The execution role's session for the job's code (SageMaker assumes RoleArn)."""
+        try:
+            return roles.credentials(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
+        except roles.RoleUnusable as exc:
+            raise JobSetupError(f"ClientError: {exc}") from exc
 
     def _stage_channels(self, root: Path, s3: Any, algo: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         """Download each InputDataConfig channel to input/data/<name>; its names and inputdataconfig.json."""
@@ -315,20 +393,43 @@ class TrainingRun(JobRun):
     def _stage_host(self, plan: _Plan, index: int, host: str) -> HostProcess:
         """One host's dirs and config files, environment and command line."""
         host_root = plan.root if index == 0 else plan.root / host
-        self._write_host_config(plan, index, host, host_root)
-        env = self._host_env(plan, index, host, host_root)
-        argv = self._host_argv(plan, host_root)
+        paths = plan.container_paths(host_root)
+        raw_hps = {k: _rewrite_raw_hp(paths, v) for k, v in plan.raw_hps.items()}
+        view = HostView(
+            job_name=self.name,
+            host=host,
+            hosts=plan.host_names,
+            instance_type=plan.resource.get("InstanceType", "local"),
+            hyperparameters={k: unquote_hp(v) for k, v in raw_hps.items()},
+            input_data_config=plan.input_data_config,
+            channel_dirs=plan.channel_dirs(host_root),
+            model_dir=str(host_root / "model"),
+            input_dir=str(host_root / "input"),
+            output_dir=str(host_root / "output"),
+            num_cpus=os.cpu_count() or 1,
+            region=self.region,
+        )
+        self._write_host_config(plan, index, host_root, raw_hps, view)
+        env = {
+            **view.env_vars(),
+            **pytorch_env("127.0.0.1", plan.master_port),
+            "TRAINING_JOB_NAME": self.name,
+            "TRAINING_JOB_ARN": self.job.arn,
+        }
+        env.update({k: rewrite_paths(paths, str(v)) for k, v in (self.req.get("Environment") or {}).items()})
+        argv = self._host_argv(plan, host_root, view)
         self._argv_for_message = argv
         return HostProcess(
             host=host,
             argv=argv,
             cwd=plan.code_dir,
-            env=child_env(self.region, env, plan.bin_dir),
+            env=child_env(self.region, plan.credentials, env, plan.bin_dir),
             stream=f"{self.name}/{host}-{plan.epoch}",
             banner=["Invoking script with the following command:", " ".join(shlex.quote(a) for a in argv)],
         )
 
-    def _write_host_config(self, plan: _Plan, index: int, host: str, host_root: Path) -> None:
+    def _write_host_config(self, plan: _Plan, index: int, host_root: Path, raw_hps: dict[str, Any],
+                           view: HostView) -> None:
         """Create the host's input/config, model and output dirs and write its three config JSON files."""
         config_dir = host_root / "input" / "config"
         config_dir.mkdir(parents=True, exist_ok=True)
@@ -337,104 +438,15 @@ class TrainingRun(JobRun):
         model_dir, output_dir = host_root / "model", host_root / "output"
         (output_dir / "data").mkdir(parents=True, exist_ok=True)
         model_dir.mkdir(parents=True, exist_ok=True)
-        (config_dir / "hyperparameters.json").write_text(json.dumps(plan.raw_hps))
-        (config_dir / "resourceconfig.json").write_text(json.dumps(plan.resource_config(host)))
+        config = resource_config(view.host, view.hosts, view.instance_type)
+        (config_dir / "hyperparameters.json").write_text(json.dumps(raw_hps))
+        (config_dir / "resourceconfig.json").write_text(json.dumps(config))
         (config_dir / "inputdataconfig.json").write_text(json.dumps(plan.input_data_config))
 
-    def _training_env(self, plan: _Plan, index: int, host: str, host_root: Path) -> dict[str, Any]:
-        """The toolkit's SM_TRAINING_ENV document for one host."""
-        output_dir = host_root / "output"
-        return {
-            "additional_framework_parameters": {},
-            "channel_input_dirs": plan.channel_dirs(host_root),
-            "current_host": host,
-            "current_instance_type": plan.resource.get("InstanceType", "local"),
-            "framework_module": None,
-            "hosts": plan.host_names,
-            "hyperparameters": plan.user_hps,
-            "input_config_dir": str(host_root / "input" / "config"),
-            "input_data_config": plan.input_data_config,
-            "input_dir": str(host_root / "input"),
-            "is_master": index == 0,
-            "job_name": self.name,
-            "log_level": 20,
-            "master_hostname": plan.host_names[0],
-            "model_dir": str(host_root / "model"),
-            "module_dir": str(plan.submit or ""),
-            "module_name": plan.module_name,
-            "network_interface_name": "eth0",
-            "num_cpus": os.cpu_count() or 1,
-            "num_gpus": 0,
-            "output_data_dir": str(output_dir / "data"),
-            "output_dir": str(output_dir),
-            "output_intermediate_dir": str(output_dir / "intermediate"),
-            "resource_config": plan.resource_config(host),
-            "user_entry_point": str(plan.program or ""),
-        }
-
-    def _host_env(self, plan: _Plan, index: int, host: str, host_root: Path) -> dict[str, str]:
-        """The SM_* (and, for several hosts, torchrun) environment of one host, plus the request's."""
-        output_dir, channel_dirs = host_root / "output", plan.channel_dirs(host_root)
-        env = {
-            "SM_MODEL_DIR": str(host_root / "model"),
-            "SM_CHANNELS": json.dumps(plan.channels),
-            "SM_HPS": json.dumps(plan.user_hps),
-            "SM_OUTPUT_DATA_DIR": str(output_dir / "data"),
-            "SM_OUTPUT_DIR": str(output_dir),
-            "SM_OUTPUT_INTERMEDIATE_DIR": str(output_dir / "intermediate"),
-            "SM_INPUT_DIR": str(host_root / "input"),
-            "SM_INPUT_CONFIG_DIR": str(host_root / "input" / "config"),
-            "SM_INPUT_DATA_CONFIG": json.dumps(plan.input_data_config),
-            "SM_RESOURCE_CONFIG": json.dumps(plan.resource_config(host)),
-            "SM_NUM_GPUS": "0",
-            "SM_NUM_CPUS": str(os.cpu_count() or 1),
-            "SM_HOSTS": json.dumps(plan.host_names),
-            "SM_CURRENT_HOST": host,
-            "SM_CURRENT_INSTANCE_TYPE": plan.resource.get("InstanceType", "local"),
-            "SM_MODULE_NAME": plan.module_name,
-            "SM_MODULE_DIR": str(plan.submit or ""),
-            "SM_USER_ENTRY_POINT": str(plan.program or ""),
-            "SM_USER_ARGS": json.dumps(plan.user_args),
-            "SM_FRAMEWORK_PARAMS": "{}",
-            "SM_LOG_LEVEL": "20",
-            "SM_NETWORK_INTERFACE_NAME": "eth0",
-            "SM_IS_MASTER": "true" if index == 0 else "false",
-            "SM_TRAINING_ENV": json.dumps(self._training_env(plan, index, host, host_root)),
-            "SM_CHECKPOINT_DIR": str(plan.ckpt),
-            "TRAINING_JOB_NAME": self.name,
-            "TRAINING_JOB_ARN": self.job.arn,
-        }
-        for c in plan.channels:
-            env[f"SM_CHANNEL_{c.upper()}"] = channel_dirs[c]
-        for key, value in plan.user_hps.items():
-            env[f"SM_HP_{key.upper()}"] = hp_to_str(value)
-        count = len(plan.host_names)
-        if count > 1:
-            env.update(
-                {
-                    "MASTER_ADDR": "127.0.0.1",
-                    "MASTER_PORT": str(plan.master_port),
-                    "WORLD_SIZE": str(count),
-                    "RANK": str(index),
-                    "LOCAL_RANK": "0",
-                    "NODE_RANK": str(index),
-                }
-            )
-        env.update({k: str(v) for k, v in (self.req.get("Environment") or {}).items()})
-        return env
-
-    def _host_argv(self, plan: _Plan, host_root: Path) -> list[str]:
+    def _host_argv(self, plan: _Plan, host_root: Path, view: HostView) -> list[str]:
         """The host's command line: the rewritten ContainerEntrypoint, or the script-mode entry point."""
         if plan.entrypoint is not None:
-            rewrite = path_rewriter(
-                {
-                    "/opt/ml/input": str(host_root / "input"),
-                    "/opt/ml/model": str(host_root / "model"),
-                    "/opt/ml/output": str(host_root / "output"),
-                    "/opt/ml/code": str(plan.code_dir),
-                    "/opt/ml/checkpoints": str(plan.ckpt),
-                }
-            )
+            rewrite = path_rewriter(plan.container_paths(host_root))
             argv = [rewrite(a) for a in list(plan.entrypoint) + list(plan.algo.get("ContainerArguments") or [])]
             if argv and argv[0] in ("python", "python3"):
                 argv[0] = sys.executable
@@ -444,9 +456,10 @@ class TrainingRun(JobRun):
             raise JobSetupError(
                 f"ClientError: entry point {plan.program!r} not found in sagemaker_submit_directory {plan.submit}"
             )
+        args = cmd_args(view.user_hps)
         if str(plan.program).endswith(".sh"):
-            return ["/bin/sh", str(plan.program), *plan.user_args]
-        return [sys.executable, str(plan.program), *plan.user_args]
+            return ["/bin/sh", str(plan.program), *args]
+        return [sys.executable, str(plan.program), *args]
 
     def _stage_sourcedir(self, submit: str, code_dir: Path, root: Path, s3: Any) -> None:
         if submit.startswith("s3://"):
@@ -471,6 +484,15 @@ class TrainingRun(JobRun):
             )
 
     # -- outputs ----------------------------------------------------------------------------
+    def _checkpoint_syncer(self, root: Path) -> CheckpointSync | None:
+        """Start uploading checkpoints while the script runs (None without CheckpointConfig.S3Uri)."""
+        uri = (self.req.get("CheckpointConfig") or {}).get("S3Uri")
+        if not uri:
+            return None
+        sync = CheckpointSync(root / "checkpoints", uri, s3_client(self.region))
+        sync.start()
+        return sync
+
     def _sync_checkpoints(self, root: Path, s3: Any) -> None:
         uri = (self.req.get("CheckpointConfig") or {}).get("S3Uri")
         if uri:

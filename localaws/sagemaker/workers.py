@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from localaws.sagemaker import roles
 from localaws.sagemaker.common import LogSink, Tail, child_env, kill_tree, pump_lines, spawn
 
 WORKER_SCRIPT = Path(__file__).with_name("model_worker.py")
@@ -38,6 +39,7 @@ class Worker:
         extra_env: dict[str, str] | None = None,
     ):
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        self.role_arn, self.model_arn = model.get("ExecutionRoleArn"), model.get("ModelArn", "")
         self.model_data_url = container.get("ModelDataUrl") or ""
         self.env = {**(container.get("Environment") or {}), **(extra_env or {})}
         self.account, self.region, self.root = account, region, root
@@ -65,10 +67,14 @@ class Worker:
             "--failure-file",
             str(self.root / "failure"),
         ]
+        try:
+            credentials = roles.credentials(self.role_arn, self.account, self.region, self.model_arn)
+        except roles.RoleUnusable as exc:
+            raise WorkerFailed(str(exc)) from exc
         with self._lock:
             if self._stopped:
                 raise WorkerFailed("stopped before start")
-            self.proc = spawn(argv, self.root, child_env(self.region, self.env))
+            self.proc = spawn(argv, self.root, child_env(self.region, credentials, self.env))
         pump_lines(self.proc.stdout, [self.sink.write])
         pump_lines(self.proc.stderr, [self.sink.write, self.tail])
 

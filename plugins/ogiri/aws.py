@@ -110,13 +110,18 @@ def s3_missing(exc: ClientError) -> bool:
 def not_found(exc: ClientError) -> bool:
     """Whether ``exc`` is SageMaker's answer for an unknown job, model, endpoint (config) or package.
 
-    SageMaker answers ``ValidationException`` for these ("Requested resource not found.", "Could not
-    find endpoint …"); other validation errors, throttling and access errors are not "not found".
+    SageMaker answers ``ValidationException`` for these: "Requested resource not found." (training
+    job), "Could not find requested job with name …" (processing/transform job), "Could not find
+    model|endpoint|endpoint configuration "arn"." and "Model package … does not exist." /
+    "ModelPackageGroup arn does not exist." (registry); other validation errors, throttling and access
+    errors are not "not found".
     """
     if error_code(exc) == "ResourceNotFound":
         return True
     message = str(exc.response.get("Error", {}).get("Message") or "").lower()
-    return error_code(exc) == "ValidationException" and ("not found" in message or "could not find" in message)
+    return error_code(exc) == "ValidationException" and any(
+        words in message for words in ("not found", "could not find", "does not exist")
+    )
 
 
 def get_if_exists(s3: Any, bucket: str, key: str) -> bytes | None:

@@ -45,8 +45,7 @@ def train_tiny_model(workdir: Path, n_images: int = 30) -> dict[str, Path]:
         SM_CHANNEL_VAL=str(data["val"]),
         SM_CHANNEL_IMAGES=str(data["images"]),
         SM_OUTPUT_DATA_DIR=str(workdir / "output"),
-        SM_CHECKPOINT_DIR=str(workdir / "checkpoints"),
-        SM_HPS=json.dumps(TINY_HPS),
+        SM_HPS=json.dumps({**TINY_HPS, "checkpoint_dir": str(workdir / "checkpoints")}),
         OMP_NUM_THREADS="2",
     )
     proc = subprocess.run(

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from captioner_model import register_model, synthetic_images, train_tiny_model  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1] / "emulator" / "fixtures"))
+from captioner_model import ROLE, register_model, synthetic_images, train_tiny_model  # noqa: E402
 from handler_models import register_handler_model  # noqa: E402
+from sm_helpers import make_role  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "ogiri-batch-e2e"
@@ -43,6 +45,10 @@ def base_env(aws, airflow_db, tmp_path, monkeypatch):
     )
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
+    # the models' execution roles (SageMaker must be able to assume them; the pipeline, not the
+    # roles' grants, is under test here)
+    for role in (ROLE.rsplit("/", 1)[1], "sagemaker"):
+        make_role(aws.client("iam"), role)
     ledger = Ledger.from_connection()
     ledger.ensure_schema()
     return {"s3": s3, "sm": sm, "ledger": ledger}

@@ -10,7 +10,9 @@ import pytest
 from ogiri.batch.operators import RetrySafeTransformOperator, poll_seconds
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "emulator" / "fixtures"))
 from handler_models import register_handler_model  # noqa: E402
+from sm_helpers import make_role  # noqa: E402
 
 BUCKET = "ogiri-mlops"
 
@@ -107,6 +109,7 @@ def emu(aws):
     """The emulator with the bucket, one input file and models 'ok', 'slow' and 'broken'."""
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
+    make_role(aws.client("iam"))  # the models' execution role, which SageMaker must be able to assume
     s3.put_object(Bucket=BUCKET, Key="in/part-00000.jsonl", Body=b'{"id": "a"}\n{"id": "b"}\n')
     for name, behaviour in {"ok": {}, "slow": {"delay": 3}, "broken": {"broken": True}}.items():
         register_handler_model(s3, sm, BUCKET, name, **behaviour)

@@ -23,9 +23,9 @@ def test_two_cpu_processes_run_an_epoch_and_agree_on_the_weights(synthetic, tmp_
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2", "RANK": str(rank),
             "LOCAL_RANK": str(rank), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
             "SM_MODEL_DIR": str(tmp_path / f"model{rank}"), "SM_OUTPUT_DATA_DIR": str(tmp_path / f"out{rank}"),
-            "SM_CHECKPOINT_DIR": str(tmp_path / f"ck{rank}"), "SM_CHANNEL_TRAIN": str(synthetic["train"]),
+            "SM_CHANNEL_TRAIN": str(synthetic["train"]),
             "SM_CHANNEL_VAL": str(synthetic["val"]), "SM_CHANNEL_IMAGES": str(synthetic["images"]),
-            "SM_HPS": json.dumps(hps),
+            "SM_HPS": json.dumps({**hps, "checkpoint_dir": str(tmp_path / f"ck{rank}")}),
         })
         procs.append(subprocess.Popen([sys.executable, str(TRAIN_PY)], cwd=tmp_path, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))

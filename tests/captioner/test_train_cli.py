@@ -22,8 +22,9 @@ def _env(tmp_path, **extra):
 def test_hyperparameters_from_sm_hps_and_argv(tmp_path):
     env = _env(tmp_path, SM_HPS=json.dumps({"epochs": "3", "lr": "0.01", "decoder": "transformer",
                                              "sagemaker_program": "train.py"}),
-               SM_CHECKPOINT_DIR=str(tmp_path / "ck"), SM_CHANNEL_PRETRAINED=str(tmp_path / "pretrained"))
-    cfg = train_entry.parse_config(["--epochs", "5", "--batch-size", "8"], env)
+               SM_CHANNEL_PRETRAINED=str(tmp_path / "pretrained"))
+    cfg = train_entry.parse_config(["--epochs", "5", "--batch-size", "8", "--checkpoint_dir", str(tmp_path / "ck")],
+                                   env)
     assert (cfg.epochs, cfg.lr, cfg.decoder, cfg.batch_size) == (5, 0.01, "transformer", 8)
     assert cfg.checkpoint_dir == str(tmp_path / "ck")
     assert cfg.images_dir == str(tmp_path / "images") and cfg.pretrained_dir == str(tmp_path / "pretrained")
@@ -31,10 +32,17 @@ def test_hyperparameters_from_sm_hps_and_argv(tmp_path):
     assert cfg.encoder == "resnet50" and cfg.image_size == 224  # production defaults
 
 
-def test_checkpoint_dir_hyperparameter_wins_and_default(tmp_path):
-    env = _env(tmp_path, SM_CHECKPOINT_DIR="/from/env")
+def test_checkpoint_dir_is_the_hyperparameter_else_sagemakers_default(tmp_path, monkeypatch):
+    env = _env(tmp_path, SM_CHECKPOINT_DIR="/not/a/toolkit/variable")  # the real toolkit never sets it
+    assert train_entry.DEFAULT_CHECKPOINT_DIR == "/opt/ml/checkpoints"
     assert train_entry.parse_config(["--checkpoint_dir", "/from/hp"], env).checkpoint_dir == "/from/hp"
-    assert train_entry.parse_config([], _env(tmp_path)).checkpoint_dir == "/opt/ml/checkpoints"
+    local_path = tmp_path / "opt-ml-checkpoints"
+    monkeypatch.setattr(train_entry, "DEFAULT_CHECKPOINT_DIR", str(local_path))
+    # no CheckpointConfig (the dir does not exist): no checkpoints, nothing written outside the job
+    none = train_entry.parse_config([], env)
+    assert none.checkpoint_dir is None and none.feature_cache_dir is None
+    local_path.mkdir()  # SageMaker creates CheckpointConfig.LocalPath
+    assert train_entry.parse_config([], env).checkpoint_dir == str(local_path)
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -11,13 +11,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
-from sm_helpers import ROLE, make_bucket, model_tarball, poll  # noqa: E402
+from sm_helpers import ROLE, make_bucket, make_role, model_tarball, poll  # noqa: E402
 
 
 @pytest.fixture
 def sm(aws):
     s3 = aws.client("s3")
     bucket = make_bucket(s3)
+    make_role(aws.client("iam"))
     return aws, s3, aws.client("sagemaker"), aws.client("sagemaker-runtime"), bucket
 
 
@@ -82,7 +83,7 @@ def test_endpoint_serves_handlers_then_rolls_back_a_broken_update(sm):
         stop.set()
         invoker.join()
     assert seen[0] == "Updating" and "RollingBack" in seen and seen[-1] == "InService"
-    assert "model_fn failed: RuntimeError: weights are corrupt" in desc["FailureReason"]
+    assert "RuntimeError: weights are corrupt" in desc["FailureReason"]
     assert desc["EndpointConfigName"] == good
     assert answers and all(a == {"y": 3, "text": ""} for a in answers)
     assert _invoke(runtime, "ep", json.dumps({"x": 1}))[1] == {"y": 3, "text": ""}
@@ -118,7 +119,8 @@ def test_model_without_inference_code_fails_endpoint(sm):
     client.create_endpoint(EndpointName="ep-nocode", EndpointConfigName=cfg)
     desc, _ = poll(_describe(client, "ep-nocode"), "EndpointStatus", until={"InService", "Failed"})
     assert desc["EndpointStatus"] == "Failed"
-    assert "model.tar.gz has no code/inference.py" in desc["FailureReason"]
+    # no inference module: the PyTorch container's default model_fn wants a TorchScript model.pt
+    assert "Exactly one .pth or .pt file is required for PyTorch models: []" in desc["FailureReason"]
     with pytest.raises(ClientError) as err:
         _invoke(runtime, "ep-nocode", "{}")
     assert err.value.response["Error"]["Code"] == "ValidationError"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
-from sm_helpers import CODE, ROLE, log_messages, make_bucket, poll  # noqa: E402
+from sm_helpers import CODE, ROLE, log_messages, make_bucket, make_role, poll  # noqa: E402
 
 
 def _request(name, bucket, extra_args=()):
@@ -70,6 +70,7 @@ def _request(name, bucket, extra_args=()):
 def sm(aws):
     s3 = aws.client("s3")
     bucket = make_bucket(s3)
+    make_role(aws.client("iam"))
     s3.put_object(Bucket=bucket, Key="proc/code/process.py", Body=(CODE / "process.py").read_bytes())
     s3.put_object(Bucket=bucket, Key="proc/data/a.txt", Body=b"1\n2\n3\n")
     s3.put_object(Bucket=bucket, Key="proc/data/deep/b.txt", Body=b"1\n")

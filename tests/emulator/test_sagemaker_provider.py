@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
-from sm_helpers import ROLE, make_bucket, model_tarball, training_request, upload_training_inputs  # noqa: E402
+from sm_helpers import ROLE, make_bucket, make_role, model_tarball, training_request, upload_training_inputs  # noqa: E402
 
 
 @pytest.fixture
 def bucket(aws):
     s3 = aws.client("s3")
     name = make_bucket(s3)
+    make_role(aws.client("iam"))
     upload_training_inputs(s3, name)
     return name
 

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
 from sm_helpers import (  # noqa: E402
     log_messages,
     make_bucket,
+    make_role,
     poll,
     read_tar,
     training_request,
@@ -26,6 +27,7 @@ from sm_helpers import (  # noqa: E402
 def sm(aws):
     s3 = aws.client("s3")
     bucket = make_bucket(s3)
+    make_role(aws.client("iam"))
     upload_training_inputs(s3, bucket)
     return aws, s3, aws.client("sagemaker"), bucket
 
@@ -85,7 +87,7 @@ def test_training_job_runs_script_uploads_model_and_scrapes_metrics(sm):
     training_env = json.loads(env["SM_TRAINING_ENV"])
     assert training_env["hyperparameters"] == {"epochs": 3, "scale": 1.5}
     assert training_env["channel_input_dirs"]["train"] == env["SM_CHANNEL_TRAIN"]
-    assert env["WORLD_SIZE"] is None
+    assert "WORLD_SIZE" not in env
     out = read_tar(s3.get_object(Bucket=bucket, Key="output/train-ok/output/output.tar.gz")["Body"].read())
     assert out == {"report.txt": b"ok"}
 
@@ -155,14 +157,62 @@ def test_max_runtime_exceeded_stops_job(sm):
     assert "MaxRuntimeInSeconds" in desc["FailureReason"]
 
 
-def test_checkpoints_are_restored_into_the_next_job(sm):
+# What sagemaker-training's Environment.to_env_vars() sets (aws/sagemaker-training-toolkit,
+# src/sagemaker_training/environment.py), for channel "train" and hyperparameters epochs/scale.
+TOOLKIT_SM_VARS = {
+    "SM_HOSTS", "SM_NETWORK_INTERFACE_NAME", "SM_HPS", "SM_USER_ENTRY_POINT", "SM_FRAMEWORK_PARAMS",
+    "SM_RESOURCE_CONFIG", "SM_INPUT_DATA_CONFIG", "SM_OUTPUT_DATA_DIR", "SM_CHANNELS", "SM_CURRENT_HOST",
+    "SM_CURRENT_INSTANCE_TYPE", "SM_CURRENT_INSTANCE_GROUP", "SM_CURRENT_INSTANCE_GROUP_HOSTS",
+    "SM_INSTANCE_GROUPS", "SM_INSTANCE_GROUPS_DICT", "SM_DISTRIBUTION_INSTANCE_GROUPS", "SM_IS_HETERO",
+    "SM_MODULE_NAME", "SM_LOG_LEVEL", "SM_FRAMEWORK_MODULE", "SM_INPUT_DIR", "SM_INPUT_CONFIG_DIR",
+    "SM_OUTPUT_DIR", "SM_NUM_CPUS", "SM_NUM_GPUS", "SM_NUM_NEURONS", "SM_MODEL_DIR", "SM_MODULE_DIR",
+    "SM_TRAINING_ENV", "SM_USER_ARGS", "SM_OUTPUT_INTERMEDIATE_DIR",
+    "SM_CHANNEL_TRAIN", "SM_HP_EPOCHS", "SM_HP_SCALE",
+}
+
+
+def test_job_env_is_exactly_what_the_toolkits_set(sm):
     _, s3, client, bucket = sm
-    ckpt = {"S3Uri": f"s3://{bucket}/checkpoints/run", "LocalPath": "/opt/ml/checkpoints"}
+    client.create_training_job(**training_request("train-env", bucket, {"epochs": 1, "scale": 2}))
+    desc, _ = poll(_describe(client, "train-env"), "TrainingJobStatus")
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    files = read_tar(s3.get_object(Bucket=bucket, Key="output/train-env/output/model.tar.gz")["Body"].read())
+    env = json.loads(files["env.json"])
+    assert {k for k in env if k.startswith("SM_")} == TOOLKIT_SM_VARS
+    # the PyTorch container's rendezvous (single host too); no launcher variables, no SM_CHECKPOINT_DIR
+    assert env["MASTER_ADDR"] == "127.0.0.1" and int(env["MASTER_PORT"]) > 0
+    assert not {"WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK"} & set(env)
+    assert (env["CURRENT_HOST"], env["TRAINING_JOB_NAME"]) == ("algo-1", "train-env")
+    assert env["TRAINING_JOB_ARN"] == desc["TrainingJobArn"] and env["SAGEMAKER_REGION"] == "us-east-1"
+    assert json.loads(env["SM_USER_ARGS"]) == ["--epochs", "1", "--scale", "2"]
+    assert env["SM_MODULE_NAME"] == "train" and env["SM_IS_HETERO"] == "false"
+    config = json.loads(env["SM_RESOURCE_CONFIG"])
+    assert config["current_group_name"] == "homogeneousCluster"
+    assert config["instance_groups"] == [
+        {"instance_group_name": "homogeneousCluster", "instance_type": "ml.g5.xlarge", "hosts": ["algo-1"]}
+    ]
+    assert json.loads(env["SM_TRAINING_ENV"])["master_hostname"] == "algo-1"
+
+
+def test_spot_job_resumes_from_checkpoint_config(sm):
+    """CheckpointConfig.LocalPath is where the job's checkpoints live: restored from S3Uri at start,
+    uploaded while the job runs and at its end, so the next (spot) job resumes from them."""
+    _, s3, client, bucket = sm
+    ckpt = {"S3Uri": f"s3://{bucket}/checkpoints/run", "LocalPath": "/opt/ml/ckpt"}
     for name in ("train-ckpt-1", "train-ckpt-2"):
-        client.create_training_job(**training_request(name, bucket, {"epochs": 1}, CheckpointConfig=ckpt))
+        hps = {"epochs": 1, "checkpoint_dir": "/opt/ml/ckpt/state",
+               "wait_checkpoint_upload": f"s3://{bucket}/checkpoints/run/state/state.json"}
+        req = training_request(name, bucket, hps, CheckpointConfig=ckpt, EnableManagedSpotTraining=True,
+                               StoppingCondition={"MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 1200})
+        client.create_training_job(**req)
         desc, _ = poll(_describe(client, name), "TrainingJobStatus")
         assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
-    state = json.loads(s3.get_object(Bucket=bucket, Key="checkpoints/run/state.json")["Body"].read())
+        files = read_tar(s3.get_object(Bucket=bucket, Key=f"output/{name}/output/model.tar.gz")["Body"].read())
+        assert files["uploaded_while_running.txt"] == b"yes"
+        env = json.loads(files["env.json"])
+        assert env["argv"][env["argv"].index("--checkpoint_dir") + 1].endswith(f"/training/{name}/checkpoints/state")
+        assert "SM_CHECKPOINT_DIR" not in env
+    state = json.loads(s3.get_object(Bucket=bucket, Key="checkpoints/run/state/state.json")["Body"].read())
     assert state == {"runs": 2}
 
 
@@ -209,7 +259,7 @@ def test_two_instances_run_torch_distributed_allreduce(sm):
     assert desc["BillableTimeInSeconds"] == 2 * desc["TrainingTimeInSeconds"]
     files = read_tar(s3.get_object(Bucket=bucket, Key="output/train-dist/output/model.tar.gz")["Body"].read())
     env = json.loads(files["env.json"])
-    assert (env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"], env["SM_CURRENT_HOST"]) == ("0", "2", "0", "algo-1")
+    assert env["SM_CURRENT_HOST"] == "algo-1" and env["MASTER_ADDR"] == "127.0.0.1"
     assert json.loads(env["SM_HOSTS"]) == ["algo-1", "algo-2"]
     assert env["allreduce"] == 3.0  # rank0 contributes 1, rank1 contributes 2
     logs = log_messages(aws.client("logs"), "/aws/sagemaker/TrainingJobs", "train-dist/")

@@ -22,6 +22,9 @@ from localaws.instance_types import is_valid_instance_type
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
+from sm_helpers import make_role  # noqa: E402
+
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
 
 
@@ -110,6 +113,7 @@ def test_reset_keeps_extensions(aws):
     ]
     assert "Red" in labels and "Mobile Phone" not in labels  # moto's canned answer is gone
     sagemaker = aws.client("sagemaker")
+    make_role(aws.client("iam"), "SageMakerRole")  # after the reset, which drops IAM too
     sagemaker.create_model(ModelName="captioner", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
     _endpoint_config(sagemaker, "after-reset", "ml.g5.xlarge")
     described = sagemaker.describe_endpoint_config(EndpointConfigName="after-reset")
@@ -137,6 +141,7 @@ def test_instance_type_pattern(instance_type, ok):
 
 
 def test_endpoint_config_accepts_current_instance_types(aws):
+    make_role(aws.client("iam"), "SageMakerRole")
     sagemaker = aws.client("sagemaker")
     sagemaker.create_model(ModelName="captioner", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
     for i, instance_type in enumerate(("ml.g5.2xlarge", "ml.g6.xlarge", "ml.inf2.xlarge", "ml.m5.large")):
@@ -153,6 +158,7 @@ def test_endpoint_config_accepts_current_instance_types(aws):
 
 
 def test_each_job_api_checks_its_own_instance_type_enum(aws):
+    make_role(aws.client("iam"), "SageMakerRole")
     """Issue 11: per-API enums from the service model (ml.c5.large serves endpoints but is not a
     training type), checked before any lookup, with AWS's wording."""
     from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, is_valid_instance_type
@@ -262,6 +268,7 @@ def test_cli_reports_port_in_use(emulator):
 
 
 def test_model_and_endpoint_config_names_cannot_be_reused(aws):
+    make_role(aws.client("iam"), "SageMakerRole")
     """Issue 11: AWS refuses a second CreateModel / CreateEndpointConfig of a name in use (moto
     replaced the first one silently, so a re-created config could hide a real failure)."""
     sagemaker = aws.client("sagemaker")

@@ -53,6 +53,7 @@ def test_training_config_spot_metrics_image_and_hyperparameters():
     hps = cfg["HyperParameters"]
     assert json.loads(hps["epochs"]) == 3 and json.loads(hps["embed_dim"]) == 64
     assert json.loads(hps["sagemaker_submit_directory"]) == SOURCE["sourcedir_uri"]
+    assert json.loads(hps["checkpoint_dir"]) == cfg["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
     assert [c["ChannelName"] for c in cfg["InputDataConfig"]] == ["train", "val", "images"]
 
 

@@ -108,6 +108,8 @@ def training_job_request(
             "sagemaker_submit_directory": json.dumps(source["sourcedir_uri"]),
             "sagemaker_region": json.dumps(settings.region),
             "sagemaker_container_log_level": "20",
+            # where the script keeps its checkpoints: CheckpointConfig.LocalPath, said once, here
+            "checkpoint_dir": json.dumps(CHECKPOINT_LOCAL_PATH),
         }
     )
     return {

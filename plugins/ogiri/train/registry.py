@@ -10,10 +10,12 @@ def ensure_group(sm_client: Any, group: str, description: str = "") -> str:
     """ARN of model package group ``group``, created when missing."""
     from botocore.exceptions import ClientError
 
+    from ogiri.aws import not_found
+
     try:
         return sm_client.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupArn"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in {"ValidationException", "ResourceNotFound"}:
+        if not not_found(exc):  # a malformed name is a ValidationException too, and not "missing"
             raise
     return sm_client.create_model_package_group(
         ModelPackageGroupName=group, ModelPackageGroupDescription=description or f"Ogiri captioner {group}"
