@@ -50,17 +50,30 @@ def _fail_fast_on_access_denied(parsed: dict[str, Any], model: Any, **_: Any) ->
         raise AccessDenied(parsed, model.name)
 
 
-def client(service: str, *, settings: Settings | None = None, config: Config | None = None) -> Any:
-    """A boto3 client for ``service`` through the configured Airflow AWS connection and region."""
+def connection(settings: Settings | None = None) -> Any:
+    """The configured Airflow AWS connection, looked up and wrapped once (the provider's
+    ``AwsConnectionWrapper``): pass it to :func:`client` so that one task builds every client from
+    one lookup (one secrets-backend call, one "credentials retrieved" log line)."""
+    return _hook(None, settings).conn_config
+
+
+def client(service: str, *, settings: Settings | None = None, config: Config | None = None, conn: Any = None) -> Any:
+    """A boto3 client for ``service`` through the configured Airflow AWS connection and region.
+    ``config`` is merged over the connection's own botocore settings (proxies, retries…)."""
+    hook = _hook(service, settings)
+    if conn is not None:
+        hook.conn_config = conn  # the provider's cached property, filled from the shared lookup
+    merged = hook.config.merge(config) if config is not None else None
+    return fail_fast_on_access_denied(hook.get_client_type(region_name=hook.region_name, config=merged))
+
+
+def _hook(service: str | None, settings: Settings | None) -> Any:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     from ogiri.config import get_settings
 
     settings = settings or get_settings()
-    hook = AwsBaseHook(
-        aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region, config=config
-    )
-    return fail_fast_on_access_denied(hook.get_conn())
+    return AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=service, region_name=settings.region)
 
 
 def fail_fast_on_access_denied(conn: Any) -> Any:

@@ -73,6 +73,8 @@ class Run:
     run_after: datetime | None = None
     names: Any = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The AWS connection, looked up and wrapped once per task (not once per client).
+    _connection: Any = field(default=None, repr=False)
     _describes: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _ledger: Any = field(default=None, repr=False)
 
@@ -134,12 +136,14 @@ class Run:
     def client(self, service: str, config: Any = None) -> Any:
         """A boto3 client through the configured AWS connection. Plain clients are shared per service
         within the task; a client with its own ``config`` (pool size, retries) is built as asked."""
-        from ogiri.aws import client
+        from ogiri.aws import client, connection
 
+        if self._connection is None:
+            self._connection = connection(self.settings)
         if config is not None:
-            return client(service, settings=self.settings, config=config)
+            return client(service, settings=self.settings, config=config, conn=self._connection)
         if service not in self._clients:
-            self._clients[service] = client(service, settings=self.settings)
+            self._clients[service] = client(service, settings=self.settings, conn=self._connection)
         return self._clients[service]
 
     @property
