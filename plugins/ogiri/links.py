@@ -50,5 +50,7 @@ def persist(context: Any, hook: Any, kind: str, name: str) -> str:
         endpoint_url=hook.conn_config.endpoint_url,
         partition=hook.conn_partition,
     )
-    context["ti"].xcom_push(key=SageMakerResourceLink().xcom_key, value=url)
+    ti = context.get("ti")
+    if ti is not None:  # an operator called outside a task instance has nowhere to push it
+        ti.xcom_push(key=SageMakerResourceLink().xcom_key, value=url)
     return url
