@@ -15,8 +15,6 @@ in this process, so their task logs stream to the terminal as they run.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import shutil
@@ -72,22 +70,14 @@ def _prepare_process_env(airflow_home: Path) -> None:
 
 def _land_csvs(env, dates: list[date]) -> dict[str, int]:
     """Split the synthetic set across ``dates`` and upload one CSV per date; return rows per date."""
-    tmp = ROOT / "all.csv"
-    env.write_csv(tmp)
-    rows = list(csv.reader(tmp.read_text(encoding="utf-8").splitlines()))[1:]
-    s3 = env.producer_client("s3")
+    rows = env.synthetic_rows(ROOT / "all.csv")
     bucket = env.settings["OGIRI_BUCKET"]
     counts = {}
     for i, day in enumerate(dates):
         part = rows[i :: len(dates)]
         if i == len(dates) - 1:  # the last day also brings hostile rows, to show the quarantine
             part += [[url.format(images=env.images.base_url), cap] for url, cap in HOSTILE_ROWS]
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["image_url", "caption"])
-        writer.writerows(part)
-        key = f"landing/dt={day.isoformat()}/captions.csv"
-        s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue().encode("utf-8"))
+        key = env.land(day, part)
         counts[day.isoformat()] = len(part)
         print(f"landed s3://{bucket}/{key}: {len(part)} rows", flush=True)
     return counts

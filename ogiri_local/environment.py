@@ -6,10 +6,14 @@ Shared by ``make demo``, ``make up`` and the end-to-end tests, so all three run 
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
+from datetime import date
 from pathlib import Path
 
 from ogiri_local.emulator import REPO, Emulator
@@ -123,6 +127,23 @@ class LocalEnvironment:
     def write_csv(self, path: Path, splits: tuple[str, ...] = ("train", "val", "test")) -> int:
         """An ``image_url,caption`` CSV of the synthetic set as served here; returns the row count."""
         return _synthetic().write_url_csv(self.dataset["root"], self.images.base_url, path, splits=splits)
+
+    def synthetic_rows(self, path: Path) -> list[list[str]]:
+        """The synthetic set's ``[image_url, caption]`` rows (also written to ``path`` as a CSV)."""
+        self.write_csv(path)
+        return list(csv.reader(path.read_text(encoding="utf-8").splitlines()))[1:]
+
+    def land(self, day: date, rows: Iterable[Sequence[str]]) -> str:
+        """Land ``rows`` as the producer does: ``landing/dt=<day>/captions.csv``; returns the key."""
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["image_url", "caption"])
+        writer.writerows(rows)
+        key = f"landing/dt={day.isoformat()}/captions.csv"
+        self.producer_client("s3").put_object(
+            Bucket=self.settings["OGIRI_BUCKET"], Key=key, Body=buf.getvalue().encode("utf-8")
+        )
+        return key
 
     def stop(self) -> None:
         """Stop the image server and the emulator (which stops its jobs and endpoints)."""

@@ -10,8 +10,6 @@ emulator's in-memory AWS state, which starts empty (the stack is redeployed each
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import signal
 import time
@@ -38,22 +36,12 @@ def hostile_rows(base_url: str) -> list[tuple[str, str]]:
 def _land_recent_days(env: LocalEnvironment, days: int = 3) -> list[str]:
     """One CSV per day for the ``days`` days before today (with a few hostile rows each), so the
     nightly runs have data and rejects."""
-    all_csv = ROOT / "all.csv"
-    env.write_csv(all_csv)
-    rows = list(csv.reader(all_csv.read_text(encoding="utf-8").splitlines()))[1:]
+    rows = env.synthetic_rows(ROOT / "all.csv")
     today = datetime.now(UTC).date()
-    landed = []
-    for i in range(days):
-        day = today - timedelta(days=days - i)
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["image_url", "caption"])
-        writer.writerows(rows[i::days])
-        writer.writerows(hostile_rows(env.images.base_url))
-        key = f"landing/dt={day.isoformat()}/captions.csv"
-        env.producer_client("s3").put_object(Bucket=env.settings["OGIRI_BUCKET"], Key=key, Body=buf.getvalue())
-        landed.append(key)
-    return landed
+    return [
+        env.land(today - timedelta(days=days - i), [*rows[i::days], *hostile_rows(env.images.base_url)])
+        for i in range(days)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from botocore.config import Config
 
 
-
 def test_a_task_logs_its_aws_connection_once_and_keeps_each_clients_config(aws, capfd):
     from ogiri.aws import client_config
     from ogiri.runs import Run

@@ -9,10 +9,8 @@ the rows that were landed, each under its own partition's ingest date.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,18 +22,6 @@ pytestmark = pytest.mark.slow
 
 DAG_ID = "ogiri_ingest"
 ROWS_PER_DAY = 4
-
-
-def _land(env: LocalEnvironment, rows: list[list[str]], day: date) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["image_url", "caption"])
-    writer.writerows(rows)
-    env.producer_client("s3").put_object(
-        Bucket=env.settings["OGIRI_BUCKET"],
-        Key=f"landing/dt={day.isoformat()}/captions.csv",
-        Body=buf.getvalue().encode("utf-8"),
-    )
 
 
 def _wait_for_runs(stack: AirflowStack, expected: int, timeout: float = 420) -> list[dict]:
@@ -62,12 +48,11 @@ def test_scheduler_cron_rest_trigger_and_backfill(tmp_path: Path, postgres_metad
     partitions = [*scheduled, *backfilled, manual]
 
     with LocalEnvironment(tmp_path / "env", n_images=len(partitions) * ROWS_PER_DAY) as env:
-        env.write_csv(tmp_path / "all.csv")
-        rows = list(csv.reader((tmp_path / "all.csv").read_text(encoding="utf-8").splitlines()))[1:]
+        rows = env.synthetic_rows(tmp_path / "all.csv")
         landed = {}
         for i, day in enumerate(partitions):
             part = rows[i * ROWS_PER_DAY : (i + 1) * ROWS_PER_DAY]
-            _land(env, part, day)
+            env.land(day, part)
             landed[day.isoformat()] = {caption for _, caption in part}
 
         start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=1)

@@ -10,8 +10,6 @@ partition, and the asset-triggered training run must succeed.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import time
 import urllib.parse
@@ -31,23 +29,12 @@ N_IMAGES = 60
 EPOCH_LINE = re.compile(r"\bepoch=\d+ train_loss=")
 
 
-def _land(env: LocalEnvironment, rows: list[list[str]], day: date) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["image_url", "caption"])
-    writer.writerows(rows)
-    env.producer_client("s3").put_object(
-        Bucket=env.settings["OGIRI_BUCKET"], Key=f"landing/dt={day.isoformat()}/captions.csv", Body=buf.getvalue()
-    )
-
-
 def _land_partitions(env: LocalEnvironment, tmp_path: Path, days: list[date]) -> dict[str, set[str]]:
-    env.write_csv(tmp_path / "all.csv")
-    rows = list(csv.reader((tmp_path / "all.csv").read_text(encoding="utf-8").splitlines()))[1:]
+    rows = env.synthetic_rows(tmp_path / "all.csv")
     landed = {}
     for i, day in enumerate(days):
         part = rows[i :: len(days)]
-        _land(env, part, day)
+        env.land(day, part)
         landed[day.isoformat()] = {caption for _, caption in part}
     return landed
 
