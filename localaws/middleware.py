@@ -8,6 +8,9 @@ Routes:
   ``DELETE /_localaws/faults/<id>``  -> remove one rule
   ``GET /_localaws/iam``             -> ``{"enforce": bool}``
   ``POST /_localaws/iam``            -> ``{"enforce": bool}`` turns IAM enforcement on/off
+  ``GET /_localaws/iam/calls``       -> ``{"calls": [{"principal", "action", "allowed", "denied",
+                                        "resources"}]}``: every decision under enforcement;
+                                        ``DELETE`` clears it
   ``GET /_localaws/sagemaker/<kind>/<name>`` -> an HTML page of one job or endpoint (Describe + log),
                                         where the Airflow tasks' extra links point locally
 Every other request goes to moto, unless IAM enforcement denies it or a fault rule fires for it
@@ -106,6 +109,10 @@ class LocalAwsMiddleware:
             )
         if route == "/iam":
             return self._admin_iam(environ, start_response, method)
+        if route == "/iam/calls" and method in ("GET", "DELETE"):
+            if method == "GET":
+                return _json(start_response, 200, {"calls": self.iam.calls.snapshot()})
+            return _json(start_response, 200, {"removed": self.iam.calls.clear()})
         if route.startswith("/sagemaker/") and method in ("GET", "HEAD"):
             from localaws import job_pages
 

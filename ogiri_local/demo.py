@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> None:
         _run_dag("ogiri_batch_caption", conf={"ingest_date": dates[-1].isoformat()})
 
         _summary(env, dates)
+        from ogiri_local.iam_report import print_report, report
+
+        print_report(report(env.emulator.url, env.emulator.client("iam")))
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s; every process it started is stopped.")
 
 

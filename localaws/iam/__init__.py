@@ -30,6 +30,9 @@ class IamSwitch:
         self._lock = threading.Lock()
         self._enforce = bool(enforce)
         self._enforcer: Any = None
+        from localaws.iam.calls import CallLog
+
+        self.calls = CallLog()  #: every decision under enforcement, per principal and action
         _ACTIVE[:] = [self]
 
     @property
@@ -54,7 +57,7 @@ class IamSwitch:
         from localaws.iam.requests import drain
 
         if self._enforcer is None:
-            self._enforcer = Enforcer()
+            self._enforcer = Enforcer(self.calls)
         outcome = self._enforcer.authorize(environ)
         service = outcome.request.service if outcome.request else "s3"
         if outcome.denial is not None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localaws.iam import actions, models
+from localaws.iam.calls import CallLog
 from localaws.iam.evaluation import ALLOW, DENY, Check, Match, PolicyDoc, PrincipalMatcher, matching
 from localaws.iam.models import AuthFailure, Principal
 from localaws.iam.requests import ApiRequest, parse
@@ -140,7 +141,10 @@ def decide(principal: Principal, check: Check, policy: PolicyDoc | None) -> str 
 
 
 class Enforcer:
-    """Authorizes requests against the emulator's IAM state."""
+    """Authorizes requests against the emulator's IAM state; ``calls`` records each decision."""
+
+    def __init__(self, calls: CallLog | None = None):
+        self.calls = calls or CallLog()
 
     def authorize(self, environ: dict[str, Any]) -> Outcome:
         """Decide one request (never raises: an evaluation error is a denial)."""
@@ -167,6 +171,7 @@ class Enforcer:
             checks = actions.checks(req, principal.account, principal.arn)
         except Unmodelled as e:
             message = f"User: {principal.arn} is not authorized: localaws cannot map this request to IAM ({e})"
+            self.calls.record(principal.role_arn or principal.arn, f"{req.service}:{req.operation}", None, False)
             return Outcome(req, Denial("AccessDenied", message), principal=principal)
         return self._evaluate(req, principal, checks)
 
@@ -178,6 +183,7 @@ class Enforcer:
         for check in checks:
             check = Check(check.action, check.resource, {**base, **check.context})
             reason = decide(principal, check, resource_policy(principal.account, check))
+            self.calls.record(principal.role_arn or principal.arn, check.action, check.resource, reason is None)
             if reason is None:
                 continue
             message = deny_message(principal, check, reason, quoted)

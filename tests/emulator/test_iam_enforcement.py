@@ -356,3 +356,28 @@ def test_delete_objects_reports_denied_keys_and_deletes_the_rest(enforced):
     only_denied = user.client("s3").delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "images/c"}]})
     assert [e["Key"] for e in only_denied["Errors"]] == ["images/c"]
     assert not only_denied.get("Deleted")
+
+
+def test_call_log_tallies_each_principals_allowed_and_denied_actions(enforced):
+    import urllib.request
+
+    def calls() -> list[dict]:
+        with urllib.request.urlopen(f"{enforced.url}/_localaws/iam/calls", timeout=10) as resp:
+            return json.loads(resp.read())["calls"]
+
+    req = urllib.request.Request(f"{enforced.url}/_localaws/iam/calls", method="DELETE")
+    urllib.request.urlopen(req, timeout=10).close()
+    admin = enforced.client("s3")
+    admin.put_object(Bucket=BUCKET, Key="landing/x", Body=b"ok")  # the admin identity is not recorded
+    reader = user_with(enforced, allow("s3:GetObject", f"arn:aws:s3:::{BUCKET}/landing/*"), name="tally")
+    s3 = reader.client("s3")
+    s3.get_object(Bucket=BUCKET, Key="landing/x")
+    s3.get_object(Bucket=BUCKET, Key="landing/x")
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket=BUCKET, Key="landing/y", Body=b"no")
+    mine = {c["action"]: c for c in calls() if c["principal"].endswith(":user/tally")}
+    assert set(mine) == {"s3:GetObject", "s3:PutObject"}, calls()
+    assert (mine["s3:GetObject"]["allowed"], mine["s3:GetObject"]["denied"]) == (2, 0)
+    assert (mine["s3:PutObject"]["allowed"], mine["s3:PutObject"]["denied"]) == (0, 1)
+    assert mine["s3:PutObject"]["resources"] == [f"arn:aws:s3:::{BUCKET}/landing/y"]
+    assert all(":user/tally" in c["principal"] for c in calls())
