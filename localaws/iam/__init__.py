@@ -77,6 +77,18 @@ def enforcing() -> bool:
     return bool(_ACTIVE) and _ACTIVE[0].enforce
 
 
+def service_decision(credentials: dict[str, str], action: str, resource: str, region: str,
+                     context: dict[str, list[str]] | None = None) -> str | None:
+    """Whether a service may act with ``credentials`` (a role session): None when allowed or when IAM
+    is not enforced, else AWS's denial message."""
+    if not enforcing():
+        return None
+    from localaws.iam.enforcer import service_decision as decide
+
+    return decide(_ACTIVE[0].calls, credentials.get("AWS_ACCESS_KEY_ID", ""), credentials.get("AWS_SESSION_TOKEN"),
+                  action, resource, region, context)
+
+
 def install() -> None:
     """Hook moto (idempotent): track issued access keys, validate policy documents strictly, and
     leave bucket policies to the enforcer."""

@@ -203,3 +203,24 @@ class Enforcer:
         listing = Check("s3:ListBucket", bucket_arn(bucket), base)
         reason = decide(principal, listing, resource_policy(principal.account, listing))
         return None if reason is None else Denial("AccessDenied", deny_message(principal, listing, reason, True))
+
+
+def service_decision(calls: CallLog, key_id: str, session_token: str | None, action: str, resource: str,
+                     region: str, context: dict[str, list[str]] | None = None) -> str | None:
+    """A call an AWS service makes with a role session (SageMaker pulling an image as the execution
+    role): None when allowed, else AWS's denial message. Recorded in ``calls`` like a request."""
+    principal = models.resolve(key_id, session_token)
+    if principal is None:  # the admin identity
+        return None
+    now = datetime.now(UTC)
+    base = {
+        "aws:securetransport": ["true"],
+        "aws:requestedregion": [region],
+        "aws:currenttime": [now.strftime("%Y-%m-%dT%H:%M:%SZ")],
+        "aws:epochtime": [str(int(time.time()))],
+        **principal.context(),
+    }
+    check = Check(action, resource, {**base, **(context or {})})
+    reason = decide(principal, check, resource_policy(principal.account, check))
+    calls.record(principal.role_arn or principal.arn, action, resource, reason is None)
+    return None if reason is None else deny_message(principal, check, reason, action.startswith("s3:"))

@@ -101,17 +101,20 @@ def python_bin_dir(root: Path) -> Path:
     return bin_dir
 
 
-def s3_client(region: str):
-    """A boto3 S3 client talking to the emulator itself."""
+def s3_client(region: str, credentials: dict[str, str] | None = None):
+    """A boto3 S3 client talking to the emulator itself, signed with ``credentials`` (a role session,
+    as SageMaker stages data) or, without them, the admin keys."""
     import boto3
     from botocore.config import Config
 
+    keys = credentials or {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url(),
         region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
         config=Config(retries={"max_attempts": 3, "mode": "standard"}),
     )
 
@@ -216,12 +219,14 @@ def hp_to_str(value: object) -> str:
 class LogSink:
     """Appends lines to a CloudWatch Logs stream in moto's in-process logs backend."""
 
-    def __init__(self, account_id: str, region: str, group: str, stream: str):
+    def __init__(self, account_id: str, region: str, group: str, stream: str, enabled: bool = True):
         from moto.logs.models import logs_backends
 
-        self.group, self.stream = group, stream
+        self.group, self.stream, self.enabled = group, stream, enabled
         self._backend = logs_backends[account_id][region]
         self._lock = threading.Lock()
+        if not enabled:  # the execution role may not log here: AWS drops the lines
+            return
         with self._lock:
             if group not in self._backend.groups:
                 try:
@@ -233,8 +238,17 @@ class LogSink:
             except Exception:  # noqa: BLE001 - already exists
                 pass
 
+    @staticmethod
+    def group_exists(account_id: str, region: str, group: str) -> bool:
+        """Whether the log group is there already."""
+        from moto.logs.models import logs_backends
+
+        return group in logs_backends[account_id][region].groups
+
     def write(self, message: str) -> None:
         """Append one log event (timestamp = now, ms)."""
+        if not self.enabled:
+            return
         with self._lock:
             try:
                 self._backend.put_log_events(

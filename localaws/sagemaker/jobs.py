@@ -54,6 +54,7 @@ class JobRun:
         self._procs: list[subprocess.Popen] = []
         self._lock = threading.Lock()
         self._dead = False
+        self.session: Any = None  #: the execution role session (platform.RoleSession) once assumed
         self.thread = threading.Thread(target=self._main, daemon=True, name=f"localaws-{name}")
 
     def start(self) -> None:
@@ -77,7 +78,9 @@ class JobRun:
             kill_tree(proc, grace=0.5)
 
     def sink(self, stream: str) -> LogSink:
-        """A CloudWatch Logs writer for this job's log group."""
+        """A CloudWatch Logs writer for this job's log group (as the execution role, once assumed)."""
+        if self.session is not None:
+            return self.session.log_sink(self.log_group, stream)
         return LogSink(self.account, self.region, self.log_group, stream)
 
     def run_hosts(

@@ -23,12 +23,12 @@ from localaws.sagemaker.common import (
     extract_tarball,
     now,
     python_bin_dir,
-    s3_client,
     trim_reason,
     upload_dir,
     work_dir,
 )
 from localaws.sagemaker.jobs import HostProcess, JobRun, Outcome, path_rewriter, set_attrs
+from localaws.sagemaker.platform import PlatformDenied, RoleSession
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
@@ -102,8 +102,8 @@ class ProcessingRun(JobRun):
         if self.stop_event.is_set():
             self._finish("Stopped")
             return
-        s3 = s3_client(self.region)
-        if not self._stage_inputs(s3, inputs, outputs, rewrite):
+        s3 = self._assume_role(app)
+        if s3 is None or not self._stage_inputs(s3, inputs, outputs, rewrite):
             return
         host = self._host_process(root, fs, app, rewrite)
         if host is None:
@@ -115,8 +115,24 @@ class ProcessingRun(JobRun):
             return
         for item in outputs:
             out = item["S3Output"]
-            upload_dir(s3, Path(rewrite(out["LocalPath"].rstrip("/"))), out["S3Uri"])
+            try:
+                upload_dir(s3, Path(rewrite(out["LocalPath"].rstrip("/"))), out["S3Uri"])
+            except Exception as exc:  # noqa: BLE001 - denied or failed upload: the job fails with the reason
+                self._finish("Failed", f"ClientError: could not upload output {item.get('OutputName')!r} "
+                                       f"to {out['S3Uri']}: {exc}")
+                return
         self._finish_with(outcome)
+
+    def _assume_role(self, app: dict) -> Any:
+        """Assume RoleArn as SageMaker does and pull the image as that role; an S3 client signed with
+        the role session, or None once the job has failed."""
+        try:
+            self.session = RoleSession.assume(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
+            self.session.pull_image(app.get("ImageUri"))
+        except (roles.RoleUnusable, PlatformDenied) as exc:
+            self._finish("Failed", f"ClientError: {exc}")
+            return None
+        return self.session.s3()
 
     def _stage_inputs(self, s3: Any, inputs: list[dict], outputs: list[dict], rewrite: Rewrite) -> bool:
         """Download every ProcessingInput and create every output dir; False once the job has failed."""
@@ -151,11 +167,7 @@ class ProcessingRun(JobRun):
             argv[0] = sys.executable
         env = {k: rewrite(str(v)) for k, v in (self.req.get("Environment") or {}).items()}
         env["PROCESSING_JOB_NAME"] = self.name
-        try:
-            credentials = roles.credentials(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
-        except roles.RoleUnusable as exc:
-            self._finish("Failed", f"ClientError: {exc}")
-            return None
+        credentials = self.session.credentials
         cwd = fs / "opt/ml/processing"
         cwd.mkdir(parents=True, exist_ok=True)
         return HostProcess(

@@ -42,13 +42,13 @@ from localaws.sagemaker.common import (
     now,
     parse_s3_uri,
     python_bin_dir,
-    s3_client,
     trim_reason,
     unquote_hp,
     upload_dir,
     work_dir,
 )
 from localaws.sagemaker.jobs import HostProcess, JobRun, Outcome, path_rewriter, scrape_metrics, set_attrs
+from localaws.sagemaker.platform import PlatformDenied, RoleSession
 from localaws.sagemaker.toolkit import HostView, cmd_args, pytorch_env, resource_config
 
 #: Default CheckpointConfig.LocalPath (SageMaker's documented default).
@@ -225,7 +225,7 @@ class TrainingRun(JobRun):
                 self._finish_stopped()
                 return
             self.transition("Downloading")
-            s3 = s3_client(self.region)
+            s3 = self._assume_role()
             hosts = self._stage(root, s3)
             if self.stop_event.is_set():
                 self._finish_stopped()
@@ -261,6 +261,7 @@ class TrainingRun(JobRun):
             billable_time_in_seconds=seconds * count,
             final_metric_data_list=metrics or None,
         )
+        self.session.publish_training_metrics(self.name, metrics)
         if outcome.kind == "failed":
             self._sync_checkpoints(root, s3)
             failure = root / ("output" if outcome.host in ("", "algo-1") else f"{outcome.host}/output") / "failure"
@@ -275,7 +276,12 @@ class TrainingRun(JobRun):
             self._fail(reason)
             return
         self.transition("Uploading")
-        self._upload_outputs(root, s3)
+        try:
+            self._upload_outputs(root, s3)
+        except Exception as exc:  # noqa: BLE001 - denied or failed upload: the job fails with the reason
+            out = (self.req.get("OutputDataConfig") or {}).get("S3OutputPath")
+            self._fail(f"ClientError: could not upload the job's output to {out}: {exc}")
+            return
         if outcome.kind == "ok":
             self.transition("Completed", status="Completed")
         elif outcome.kind == "timeout":
@@ -344,15 +350,17 @@ class TrainingRun(JobRun):
             host_names=[f"algo-{i}" for i in range(1, count + 1)],
             master_port=free_port(),
             epoch=epoch,
-            credentials=self._role_credentials(),
+            credentials=self.session.credentials,
         )
 
-    def _role_credentials(self) -> dict[str, str]:
-        """The execution role's session for the job's code (SageMaker assumes RoleArn)."""
+    def _assume_role(self) -> Any:
+        """Assume RoleArn as SageMaker does and pull the image as that role; an S3 client signed with it."""
         try:
-            return roles.credentials(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
-        except roles.RoleUnusable as exc:
+            self.session = RoleSession.assume(self.req.get("RoleArn"), self.account, self.region, self.job.arn)
+            self.session.pull_image((self.req.get("AlgorithmSpecification") or {}).get("TrainingImage"))
+        except (roles.RoleUnusable, PlatformDenied) as exc:
             raise JobSetupError(f"ClientError: {exc}") from exc
+        return self.session.s3()
 
     def _stage_channels(self, root: Path, s3: Any, algo: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         """Download each InputDataConfig channel to input/data/<name>; its names and inputdataconfig.json."""
@@ -489,7 +497,7 @@ class TrainingRun(JobRun):
         uri = (self.req.get("CheckpointConfig") or {}).get("S3Uri")
         if not uri:
             return None
-        sync = CheckpointSync(root / "checkpoints", uri, s3_client(self.region))
+        sync = CheckpointSync(root / "checkpoints", uri, self.session.s3())
         sync.start()
         return sync
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localaws.sagemaker.common import now, parse_s3_uri, s3_client, s3_data_objects, trim_reason, work_dir
+from localaws.sagemaker.common import now, parse_s3_uri, s3_data_objects, trim_reason, work_dir
 from localaws.sagemaker.jobs import set_attrs
 from localaws.sagemaker.workers import Worker, WorkerFailed
 
@@ -122,7 +122,7 @@ class TransformRun:
         if not self._start_model_server(root, max_payload, concurrency):
             return
         source = ((req.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
-        s3 = s3_client(self.region)
+        s3 = self.worker.session.s3()  # a transform job reads and writes as the model's execution role
         try:
             objects = s3_data_objects(s3, source.get("S3Uri", ""), source.get("S3DataType", "S3Prefix"))
         except Exception as exc:  # noqa: BLE001 - bad data source: the job fails with the reason

@@ -13,6 +13,7 @@ from typing import Any
 
 from localaws.sagemaker import roles
 from localaws.sagemaker.common import LogSink, Tail, child_env, kill_tree, pump_lines, spawn
+from localaws.sagemaker.platform import PlatformDenied, RoleSession
 
 WORKER_SCRIPT = Path(__file__).with_name("model_worker.py")
 #: Seconds a model server may take to load its model before the endpoint fails.
@@ -43,7 +44,10 @@ class Worker:
         self.model_data_url = container.get("ModelDataUrl") or ""
         self.env = {**(container.get("Environment") or {}), **(extra_env or {})}
         self.account, self.region, self.root = account, region, root
-        self.sink = LogSink(account, region, log_group, log_stream)
+        self.image = container.get("Image") or ""
+        self.log_group, self.log_stream = log_group, log_stream
+        self.sink: LogSink | None = None  # opened as the execution role by start()
+        self.session: RoleSession | None = None
         self.tail = Tail(20)
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -68,13 +72,15 @@ class Worker:
             str(self.root / "failure"),
         ]
         try:
-            credentials = roles.credentials(self.role_arn, self.account, self.region, self.model_arn)
-        except roles.RoleUnusable as exc:
+            self.session = RoleSession.assume(self.role_arn, self.account, self.region, self.model_arn)
+            self.session.pull_image(self.image)
+        except (roles.RoleUnusable, PlatformDenied) as exc:
             raise WorkerFailed(str(exc)) from exc
+        self.sink = self.session.log_sink(self.log_group, self.log_stream)
         with self._lock:
             if self._stopped:
                 raise WorkerFailed("stopped before start")
-            self.proc = spawn(argv, self.root, child_env(self.region, credentials, self.env))
+            self.proc = spawn(argv, self.root, child_env(self.region, self.session.credentials, self.env))
         pump_lines(self.proc.stdout, [self.sink.write])
         pump_lines(self.proc.stderr, [self.sink.write, self.tail])
 

@@ -112,15 +112,15 @@ def test_tls_emulator_lets_a_correct_run_through_the_tls_only_policy(tmp_path):
 def test_job_code_reaches_a_tls_emulator_as_its_role(tmp_path):
     """Under ``--tls`` the job's code gets the CA bundle with its role credentials, so its S3 reads
     pass the TLS-only policy (and are held to the role's grants)."""
-    from sm_helpers import make_role, poll, read_tar, training_request, upload_training_inputs
+    from sm_helpers import make_role, poll, read_tar, training_request, upload_training_inputs, with_platform
 
     emu = _TlsEmulator(tmp_path)
     try:
         s3 = emu.client("s3")
         _seed(s3)
         upload_training_inputs(s3, BUCKET)
-        role = make_role(emu.client("iam"), "tls-job", {"Version": "2012-10-17", "Statement": [
-            allow("s3:GetObject", f"arn:aws:s3:::{BUCKET}/landing/*"), allow("sts:GetCallerIdentity", "*")]})
+        role = make_role(emu.client("iam"), "tls-job", with_platform({"Version": "2012-10-17", "Statement": [
+            allow("s3:GetObject", f"arn:aws:s3:::{BUCKET}/landing/*"), allow("sts:GetCallerIdentity", "*")]}, BUCKET))
         sm = emu.client("sagemaker")
         sm.create_training_job(**training_request(
             "tls-train", BUCKET, {"epochs": 1, "read_s3": f"s3://{BUCKET}/landing/x"}, RoleArn=role))
