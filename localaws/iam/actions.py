@@ -124,7 +124,15 @@ def sagemaker_checks(req: ApiRequest, account: str) -> list[Check]:
         if len(parts) < 3 or parts[0] != "endpoints":
             raise Unmodelled(f"SageMaker {op} path {req.path()!r}")
         return [Check(f"sagemaker:{op}", _sm_arn(req, account, "endpoint", parts[1]))]
-    out = [Check(f"sagemaker:{op}", _sagemaker_resource(req, account, op))]
+    resource = _sagemaker_resource(req, account, op)
+    out = [Check(f"sagemaker:{op}", resource)]
+    tags = req.params.get("Tags")
+    if op.startswith("Create") and isinstance(tags, list) and tags:
+        # Tagging on create needs sagemaker:AddTags on the new resource as well.
+        keys = [str(t.get("Key")) for t in tags if isinstance(t, dict)]
+        context = {"aws:tagkeys": keys, **{f"aws:requesttag/{t.get('Key')}".lower(): [str(t.get("Value", ""))]
+                                           for t in tags if isinstance(t, dict)}}
+        out.append(Check("sagemaker:AddTags", resource, context))
     if op.startswith(("Create", "Update")):
         out += pass_role_checks(req.params, "sagemaker.amazonaws.com")
     return out

@@ -38,6 +38,12 @@ from ogiri import links
 from ogiri.aws import fail_fast_on_access_denied, not_found
 
 IN_PROGRESS = frozenset({"InProgress", "Stopping"})
+#: SageMakerTrigger job type -> (Stop* client method, its name parameter, Describe* method, status key)
+_STOP = {
+    "Training": ("stop_training_job", "TrainingJobName", "describe_training_job", "TrainingJobStatus"),
+    "Processing": ("stop_processing_job", "ProcessingJobName", "describe_processing_job", "ProcessingJobStatus"),
+    "Transform": ("stop_transform_job", "TransformJobName", "describe_transform_job", "TransformJobStatus"),
+}
 ENDED_BADLY = frozenset({"Failed", "Stopped"})
 #: At most this many restarts of a failed job, so a broken job can never loop on paid instances.
 MAX_RESTARTS = 5
@@ -49,6 +55,39 @@ def attempt_name(base: str, attempt: int) -> str:
         return base
     suffix = f"-r{attempt}"
     return base[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def stop_job(sm_client: Any, job_type: str, name: str, log: Any) -> bool:
+    """Stop the job when it is still ``InProgress`` (a user killed the task waiting on it, so it must not
+    keep running on paid instances). True when a stop was requested."""
+    stop, field, describe, status_key = _STOP[job_type]
+    try:
+        status = getattr(sm_client, describe)(**{field: name})[status_key]
+    except ClientError as exc:
+        if not_found(exc):
+            log.info("SageMaker %s job %s was never created: nothing to stop.", job_type, name)
+            return False
+        raise
+    if status != "InProgress":
+        log.info("SageMaker %s job %s is %s: nothing to stop.", job_type, name, status)
+        return False
+    getattr(sm_client, stop)(**{field: name})
+    log.warning("Task killed: stopping SageMaker %s job %s so it does not keep running.", job_type, name)
+    return True
+
+
+class StoppingSageMakerTrigger(SageMakerTrigger):
+    """The provider's :class:`SageMakerTrigger`, which also stops the job when a user kills the deferred
+    task (mark failed or success, clear); a triggerer restart or a timeout leaves the job running."""
+
+    async def on_kill(self) -> None:
+        """Stop the job (in a thread: the client is synchronous)."""
+        import asyncio
+
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        hook = SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        await asyncio.to_thread(stop_job, hook.conn, self.job_type, self.job_name, self.log)
 
 
 class ReattachJobMixin:
@@ -66,6 +105,26 @@ class ReattachJobMixin:
 
     def _describe_func(self) -> Callable[[str], dict[str, Any]]:
         raise NotImplementedError
+
+    def on_kill(self) -> None:
+        """A user killed the task while it waited on the job in the worker: stop the job."""
+        stop_job(self.hook.conn, self.job_type, self.config[self.name_field], self.log)
+
+    def defer(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None,
+              timeout: datetime.timedelta | None = None) -> None:
+        """Defer as asked, on a trigger that stops the job when the deferred task is killed."""
+        if type(trigger) is SageMakerTrigger:
+            trigger = StoppingSageMakerTrigger(
+                job_name=trigger.job_name,
+                job_type=trigger.job_type,
+                waiter_delay=trigger.waiter_delay,
+                waiter_max_attempts=trigger.attempts,
+                aws_conn_id=trigger.aws_conn_id,
+                region_name=trigger.region_name,
+                verify=trigger.verify,
+                botocore_config=trigger.botocore_config,
+            )
+        super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
     def _describe_or_none(self, name: str) -> dict[str, Any] | None:
         try:

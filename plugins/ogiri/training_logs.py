@@ -51,6 +51,14 @@ class TrainingLogTrigger(BaseTrigger):
              "aws_conn_id": self.aws_conn_id, "region_name": self.region_name},
         )
 
+    async def on_kill(self) -> None:
+        """A user killed the deferred task: stop the training job."""
+
+        from ogiri.jobs import stop_job
+
+        sagemaker_hook, _ = self._hooks()
+        await asyncio.to_thread(stop_job, sagemaker_hook.conn, "Training", self.job_name, self.log)
+
     def _hooks(self):
         from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook

@@ -264,6 +264,26 @@ def test_pass_role_needs_a_grant_for_that_role_to_sagemaker(enforced):
     assert arn.endswith(":training-job/ogiri-train-1")
 
 
+def test_tags_on_create_need_add_tags_on_the_new_resource(enforced):
+    role = role_with(enforced, "ogiri-exec", SAGEMAKER_TRUST)
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/ogiri-*"
+    create = [allow("sagemaker:CreateTrainingJob", arn),
+              allow("iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})]
+    tagged = {**_training_job(role), "Tags": [{"Key": "ogiri:run-key", "Value": "r1"}]}
+    untagging = user_with(enforced, *create)
+    with pytest.raises(ClientError) as e:
+        untagging.client("sagemaker").create_training_job(**tagged)
+    assert _code(e.value) == ("AccessDeniedException", 400)
+    assert "sagemaker:AddTags on resource: arn:aws:sagemaker:us-east-1:" in e.value.response["Error"]["Message"]
+    untagging.client("sagemaker").create_training_job(**_training_job(role, name="ogiri-untagged"))  # no Tags: fine
+    only_run_keys = allow("sagemaker:AddTags", arn, Condition={"ForAllValues:StringLike": {"aws:TagKeys": ["ogiri:*"]}})
+    tagging = user_with(enforced, *create, only_run_keys)
+    tagging.client("sagemaker").create_training_job(**tagged)
+    with pytest.raises(ClientError):  # a tag key outside ogiri:* is refused by the condition
+        tagging.client("sagemaker").create_training_job(
+            **{**_training_job(role, name="ogiri-train-2"), "Tags": [{"Key": "owner", "Value": "x"}]})
+
+
 def test_assumed_role_session_is_held_to_the_role_policy(enforced):
     enforced.client("s3").put_object(Bucket=BUCKET, Key="models/m", Body=b"m")
     enforced.client("s3").put_object(Bucket=BUCKET, Key="staging/x", Body=b"x")
