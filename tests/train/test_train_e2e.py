@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
 import threading
 import time
 import urllib.request
@@ -44,20 +43,24 @@ DATES = [datetime(2026, 5, d, tzinfo=UTC) for d in (1, 2, 3)]
 
 @pytest.fixture(scope="module")
 def stack(emulator, airflow_db, tmp_path_factory):
-    """Emulator reset, bucket/table with synthetic captions, ledger on SQLite, the DAG parsed."""
-    from ogiri.config import get_settings
-    from ogiri.provision import ensure_bucket, ensure_table
+    """infra/ogiri.yaml deployed into the reset emulator (IAM enforced): the DAG runs as the template's
+    worker and its jobs and endpoint as the template's execution role. Synthetic captions seeded with
+    the admin keys (as ingest would have written them), ledger on SQLite, the DAG parsed."""
+    from ogiri.config import Settings, get_settings
     from ogiri_captioner.synthetic import generate
+    from ogiri_local.environment import load_deploy_stack
 
     emulator.reset()
-    # the execution role the settings name, as infra/ogiri.yaml creates it (trusting SageMaker); its
-    # grants are the template's concern (tests/train/test_operators_iam.py), not this pipeline test's
-    sys.path.insert(0, str(Path(__file__).parents[1] / "emulator" / "fixtures"))
-    from sm_helpers import make_role
-
-    make_role(emulator.client("iam"), get_settings().sagemaker_role_arn.rsplit("/", 1)[1])
+    emulator.enforce_iam(True)
+    deploy_stack, admin = load_deploy_stack(), {"endpoint_url": emulator.url, "region": "us-east-1"}
+    defaults = Settings()
+    outputs = deploy_stack.deploy("ogiri-train-e2e", {"EnvironmentName": "e2e", "BucketName": defaults.bucket,
+                                                      "TableName": defaults.table}, poll_s=0.1, timeout_s=60, **admin)
+    worker = deploy_stack.local_principals(outputs, "ogiri-train-e2e", **admin)["airflow-worker"]
     tmp = tmp_path_factory.mktemp("train-e2e")
     env = {
+        **deploy_stack.ogiri_settings(outputs),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(emulator.aws_connection(keys=worker)),
         "OGIRI_SAGEMAKER_POLL_SECONDS": "1",
         "AIRFLOW_CONN_OGIRI_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(tmp / "ledger.db")}),
     }
@@ -65,8 +68,6 @@ def stack(emulator, airflow_db, tmp_path_factory):
     os.environ.update(env)
     settings = get_settings()
     s3, ddb = emulator.client("s3"), emulator.client("dynamodb")
-    ensure_bucket(s3, settings.bucket)
-    ensure_table(ddb, settings.table)
     data = generate(tmp / "synthetic", n=90, seed=3, size=64)
     for split in ("train", "val", "test"):
         for line in (data[split] / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
