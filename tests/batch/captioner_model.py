@@ -66,13 +66,13 @@ def train_tiny_model(workdir: Path, n_images: int = 30) -> dict[str, Path]:
     return {**data, "tarball": tarball, "model_dir": model_dir}
 
 
-def register_model(s3, sagemaker, bucket: str, tarball: Path, name: str) -> str:
+def register_model(s3, sagemaker, bucket: str, tarball: Path, name: str, role: str = ROLE) -> str:
     """Upload the artifact and CreateModel with the serving env the training DAG uses."""
     key = f"models/{name}/model.tar.gz"
     s3.put_object(Bucket=bucket, Key=key, Body=tarball.read_bytes())
     sagemaker.create_model(
         ModelName=name,
-        ExecutionRoleArn=ROLE,
+        ExecutionRoleArn=role,
         PrimaryContainer={
             "Image": IMAGE,
             "ModelDataUrl": f"s3://{bucket}/{key}",

@@ -50,7 +50,8 @@ def tar_gz(files: dict[str, str]) -> bytes:
 
 
 def register_handler_model(
-    s3, sagemaker, bucket: str, name: str, *, delay: float = 0, broken: bool = False
+    s3, sagemaker, bucket: str, name: str, *, delay: float = 0, broken: bool = False,
+    role: str = "arn:aws:iam::123456789012:role/sagemaker",
 ) -> str:
     """Upload a handler model and CreateModel it."""
     key = f"models/{name}/model.tar.gz"
@@ -58,7 +59,7 @@ def register_handler_model(
     s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({"model.json": model, "code/inference.py": HANDLERS}))
     sagemaker.create_model(
         ModelName=name,
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+        ExecutionRoleArn=role,
         PrimaryContainer={
             "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311",
             "ModelDataUrl": f"s3://{bucket}/{key}",

@@ -16,9 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "emulator" / "fixtures"))
-from captioner_model import ROLE, register_model, synthetic_images, train_tiny_model  # noqa: E402
+from captioner_model import register_model, synthetic_images, train_tiny_model  # noqa: E402
 from handler_models import register_handler_model  # noqa: E402
-from sm_helpers import make_role  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "ogiri-batch-e2e"
@@ -34,24 +33,25 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture
-def base_env(aws, airflow_db, tmp_path, monkeypatch):
-    """Emulator with the bucket; ledger on SQLite behind ``ogiri_ledger``; fast polling."""
+def base_env(aws, stack, airflow_db, tmp_path, monkeypatch):
+    """infra/ogiri.yaml deployed into the emulator (IAM enforced): the DAG runs as the template's
+    worker, the transform jobs as its execution role. Ledger on SQLite behind ``ogiri_ledger``."""
+    from ogiri.config import get_settings
     from ogiri.ledger import Ledger
+    from ogiri_local.environment import load_deploy_stack
 
-    monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
+    found = stack({"EnvironmentName": "batch", "BucketName": BUCKET, "TableName": "ogiri-batch-e2e"})
+    for name, value in load_deploy_stack().ogiri_settings(found.outputs).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("OGIRI_SAGEMAKER_POLL_SECONDS", "1")
     monkeypatch.setenv(
         "AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")})
     )
-    s3, sm = aws.client("s3"), aws.client("sagemaker")
-    s3.create_bucket(Bucket=BUCKET)
-    # the models' execution roles (SageMaker must be able to assume them; the pipeline, not the
-    # roles' grants, is under test here)
-    for role in (ROLE.rsplit("/", 1)[1], "sagemaker"):
-        make_role(aws.client("iam"), role)
     ledger = Ledger.from_connection()
     ledger.ensure_schema()
-    return {"s3": s3, "sm": sm, "ledger": ledger}
+    # seeding and assertions with the admin keys; the models run as the stack's execution role
+    return {"s3": aws.client("s3"), "sm": aws.client("sagemaker"), "ledger": ledger,
+            "role": get_settings().sagemaker_role_arn}
 
 
 @pytest.fixture
@@ -62,12 +62,12 @@ def batch_env(base_env, tiny_model):
 
     s3, sm = base_env["s3"], base_env["sm"]
     images = synthetic_images(tiny_model, 5)
-    set_a = [(f"incoming/a/{Path(k).name}", body) for k, body in images[:3]]
-    set_b = [(f"incoming/b/{Path(k).name}", body) for k, body in images[3:]]
-    set_b.append(("incoming/b/corrupt.jpg", b"\xff\xd8\xff\xe0 this is not a JPEG at all"))
+    set_a = [(f"batch/inbox/a/{Path(k).name}", body) for k, body in images[:3]]
+    set_b = [(f"batch/inbox/b/{Path(k).name}", body) for k, body in images[3:]]
+    set_b.append(("batch/inbox/b/corrupt.jpg", b"\xff\xd8\xff\xe0 this is not a JPEG at all"))
     for key, body in set_a + set_b:
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    register_model(s3, sm, BUCKET, tiny_model["tarball"], MODEL)
+    register_model(s3, sm, BUCKET, tiny_model["tarball"], MODEL, role=base_env["role"])
     base_env["ledger"].record_deployment(
         Deployment(
             run_key="ogiri_train:manual__e2e",
@@ -107,7 +107,7 @@ def test_two_sets_in_mapped_transforms_with_a_corrupt_image_then_an_idempotent_r
     from ogiri.naming import run_key
 
     s3, sm, ledger = batch_env["s3"], batch_env["sm"], batch_env["ledger"]
-    conf = {"input_prefixes": ["incoming/a/", f"s3://{BUCKET}/incoming/b/"], "batch_size": 2, "beam_width": 2}
+    conf = {"input_prefixes": ["batch/inbox/a/", f"s3://{BUCKET}/batch/inbox/b/"], "batch_size": 2, "beam_width": 2}
     dag = load_dag()
 
     dr = run(dag, conf)
@@ -123,7 +123,7 @@ def test_two_sets_in_mapped_transforms_with_a_corrupt_image_then_an_idempotent_r
     body = s3.get_object(Bucket=BUCKET, Key=layout.captions_key(key))["Body"].read().decode()
     items = {r["image_key"]: r for r in map(json.loads, body.splitlines())}
     assert set(items) == set(batch_env["a"] + batch_env["b"])
-    corrupt = items.pop("incoming/b/corrupt.jpg")
+    corrupt = items.pop("batch/inbox/b/corrupt.jpg")
     assert corrupt["error"] and corrupt["caption"] is None and corrupt["set"] == "set-001"
     for image_key, item in items.items():
         assert item["error"] is None, (image_key, item["error"])
@@ -134,7 +134,7 @@ def test_two_sets_in_mapped_transforms_with_a_corrupt_image_then_an_idempotent_r
     summary = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.summary_key(key))["Body"].read())
     assert (summary["items"], summary["captioned"], summary["failed"], summary["ledger_rows"]) == (6, 5, 1, 6)
     assert summary["failures"] == [
-        {"image_key": "incoming/b/corrupt.jpg", "set": "set-001", "error": corrupt["error"]}
+        {"image_key": "batch/inbox/b/corrupt.jpg", "set": "set-001", "error": corrupt["error"]}
     ]
     assert summary["failed_jobs"] == []
     assert summary["failure_reasons"] == {"cannot decode image": 1}
@@ -142,7 +142,7 @@ def test_two_sets_in_mapped_transforms_with_a_corrupt_image_then_an_idempotent_r
     rows = ledger_rows(ledger)
     assert len(rows) == 6
     by_key = {r[0]: r for r in rows}
-    assert by_key["incoming/b/corrupt.jpg"][3] == corrupt["error"]
+    assert by_key["batch/inbox/b/corrupt.jpg"][3] == corrupt["error"]
     assert all(r[1] == MODEL for r in rows)
     first_body = body
 
@@ -161,10 +161,10 @@ def test_a_failed_transform_job_fails_the_run_and_its_items_are_reported_not_hid
 
     s3, sm, ledger = base_env["s3"], base_env["sm"], base_env["ledger"]
     for name in ("x.jpg", "y.jpg"):
-        s3.put_object(Bucket=BUCKET, Key=f"in/{name}", Body=b"jpeg")
-    register_handler_model(s3, sm, BUCKET, "broken-model", broken=True)
+        s3.put_object(Bucket=BUCKET, Key=f"batch/in/{name}", Body=b"jpeg")
+    register_handler_model(s3, sm, BUCKET, "ogiri-broken-model", broken=True, role=base_env["role"])
 
-    dr = run(load_dag(), {"input_prefixes": ["in/"], "model": "broken-model"})
+    dr = run(load_dag(), {"input_prefixes": ["batch/in/"], "model": "ogiri-broken-model"})
     got = states(dr)
     assert dr.state == "failed"
     assert got[("caption_set", 0)] == "failed"
@@ -177,7 +177,7 @@ def test_a_failed_transform_job_fails_the_run_and_its_items_are_reported_not_hid
     key = run_key("ogiri_batch_caption", dr.run_id, dr.logical_date)
     body = s3.get_object(Bucket=BUCKET, Key=layout.captions_key(key))["Body"].read().decode()
     items = [json.loads(line) for line in body.splitlines()]
-    assert [i["image_key"] for i in items] == ["in/x.jpg", "in/y.jpg"]
+    assert [i["image_key"] for i in items] == ["batch/in/x.jpg", "batch/in/y.jpg"]
     for item in items:
         assert item["error"].startswith(f"transform job {layout.transform_job_name(key, 'set-000')} Failed")
         assert "weights are corrupt" in item["error"] and item["processed"] is False
@@ -191,8 +191,8 @@ def test_a_run_with_nothing_to_caption_succeeds_with_an_empty_report(base_env):
     from ogiri.naming import run_key
 
     s3, sm = base_env["s3"], base_env["sm"]
-    register_handler_model(s3, sm, BUCKET, "ok-model")
-    dr = run(load_dag(), {"input_prefixes": ["nothing/here/"], "model": "ok-model"})
+    register_handler_model(s3, sm, BUCKET, "ogiri-ok-model", role=base_env["role"])
+    dr = run(load_dag(), {"input_prefixes": ["batch/nothing/here/"], "model": "ogiri-ok-model"})
     got = states(dr)
     assert dr.state == "success", got
     assert got[("caption_set", -1)] == "skipped"  # mapped over zero input sets

@@ -19,7 +19,8 @@ PARAMS = {
         items={"type": "string", "minLength": 1},
         title="Input prefixes",
         description="Prefixes to caption, s3://bucket/prefix/ or a key prefix in the product bucket "
-        "(one input set each). Empty: the manifest, else the ingest date.",
+        "(one input set each; the template's roles read images/ and batch/). Empty: the manifest, "
+        "else the ingest date.",
     ),
     "manifest_uri": Param(None, type=["null", "string"], title="Manifest URI",
                           description="S3 URI (or product-bucket key) of a JSON Lines manifest of images "
