@@ -74,9 +74,11 @@ class Account:
     table: str = TABLE
     ledger_path: Path | None = None
 
+    producer: object = None  #: the producer principal's S3 client (lands CSVs) where the stack is deployed
+
     def put_csv(self, key: str, text: str | bytes) -> None:
         body = text.encode("utf-8") if isinstance(text, str) else text
-        self.clients.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        (self.producer or self.clients.s3).put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def items(self) -> list[dict]:
         """Every table item (typed), sorted by key."""
@@ -121,6 +123,26 @@ def account(aws, site, monkeypatch, tmp_path):
     clients = chunk_clients(Run.for_key("ogiri_ingest:test"), pool=16)
     ensure_resources(clients.s3, clients.dynamodb, BUCKET, TABLE)
     return Account(aws, clients, ledger_path=ledger)
+
+
+@pytest.fixture
+def stack_account(aws, stack, site, monkeypatch, tmp_path):
+    """infra/ogiri.yaml deployed into the emulator (IAM enforced) for DAG runs as its principals: the
+    DAG as the worker (``aws_default``), CSVs landed as the producer; ``clients`` are the admin's, for
+    set-up and assertions only."""
+    from types import SimpleNamespace
+
+    ledger = tmp_path / "ledger.db"
+    monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
+    monkeypatch.setenv("OGIRI_TABLE", TABLE)
+    monkeypatch.setenv("OGIRI_PRIVATE_HOST_ALLOWLIST", site.server.allowlist_entry)
+    monkeypatch.setenv("OGIRI_REKOGNITION_TPS", "0")
+    monkeypatch.setenv("OGIRI_FETCH_CONCURRENCY", "8")
+    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(ledger)}))
+    found = stack({"EnvironmentName": "test", "BucketName": BUCKET, "TableName": TABLE})
+    admin = SimpleNamespace(**{name: aws.client(name) for name in ("s3", "dynamodb", "rekognition")})
+    producer = aws.client("s3", **found.principals["producer"])
+    return Account(aws, admin, ledger_path=ledger, producer=producer)
 
 
 @pytest.fixture

@@ -23,6 +23,12 @@ TASKS = {
 }
 
 
+@pytest.fixture
+def account(stack_account):
+    """This module's DAG runs are made as the template's principals (worker, producer), IAM enforced."""
+    return stack_account
+
+
 def test_dag_parses_with_expected_shape():
     from airflow.timetables.trigger import CronTriggerTimetable  # noqa: F401 - type check below
 

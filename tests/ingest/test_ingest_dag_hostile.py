@@ -17,6 +17,12 @@ from PIL import Image
 from ogiri.ledger import Ledger
 
 
+@pytest.fixture
+def account(stack_account):
+    """This module's DAG runs are made as the template's principals (worker, producer), IAM enforced."""
+    return stack_account
+
+
 def _img(mode: str, fmt: str, size=(48, 32), color=None) -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size, color if color is not None else (0, 255, 255, 0) if mode == "CMYK" else 90).save(
