@@ -21,7 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ogiri.ui import gallery as gallery_page
-from ogiri.ui import html, pages
+from ogiri.ui import markup as html
+from ogiri.ui import pages
 from ogiri.ui.data import Reader, SourceError
 
 log = logging.getLogger(__name__)

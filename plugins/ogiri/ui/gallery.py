@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from ogiri import catalog
-from ogiri.ui import html
+from ogiri.ui import markup as html
 from ogiri.ui.data import Reader
 from ogiri.ui.pages import GALLERY_PAGE_SIZE, Ctx, _guard
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ogiri.ui import html, svg
+from ogiri.ui import markup as html
+from ogiri.ui import svg
 from ogiri.ui.data import SPLITS, Reader, SourceError, label_counts
 
 INGEST_DAG, TRAIN_DAG, BATCH_DAG = "ogiri_ingest", "ogiri_train", "ogiri_batch_caption"
