@@ -292,5 +292,5 @@ def test_the_plugin_registers_the_nav_entry_and_the_dag_tab(client):
     c = viewer(client)
     views = [v for p in c.get("/api/v2/plugins").json()["plugins"] for v in p["external_views"]]
     ogiri = {v["destination"]: v for v in views if v["name"] == "Ogiri"}
-    assert ogiri["nav"]["href"] == "/ogiri/ingest"
-    assert ogiri["dag"]["href"] == "/ogiri/dag/{DAG_ID}"
+    assert ogiri["nav"]["href"] == "ogiri/ingest"
+    assert ogiri["dag"]["href"] == "ogiri/dag/{DAG_ID}"
