@@ -22,7 +22,7 @@ CSS = """
 :root[data-theme=dark] { color-scheme: dark; --bg:#0f1115; --fg:#e2e8f0; --muted:#a0aec0; --grid:#2d3748;
   --card:#1a202c; --c1:#63b3ed; --c2:#68d391; --c3:#f6e05e; --c4:#fc8181; --c5:#b794f4; --c6:#4fd1c5;
   --bad-bg:#3b1d1d; --bad-fg:#feb2b2; }
-body { background:var(--bg); color:var(--fg); font:14px/1.45 system-ui, sans-serif; margin:0 1.2rem 2rem; }
+body { background:var(--bg); color:var(--fg); font:14px/1.45 system-ui, "Noto Sans CJK JP", "Hiragino Sans", "Yu Gothic", sans-serif; margin:0 1.2rem 2rem; }
 nav { display:flex; gap:1rem; padding:.8rem 0; border-bottom:1px solid var(--grid); margin-bottom:1rem; }
 nav a { color:var(--fg); text-decoration:none; } nav a.active { font-weight:700; border-bottom:2px solid var(--c1); }
 a { color:var(--c1); } h1 { font-size:1.4rem; } h2 { font-size:1.1rem; margin-top:1.6rem; }

@@ -102,12 +102,17 @@ def _version_rows(reader: Reader, versions: list[str], latest: str | None, ctx: 
     return rows
 
 
-def _length_histogram(captions: list[str]) -> tuple[list[str], list[int]]:
-    """Caption lengths in words, one bucket per length up to 20 and one "21+"."""
-    lengths = Counter(min(len(c.split()), 21) for c in captions)
+def _length_histogram(captions: list[str], bins: int = 16) -> tuple[list[str], list[int]]:
+    """Caption lengths in characters (the captions are Japanese: no word breaks; the metrics score
+    characters too), in at most ``bins`` equal buckets."""
+    lengths = [len(c.strip()) for c in captions]
     top = max(lengths, default=0)
-    labels = [str(n) if n < 21 else "21+" for n in range(1, top + 1)]
-    return labels, [lengths.get(n, 0) for n in range(1, top + 1)]
+    width = max(1, -(-top // bins))
+    counts = [0] * max(1, -(-top // width))
+    for n in lengths:
+        counts[max(0, n - 1) // width] += 1
+    labels = [f"{i * width + 1}" if width == 1 else f"{i * width + 1}–{(i + 1) * width}" for i in range(len(counts))]
+    return labels, counts
 
 
 def dataset(reader: Reader, ctx: Ctx) -> tuple[list[str], list[str]]:
@@ -137,7 +142,7 @@ def dataset(reader: Reader, ctx: Ctx) -> tuple[list[str], list[str]]:
     body.append(svg.bars(f"Top {top_n} labels of {chosen}", [k for k, _ in labels], [("captions", [v for _, v in labels])])
                 if labels else html.empty("No record of this version carries a label."))
     buckets, counts = _length_histogram([r.get("caption") or "" for r in records])
-    body += ["<h3>Caption length (words)</h3>", svg.bars(f"Caption length in words, {chosen}", buckets,
+    body += ["<h3>Caption length (characters)</h3>", svg.bars(f"Caption length in characters, {chosen}", buckets,
                                                          [("captions", counts)])]
     return body, banners
 
