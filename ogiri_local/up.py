@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         with AirflowStack(ROOT / "airflow", env=airflow_env, port=args.port) as stack:
             print(
                 f"\nAirflow UI:     {stack.url}\n"
+                f"Ogiri pages:    {stack.url}/ogiri/ingest  (\"Ogiri\" in the UI's navigation)\n"
                 f"user:           admin\n"
                 f"password file:  {stack.passwords_file}\n"
                 f"emulator:       {env.emulator.url}  (AWS endpoint for boto3 / the aws CLI)\n"

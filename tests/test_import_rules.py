@@ -4,6 +4,9 @@ inside functions), so it stays true:
 * the core (``plugins/ogiri/*.py``) imports no pipeline package;
 * a pipeline package (``ogiri.ingest``, ``ogiri.train``, ``ogiri.batch``, …) imports the core and
   itself, never a sibling pipeline;
+* the reader package ``ogiri.ui`` (the plugin pages) may import the core and any pipeline (to read
+  their outputs with their own layout helpers); nothing imports it but the plugin entry modules
+  ``plugins/*.py``;
 * DAG files import the product (``ogiri``) and Airflow, never the emulator, the local-mode glue or
   the model code;
 * the product never imports the emulator or the local-mode glue;
@@ -21,6 +24,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGINS = REPO / "plugins" / "ogiri"
+#: Packages under plugins/ogiri that read every pipeline's outputs (the UI); no pipeline imports them.
+READERS = frozenset({"ui"})
 PIPELINES = sorted(p.name for p in PLUGINS.iterdir() if p.is_dir() and (p / "__init__.py").exists())
 
 
@@ -70,7 +75,8 @@ def violations() -> list[str]:
                 found.append(f"{rel}: {module} (the product never imports the emulator or local glue)")
             if _top(module) == "ogiri" and module.count(".") >= 1:
                 target = module.split(".")[1]
-                if target in PIPELINES and owner not in {target, "dags"} and rel.parts[0] == "plugins":
+                reader_ok = owner in READERS or (owner == "plugins" and target in READERS)
+                if target in PIPELINES and owner not in {target, "dags"} and rel.parts[0] == "plugins" and not reader_ok:
                     kind = "the core" if owner == "core" else f"pipeline {owner}"
                     found.append(f"{rel}: {module} ({kind} may not import pipeline {target})")
     return sorted(set(found))
@@ -93,6 +99,9 @@ def test_imports_follow_the_layering_rule():
         ("from ogiri.ingest.assets import a\n", "plugins/ogiri/x.py", "the core may not import pipeline ingest"),
         ("import localaws\n", "plugins/ogiri/x.py", "never imports the emulator"),
         ("def f():\n    import airflow\n", "include/training/x.py", "include may not import airflow"),
+        ("from ogiri.ui import app\n", "plugins/ogiri/train/x.py", "pipeline train may not import pipeline ui"),
+        ("from ogiri.ui.data import Reader\n", "plugins/ogiri/x.py", "the core may not import pipeline ui"),
+        ("from ogiri.train import gate\n", "plugins/other_plugin.py", "plugins may not import pipeline train"),
     ],
 )
 def test_the_check_catches_each_kind_of_violation(tmp_path, monkeypatch, source, where, expected):
@@ -101,11 +110,31 @@ def test_the_check_catches_each_kind_of_violation(tmp_path, monkeypatch, source,
     fake.parent.mkdir(parents=True, exist_ok=True)
     fake.write_text(source)
     (tmp_path / "plugins" / "ogiri").mkdir(parents=True, exist_ok=True)
-    for name in ("ingest", "train"):
-        (tmp_path / "plugins" / "ogiri" / name).mkdir(exist_ok=True)
+    _fake_layout(tmp_path, monkeypatch)
+    assert any(expected in v for v in violations()), violations()
+
+
+def _fake_layout(tmp_path, monkeypatch):
+    for name in ("ingest", "train", "ui"):
+        (tmp_path / "plugins" / "ogiri" / name).mkdir(parents=True, exist_ok=True)
         (tmp_path / "plugins" / "ogiri" / name / "__init__.py").write_text("")
     for area in ("dags", "include", "localaws"):
         (tmp_path / area).mkdir(exist_ok=True)
     monkeypatch.setitem(globals(), "REPO", tmp_path)
-    monkeypatch.setitem(globals(), "PIPELINES", ["ingest", "train"])
-    assert any(expected in v for v in violations()), violations()
+    monkeypatch.setitem(globals(), "PIPELINES", ["ingest", "train", "ui"])
+
+
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        ("from ogiri.train.gate import CIDER_KEYS\nfrom ogiri.ingest import plan\n", "plugins/ogiri/ui/x.py"),
+        ("from ogiri.ui.app import create_app\n", "plugins/ogiri_ui_plugin.py"),
+    ],
+)
+def test_the_reader_package_may_read_every_pipeline(tmp_path, monkeypatch, source, where):
+    """The UI reads several pipelines' outputs; only the plugin entry module imports the UI."""
+    fake = tmp_path / where
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(source)
+    _fake_layout(tmp_path, monkeypatch)
+    assert violations() == []

@@ -131,6 +131,8 @@ class Settings:
     #: Seconds between SageMaker status polls in task code (endpoint waits, rollbacks, transforms).
     sagemaker_poll_seconds: int = 30
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
+    #: Seconds the Ogiri UI pages keep a ledger/S3/DynamoDB answer before reading it again.
+    ui_cache_s: float = 30.0
 
     def price_per_hour(self, instance_type: str) -> float | None:
         """On-demand price of ``instance_type`` in USD/hour, or None when unknown."""
@@ -197,6 +199,7 @@ def get_settings() -> Settings:
         min_new_images=_env_int("OGIRI_MIN_NEW_IMAGES", d.min_new_images),
         sagemaker_poll_seconds=max(1, _env_int("OGIRI_SAGEMAKER_POLL_SECONDS", d.sagemaker_poll_seconds)),
         instance_prices=prices,
+        ui_cache_s=_env_float("OGIRI_UI_CACHE_S", d.ui_cache_s),
     )
 
 

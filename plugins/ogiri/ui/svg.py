@@ -1,0 +1,139 @@
+"""Server-side SVG charts: stacked bars, histograms, lines over time, and a timeline.
+
+Hand-written rather than a charting library: the pages need four plain chart kinds, and an SVG
+that takes its colours from CSS custom properties (``var(--fg)``, ``var(--c1)``…) follows the page's
+light or dark theme without re-rendering (matplotlib bakes colours into its SVG, and would add a
+large dependency to every MWAA worker's ``requirements.txt``). No JavaScript, no CDN. Every chart
+is an inline ``<svg role="img">`` with an ``aria-label`` and a ``<title>`` per mark (hover text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+WIDTH, HEIGHT = 760, 260
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 28, 64
+#: Series colours, defined per theme in the page CSS.
+COLOURS = ("var(--c1)", "var(--c2)", "var(--c3)", "var(--c4)", "var(--c5)", "var(--c6)")
+
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above ``value``."""
+    if value <= 0:
+        return 1.0
+    step = 10 ** (len(str(int(value))) - 1) if value >= 1 else 0.1
+    while step * 10 < value:
+        step *= 10
+    for mult in (1, 2, 2.5, 5, 10):
+        if step * mult >= value:
+            return step * mult
+    return step * 10
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def _frame(label: str, body: list[str], y_max: float, legend: Sequence[str] = ()) -> str:
+    """The ``<svg>`` with its y axis (four grid lines), legend and ``body``."""
+    plot_h = HEIGHT - TOP - BOTTOM
+    parts = [
+        f'<svg class="chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(label)}</title>",
+    ]
+    for i in range(5):
+        y = TOP + plot_h - plot_h * i / 4
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(y_max * i / 4)}</text>')
+    for i, name in enumerate(legend):
+        x = LEFT + i * 150
+        parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{COLOURS[i % len(COLOURS)]}"/>')
+        parts.append(f'<text x="{x + 16}" y="16" class="tick">{escape(name)}</text>')
+    parts.extend(body)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _x_label(x: float, text: str, many: bool) -> str:
+    y = HEIGHT - BOTTOM + 14
+    if many:
+        return (f'<text x="{x:.1f}" y="{y}" transform="rotate(35 {x:.1f} {y})" class="tick">'
+                f"{escape(text[:22])}</text>")
+    return f'<text x="{x:.1f}" y="{y}" text-anchor="middle" class="tick">{escape(text[:22])}</text>'
+
+
+def bars(label: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float]]]) -> str:
+    """Stacked bars: one bar per category, one segment per series (a histogram with one series)."""
+    totals = [sum(values[i] for _, values in series) for i in range(len(categories))]
+    y_max = _nice_max(max(totals, default=0))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / max(1, len(categories))
+    width = max(2.0, slot * 0.7)
+    many = len(categories) > 8
+    body = []
+    for i, category in enumerate(categories):
+        x = LEFT + slot * i + (slot - width) / 2
+        base = TOP + plot_h
+        for s, (name, values) in enumerate(series):
+            h = plot_h * values[i] / y_max
+            if values[i] > 0:
+                body.append(
+                    f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
+                    f'fill="{COLOURS[s % len(COLOURS)]}"><title>{escape(category)} · {escape(name)}: '
+                    f"{_fmt(values[i])}</title></rect>"
+                )
+            base -= h
+        body.append(_x_label(x + width / 2, category, many))
+    return _frame(label, body, y_max, [name for name, _ in series] if len(series) > 1 else ())
+
+
+def lines(label: str, x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]]) -> str:
+    """One polyline per series over evenly spaced points (``None`` = no value at that point)."""
+    values = [v for _, vs in series for v in vs if v is not None]
+    y_max = _nice_max(max(values, default=0))
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_w / max(1, len(x_labels) - 1) if len(x_labels) > 1 else 0
+    xs = [LEFT + (step * i if len(x_labels) > 1 else plot_w / 2) for i in range(len(x_labels))]
+    body = [_x_label(x, text, len(x_labels) > 8) for x, text in zip(xs, x_labels, strict=True)]
+    for s, (name, vs) in enumerate(series):
+        colour = COLOURS[s % len(COLOURS)]
+        points = [(xs[i], TOP + plot_h - plot_h * v / y_max, v) for i, v in enumerate(vs) if v is not None]
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
+            body.append(f'<polyline class="line" points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for (x, y, v), text in zip(points, [x_labels[i] for i, v in enumerate(vs) if v is not None], strict=True):
+            body.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
+                        f"<title>{escape(text)} · {escape(name)}: {_fmt(v)}</title></circle>")
+    return _frame(label, body, y_max, [name for name, _ in series])
+
+
+#: Timeline mark colour per deployment action.
+ACTION_COLOURS = {"create": "var(--c1)", "update": "var(--c2)", "rollback": "var(--c4)", "skip": "var(--muted)"}
+
+
+def timeline(label: str, events: Sequence[dict]) -> str:
+    """Deployment events left (oldest) to right: ``{"when", "action", "status", "model", "champion"}``.
+    The serving champion gets a ring and a "champion" tag; failed actions are hollow."""
+    height = 150
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(events))
+    axis = 70
+    body = [f'<svg class="chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {height}" '
+            f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>',
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{axis}" y2="{axis}" class="grid"/>']
+    for i, ev in enumerate(events):
+        x = LEFT + slot * i + slot / 2
+        colour = ACTION_COLOURS.get(ev["action"], "var(--muted)")
+        fill = colour if ev["status"] == "succeeded" else "none"
+        tip = f"{ev['when']} · {ev['action']} {ev['status']} · {ev.get('model') or '-'}"
+        body.append(f'<circle class="point" cx="{x:.1f}" cy="{axis}" r="8" fill="{fill}" stroke="{colour}" '
+                    f'stroke-width="2"><title>{escape(tip)}</title></circle>')
+        if ev.get("champion"):
+            body.append(f'<circle cx="{x:.1f}" cy="{axis}" r="13" fill="none" stroke="var(--fg)" stroke-width="2"/>')
+            body.append(f'<text x="{x:.1f}" y="{axis - 20}" text-anchor="middle" class="tag">champion</text>')
+        body.append(f'<text x="{x:.1f}" y="{axis + 28}" text-anchor="middle" class="tick">{escape(ev["action"])}</text>')
+        body.append(f'<text x="{x:.1f}" y="{axis + 44}" text-anchor="middle" class="tick">'
+                    f"{escape(str(ev['when'])[:16])}</text>")
+    body.append("</svg>")
+    return "".join(body)
