@@ -206,9 +206,14 @@ def _sm(kind: str, name: str) -> str:
 
 
 def test_worker_can_do_what_the_dags_do(roles, resolved):
-    from ogiri.batch.layout import request_file_key, transform_job_name
+    """Every key below is built by the product's own key functions (or its uploader), not typed here."""
+    from ogiri.batch.layout import captions_key, request_file_key, summary_key, transform_job_name
+    from ogiri.catalog import image_s3_key
     from ogiri.config import Settings
-    from ogiri.train.configs import RunNames, model_package_group
+    from ogiri.ingest.accounting import rejects_key
+    from ogiri.ingest.plan import landing_prefix, run_name
+    from ogiri.train.configs import RunNames, evaluation_report_uri, model_package_group
+    from ogiri.train.datasets import DATASETS_PREFIX, FROZEN_TEST_DIR, LATEST_POINTER
 
     worker = roles["WorkerRole"]
     run_key = "ogiri_train:2024-05-01T00:00:00+00:00"
@@ -216,14 +221,20 @@ def test_worker_can_do_what_the_dags_do(roles, resolved):
     settings = Settings()
     table_arn = resolved.physical["CaptionTable"]["Arn"]
     sm_role = resolved.physical["SageMakerExecutionRole"]["Arn"]
+    ingest_run = run_name("ogiri_ingest:2024-05-01")
+    evaluation_key = evaluation_report_uri(settings, names).split("/", 3)[3]
     needed = [
-        ("s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv")),
+        ("s3:GetObject", _s3(landing_prefix("2024-05-01") + "rows.csv")),
         ("s3:ListBucket", _s3()),
-        ("s3:PutObject", _s3("images/ab/" + "ab" * 32 + ".jpg")),
-        ("s3:PutObject", _s3("rejects/dt=2024-05-01/ogiri_ingest-run.jsonl")),
-        ("s3:PutObject", _s3("datasets/v1/train.jsonl")),
-        ("s3:PutObject", _s3("code/0123456789abcdef/sourcedir.tar.gz")),
-        ("s3:GetObject", _s3(f"evaluations/{names.training_job}/evaluation.json")),
+        ("s3:PutObject", _s3(image_s3_key("ab" * 32))),
+        ("s3:PutObject", _s3(rejects_key("2024-05-01", ingest_run))),
+        ("s3:PutObject", _s3(f"{DATASETS_PREFIX}/v1/train.jsonl")),
+        ("s3:PutObject", _s3(f"{FROZEN_TEST_DIR}/test.jsonl")),
+        ("s3:PutObject", _s3(LATEST_POINTER)),
+        *[("s3:PutObject", _s3(key)) for key in _source_upload_keys()],
+        ("s3:GetObject", _s3(evaluation_key)),
+        ("s3:PutObject", _s3(captions_key("ogiri_batch_caption:x"))),
+        ("s3:PutObject", _s3(summary_key("ogiri_batch_caption:x"))),
         ("s3:PutObject", _s3(request_file_key("ogiri_batch_caption:x", "set-000", 0))),
         ("s3:DeleteObject", _s3(request_file_key("ogiri_batch_caption:x", "set-000", 0))),
         ("dynamodb:BatchWriteItem", table_arn),
@@ -252,6 +263,30 @@ def test_worker_can_do_what_the_dags_do(roles, resolved):
     for action, resource in needed:
         assert is_allowed(worker, action, resource), f"worker cannot {action} on {resource}"
     assert is_allowed(worker, "iam:PassRole", sm_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+
+
+def _source_upload_keys() -> list[str]:
+    """The keys ``package_code`` writes, from the uploader itself (a client that records them)."""
+    from botocore.exceptions import ClientError
+
+    from ogiri.train.source import upload_source
+
+    class Recorder:
+        keys: list[str] = []
+
+        def head_object(self, **_):
+            raise ClientError({"Error": {"Code": "404"}}, "HeadObject")
+
+        def put_object(self, *, Key, **_):  # noqa: N803 - boto3's parameter name
+            self.keys.append(Key)
+
+        def upload_fileobj(self, _body, _bucket, key, **_):
+            self.keys.append(key)
+
+    recorder = Recorder()
+    upload_source(recorder, BUCKET, Path(__file__).resolve().parents[2] / "include" / "training")
+    assert recorder.keys, "the uploader wrote nothing"
+    return recorder.keys
 
 
 def test_worker_may_stage_read_and_delete_the_chunks_the_ingest_code_names(roles):
