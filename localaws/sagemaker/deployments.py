@@ -137,3 +137,53 @@ def timeout_reason(timeout_s: float) -> str:
     """FailureReason of a deployment that ran past MaximumExecutionTimeoutInSeconds."""
     return (f"Endpoint update was rolled back because the deployment did not complete within "
             f"MaximumExecutionTimeoutInSeconds ({int(timeout_s)} seconds).")
+
+
+class AlarmsUnreadable(Exception):
+    """SageMaker could not read the auto-rollback alarms (the message says why)."""
+
+
+class AlarmReader:
+    """Reads the auto-rollback alarms as SageMaker does: DescribeAlarms as the new fleet's execution role
+    (the developer guide: the role needs ``cloudwatch:DescribeAlarms`` on them), through the emulator
+    itself, so IAM enforcement and the IAM call tally see the call."""
+
+    def __init__(self, account: str, region: str, role_arn: str | None, model_arn: str):
+        self.account, self.region, self.role_arn, self.model_arn = account, region, role_arn, model_arn
+        self._client: Any = None
+
+    def _cloudwatch(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            from localaws.sagemaker import roles
+            from localaws.sagemaker.common import endpoint_url
+
+            try:
+                creds = roles.credentials(self.role_arn, self.account, self.region, self.model_arn)
+            except roles.RoleUnusable as exc:
+                raise AlarmsUnreadable(str(exc)) from exc
+            self._client = boto3.client(
+                "cloudwatch", endpoint_url=endpoint_url(), region_name=self.region,
+                aws_access_key_id=creds["AWS_ACCESS_KEY_ID"], aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=creds.get("AWS_SESSION_TOKEN"),
+                config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
+            )
+        return self._client
+
+    def tripped(self, names: list[str]) -> list[str]:
+        """The named alarms that are in ALARM now."""
+        from botocore.exceptions import ClientError
+
+        if not names:
+            return []
+        try:
+            alarms = self._cloudwatch().describe_alarms(AlarmNames=names)["MetricAlarms"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise AlarmsUnreadable(
+                f"Unable to describe the AutoRollbackConfiguration alarms with the execution role {self.role_arn}: "
+                f"{error.get('Code')}: {error.get('Message')}"
+            ) from exc
+        return [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]

@@ -157,25 +157,30 @@ class EndpointRuntime:
         """Give the new fleet each step's share and bake; the FailureReason when it must roll back."""
         wait, _, timeout = deployments.timings(config)
         alarms = deployments.alarm_names(config)
+        first = next(iter(workers.values()))
+        reader = deployments.AlarmReader(self.account, self.region, first.role_arn, first.model_arn)
         for number, share in enumerate(steps, 1):
             with self._lock:
                 self.green, self.green_share = workers, share
             self._progress("Baking", f"{share:.0%} of traffic on the new fleet (step {number} of {len(steps)}); "
                            f"baking for {wait:g} seconds", share)
-            reason = self._bake(wait, alarms, began + timeout, timeout)
+            reason = self._bake(wait, (reader, alarms), began + timeout, timeout)
             if reason is not None:
                 return reason
         return None
 
-    def _bake(self, wait: float, alarms: list[str], deadline: float, timeout: float) -> str | None:
-        """Watch the alarms for ``wait`` seconds (at least once)."""
-        from localaws.cloudwatch.models import alarm_states
-
+    def _bake(self, wait: float, watch: tuple[deployments.AlarmReader, list[str]], deadline: float,
+              timeout: float) -> str | None:
+        """Watch the alarms for ``wait`` seconds (at least once); the FailureReason when one fires."""
+        reader, alarms = watch
         end = time.monotonic() + wait
         while True:
             if self._dead:
                 return "endpoint deleted"
-            tripped = [n for n, a in alarm_states(self.account, self.region, alarms).items() if a.state_value == "ALARM"]
+            try:
+                tripped = reader.tripped(alarms)
+            except deployments.AlarmsUnreadable as exc:
+                return trim_reason(str(exc))
             if tripped:
                 return deployments.alarm_reason(tripped)
             if time.monotonic() > deadline:

@@ -272,3 +272,22 @@ def test_a_good_model_completes_a_linear_shift(sm):
     assert {"50% of traffic on the new fleet (step 1 of 2)", "100% of traffic on the new fleet (step 2 of 2)"} <= messages
     assert not traffic.errors and {a["y"] for _, a in traffic.answers} == {3, 5}
     assert cw.describe_alarms(AlarmNames=["ogiri-ep-5xx"])["MetricAlarms"][0]["StateValue"] == "OK"
+
+
+def test_the_execution_role_must_be_allowed_to_describe_the_alarms(sm, aws):
+    _serving(sm)
+    s3, client, _, cw, bucket = sm
+    iam = aws.client("iam")
+    no_alarms = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "cloudwatch:DescribeAlarms", "Resource": "*"},
+    ]}
+    iam.put_role_policy(RoleName="sagemaker", PolicyName="job", PolicyDocument=json.dumps(no_alarms))
+    new = _config(s3, client, bucket, "new", {"scale": 5})
+    _alarm(cw, "ogiri-ep-5xx", "Invocation5XXErrors", 0.05, new)
+    client.update_endpoint(EndpointName="ep", EndpointConfigName=new, DeploymentConfig=_guarded(20, 1, ["ogiri-ep-5xx"]))
+    desc, seen = poll(lambda: client.describe_endpoint(EndpointName="ep"), "EndpointStatus",
+                      until={"InService", "Failed"}, interval=0.05)
+    assert "RollingBack" in seen and desc["EndpointConfigName"] == "old-cfg"
+    assert "Unable to describe the AutoRollbackConfiguration alarms" in desc["FailureReason"]
+    assert "AccessDenied" in desc["FailureReason"]
