@@ -124,7 +124,8 @@ class Traffic:
         self._thread.join(timeout=30)
 
 
-def test_a_model_failing_real_requests_is_rolled_back_by_the_alarm_during_the_canary(deploy, capfd):
+def test_a_model_failing_real_requests_is_rolled_back_by_the_alarm_during_the_canary(deploy, capfd, monkeypatch,
+                                                                                       tmp_path):
     old = _first_deploy(deploy, capfd)
     params = _params()
     bad = _model(deploy, "ogiri-model-bad", {"scale": 5, "fail_requests": True})
@@ -147,8 +148,25 @@ def test_a_model_failing_real_requests_is_rolled_back_by_the_alarm_during_the_ca
     total = len(traffic.answers) + len(traffic.errors)
     share = len(traffic.errors) / total
     assert share <= 0.20
+    _smoke_test_records_the_alarm_rollback(monkeypatch, tmp_path, old, alarms)
     print(f"\nDAG-level canary 20%: failed share {share:.4f} ({len(traffic.errors)}/{total}); rollback "
           f"{time.monotonic() - traffic.errors[0][0]:.2f}s after the first failure; update task {elapsed:.1f}s")
+
+
+def _smoke_test_records_the_alarm_rollback(monkeypatch, tmp_path, old: str, alarms: list[str]) -> None:
+    """smoke_test_endpoint after SageMaker rolled the update back: ledger outcome and a loud failure."""
+    from ogiri.train import steps
+
+    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
+    run = steps.run_for_key("ogiri_train:guarded-test", poll_seconds=0.2)
+    previous = {"endpoint_config": old, "model_name": "ogiri-model-old", "model_artifact": "s3://ogiri-test/old"}
+    plan = {"operation": "update", "model_artifact": "s3://ogiri-test/bad", "previous": previous,
+            "previous_champion": None, "guardrails": {"strategy": "canary", "alarms": alarms}}
+    with pytest.raises(AirflowFailException, match="alarm ogiri-captioner-AllTraffic-5xx-rate fired"):
+        steps.smoke_test_endpoint(run, plan, {})
+    row = run.ledger.deployment_history(ENDPOINT)[0]
+    assert (row["outcome"], row["outcome_alarm"]) == ("rolled_back_by_alarm", "ogiri-captioner-AllTraffic-5xx-rate")
+    assert row["action"] == "rollback" and row["endpoint_config"] == old
 
 
 def test_a_slow_model_trips_the_latency_alarm(deploy, capfd):
