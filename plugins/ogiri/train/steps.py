@@ -321,7 +321,10 @@ def put_rollback_alarms(run: Run, plan: dict[str, Any]) -> list[str]:
         what = request.get("ExtendedStatistic") or request.get("Statistic")
         log.info("alarm %s: %s of %s > %s over %ss on %s", request["AlarmName"], what, request["MetricName"],
                  request["Threshold"], request["Period"], plan["names"]["endpoint_config"])
-    return plan["guardrails"]["alarms"]
+    alarms = plan["guardrails"]["alarms"]
+    for alarm in cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"]:
+        log.info("alarm %s is %s (%s)", alarm["AlarmName"], alarm["StateValue"], alarm.get("StateReason"))
+    return alarms
 
 
 def choose_endpoint_operation(plan: dict[str, Any]) -> str:
