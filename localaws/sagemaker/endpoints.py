@@ -232,7 +232,11 @@ class EndpointRuntime:
                 worker.stop()
 
         if termination_wait > 0:
-            threading.Timer(termination_wait, terminate).start()
+            timer = threading.Timer(termination_wait, terminate)
+            timer.daemon = True  # shutdown() stops the old fleet's servers too (they stay in _pending)
+            with self._lock:
+                self._pending.extend(old.values())
+            timer.start()
         else:
             terminate()
 
