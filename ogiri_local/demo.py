@@ -142,12 +142,13 @@ def _print_traffic_shift(env, endpoint: str, requests: _Requests) -> None:
     history = Ledger.from_connection().deployment_history(endpoint)
     new, old = history[0], history[1]
     cloudwatch = env.emulator.client("cloudwatch")
+    since = requests.started.replace(second=requests.started.second // 10 * 10, microsecond=0)
     buckets: dict[datetime, dict[str, float]] = {}
     for label, row in (("old", old), ("new", new)):
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"},
                 {"Name": "EndpointConfigName", "Value": row["endpoint_config"]}]
         points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims, StartTime=requests.started,
+            Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims, StartTime=since,
             EndTime=datetime.now(UTC) + timedelta(seconds=10), Period=10, Statistics=["Sum"])["Datapoints"]
         for point in points:
             buckets.setdefault(point["Timestamp"], {})[label] = point["Sum"]

@@ -8,7 +8,8 @@ they survive ``/moto-api/reset``):
   (an update keeps the state, as on AWS) and evaluates it at once;
 * ``PutMetricData`` and every ``DescribeAlarms`` re-evaluate the alarms concerned;
 * ``GetMetricStatistics`` answers for the metric with exactly the dimensions asked for (moto also
-  counted every metric that merely contains them, as ``ListMetrics`` rightly does).
+  counted every metric that merely contains them, as ``ListMetrics`` rightly does), in periods
+  aligned on ``StartTime`` (moto started each series' periods at its own first datapoint).
 
 Evaluation and :func:`~localaws.cloudwatch.models.publish` are in ``models.py``.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from datetime import timedelta
 from typing import Any
 
 _installed = False
@@ -92,13 +94,21 @@ def _exact_dimensions(get: Any) -> Any:
     @functools.wraps(get)
     def wrapper(self: Any, namespace: str, metric_name: str, start_time: Any, end_time: Any, period: int,
                 stats: list[str], dimensions: list[dict[str, str]], unit: str | None = None) -> Any:
+        from moto.cloudwatch.models import Statistics
+
+        get(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)  # its checks
+        start, end = start_time.replace(microsecond=0), end_time.replace(microsecond=0)
         wanted = sorted((d["Name"], d.get("Value")) for d in dimensions or [])
-        out = []
-        for bucket in get(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit):
-            bucket.metric_data = [m for m in bucket.metric_data
-                                  if sorted((d.name, d.value) for d in m.dimensions) == wanted]
-            if bucket.metric_data:
-                out.append(bucket)
-        return out
+        buckets: dict[int, Any] = {}
+        for datum in self.get_all_metrics():
+            if (datum.namespace != namespace or datum.name != metric_name or not start <= datum.timestamp < end
+                    or (unit and datum.unit != unit)
+                    or sorted((d.name, d.value) for d in datum.dimensions) != wanted):
+                continue
+            index = int((datum.timestamp - start).total_seconds() // period)
+            bucket = buckets.setdefault(index, Statistics(stats, start + timedelta(seconds=index * period)))
+            bucket.metric_data.append(datum)
+            bucket.unit = datum.unit
+        return [buckets[i] for i in sorted(buckets)]
 
     return wrapper

@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,21 @@ def test_alarms_are_evaluated_on_statistic_percentile_and_datapoints(sm):
     assert cw.describe_alarms(AlarmNames=["avg"])["MetricAlarms"][0]["StateValue"] == "ALARM"  # 4/6 > 0.5
     # A metric with other dimensions is another metric.
     cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=[{"MetricName": "M", "Value": 9, "Dimensions": DIMS[:1]}])
+    assert cw.describe_alarms(AlarmNames=["avg"])["MetricAlarms"][0]["StateValue"] == "ALARM"
+
+
+def test_get_metric_statistics_matches_exact_dimensions_in_periods_aligned_on_start_time(sm):
+    *_, cw, _ = sm
+    start = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+    data = [{"MetricName": "Invocations", "Dimensions": DIMS, "Value": 1, "Timestamp": start + timedelta(seconds=s)}
+            for s in (3, 12, 15)]
+    data.append({"MetricName": "Invocations", "Dimensions": [*DIMS, {"Name": "EndpointConfigName", "Value": "c"}],
+                 "Value": 1, "Timestamp": start + timedelta(seconds=17)})
+    cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+    points = cw.get_metric_statistics(Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=DIMS,
+                                      StartTime=start, EndTime=start + timedelta(seconds=60), Period=10,
+                                      Statistics=["Sum"])["Datapoints"]
+    assert sorted((p["Timestamp"], p["Sum"]) for p in points) == [(start, 1.0), (start + timedelta(seconds=10), 2.0)]
 
 
 def test_put_metric_alarm_is_validated(sm):
