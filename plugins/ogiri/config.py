@@ -137,6 +137,8 @@ class Settings:
     alarm_max_p99_latency_ms: float = 5000.0
     #: The alarms' period (seconds; 10, 30 or a multiple of 60). SageMaker publishes each minute.
     alarm_period_s: int = 60
+    #: Baking period after each traffic-shifting step (seconds) when the form leaves it empty.
+    deploy_wait_interval_s: int = 300
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
 
     def price_per_hour(self, instance_type: str) -> float | None:
@@ -206,6 +208,7 @@ def get_settings() -> Settings:
         alarm_max_5xx_rate=_env_float("OGIRI_ALARM_MAX_5XX_RATE", d.alarm_max_5xx_rate),
         alarm_max_p99_latency_ms=_env_float("OGIRI_ALARM_MAX_P99_LATENCY_MS", d.alarm_max_p99_latency_ms),
         alarm_period_s=_env_int("OGIRI_ALARM_PERIOD_S", d.alarm_period_s),
+        deploy_wait_interval_s=_env_int("OGIRI_DEPLOY_WAIT_INTERVAL_S", d.deploy_wait_interval_s),
         instance_prices=prices,
     )
 

@@ -50,8 +50,9 @@ PARAMS = {
                                  "steps, each baked; all_at_once: everything, then one bake."),
     "canary_percent": Param(10, type="integer", minimum=1, maximum=50, title="Canary size (% of capacity)"),
     "linear_step_percent": Param(25, type="integer", minimum=10, maximum=50, title="Linear step (% of capacity)"),
-    "wait_interval_seconds": Param(300, type="integer", minimum=0, maximum=3600,
-                                   title="Baking period after each step (s)"),
+    "wait_interval_seconds": Param(None, type=["null", "integer"], minimum=0, maximum=3600,
+                                   title="Baking period after each step (s)",
+                                   description="Empty: OGIRI_DEPLOY_WAIT_INTERVAL_S (300)."),
     "max_execution_timeout_seconds": Param(3600, type="integer", minimum=600, maximum=28800,
                                            title="Maximum deployment time (s)",
                                            description="Larger than the waits; past it SageMaker rolls back."),
@@ -79,6 +80,7 @@ SETTING_DEFAULTS = {
     "poll_seconds": "sagemaker_poll_seconds",
     "alarm_max_5xx_rate": "alarm_max_5xx_rate",
     "alarm_max_p99_latency_ms": "alarm_max_p99_latency_ms",
+    "wait_interval_seconds": "deploy_wait_interval_s",
 }
 
 
