@@ -81,6 +81,7 @@ class Traffic:
 
     def __init__(self, runtime):
         self.runtime, self.answers, self.errors = runtime, [], []
+        self.marks = {}  #: first time each status was seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
 
@@ -113,6 +114,9 @@ def _update_under_traffic(sm, config, deployment):
             desc = client.describe_endpoint(EndpointName="ep")
             if "PendingDeploymentSummary" in desc:
                 pending.append(desc["PendingDeploymentSummary"])
+                status = desc["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"][0]["Status"]
+                traffic.marks.setdefault(status, time.monotonic())
+            traffic.marks.setdefault(desc["EndpointStatus"], time.monotonic())
             return desc
 
         desc, seen = poll(describe, "EndpointStatus", until={"InService", "Failed"}, interval=0.05)
@@ -256,9 +260,13 @@ def test_canary_of_a_model_failing_real_requests_is_rolled_back_by_its_alarm(sm)
     failed_share = len(traffic.errors) / total
     assert failed_share <= canary / 100
     rolled_back_after = time.monotonic() - traffic.errors[0][0]
+    bake, back = traffic.marks["Baking"], traffic.marks["RollingBack"]
+    in_canary = [t for t, _ in traffic.answers + traffic.errors if bake <= t <= back]
+    failed_in_canary = [t for t, _ in traffic.errors if bake <= t <= back]
     print(f"\ncanary {canary}%: failed share {failed_share:.4f} ({len(traffic.errors)}/{total} requests during the "
-          f"update); rollback {rolled_back_after:.2f}s after the first failed request; update took "
-          f"{time.monotonic() - started:.2f}s")
+          f"update; {len(failed_in_canary)}/{len(in_canary)} between the canary step and RollingBack); rollback "
+          f"{rolled_back_after:.2f}s after the first failed request (RollingBack seen "
+          f"{back - traffic.errors[0][0]:.2f}s after it); update took {time.monotonic() - started:.2f}s")
     answer = client.describe_endpoint(EndpointName="ep")
     assert answer["EndpointStatus"] == "InService"
 
