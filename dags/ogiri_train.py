@@ -16,9 +16,14 @@ the form below (epochs, instance type, hyperparameters, gate margins, force depl
    against the same frozen test manifest.
 5. **decide_deployment** — deploy when there is no champion, when CIDEr-D improves by the margin
    without a BLEU-4 regression beyond tolerance, or when forced; otherwise **record_skip**.
-6. **create_model → create_endpoint_config → create/update_endpoint → smoke_test_endpoint** — held-out
-   images must come back as sane captions in time, else the endpoint is pointed back at the previous
-   config and the run fails loudly. Then **register_model** (Model Registry, with metrics).
+6. **create_model → create_endpoint_config → put_rollback_alarms → create/update_endpoint →
+   smoke_test_endpoint** — an update is a guarded blue/green deployment (Params
+   `deployment_strategy` canary/linear/all_at_once, sizes, baking wait, timeouts): SageMaker shifts
+   traffic step by step and rolls back by itself when the 5XX-rate or p99-latency alarm on the new
+   fleet fires (the task log shows each step; a retry waits for this run's update instead of calling
+   again). The first deploy (create) has no traffic to shift. Then held-out images must come back as
+   sane captions in time, else the endpoint is pointed back at the previous config and the run fails
+   loudly. Then **register_model** (Model Registry, with metrics).
 7. Ledger rows: training run (billable seconds, cost), evaluation, deployment or skip reason.
    **delete_unused_resources** (teardown, runs whatever happened) removes this run's model and
    endpoint config when they are not serving; it does not decide the run's state.
@@ -31,12 +36,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
 from airflow.sdk import TriggerRule, chain, dag, task, teardown
 
 from ogiri.assets import captions_asset
 from ogiri.config import get_settings, parse_knobs
 from ogiri.jobs import (
+    ReattachingEndpointOperator,
     ReattachingProcessingOperator,
     ReattachingTrainingOperator,
     ReusingEndpointConfigOperator,
@@ -109,6 +114,10 @@ def ogiri_train():
     def configure_deployment() -> dict:
         return steps.configure_deployment(steps.run_for())
 
+    @task
+    def put_rollback_alarms(plan: dict) -> list:
+        return steps.put_rollback_alarms(steps.run_for(), plan)
+
     @task.branch
     def choose_endpoint_operation(plan: dict) -> str:
         return steps.choose_endpoint_operation(plan)
@@ -156,13 +165,13 @@ def ogiri_train():
     create_endpoint_config = ReusingEndpointConfigOperator(
         task_id="create_endpoint_config", config=plan["endpoint_config"], **AWS_ARGS
     )
+    alarms = put_rollback_alarms(plan)
     operation = choose_endpoint_operation(plan)
     endpoint_ops = [
-        SageMakerEndpointOperator(
+        ReattachingEndpointOperator(
             task_id=f"{op}_endpoint",
             config=plan["endpoint"],
             operation=op,
-            deferrable=True,
             check_interval=POLL_SECONDS,
             max_ingestion_time=3600,
             **AWS_ARGS,
@@ -184,7 +193,7 @@ def ogiri_train():
         decision,
         [skip, plan],
     )
-    chain(plan, create_model, create_endpoint_config, operation, endpoint_ops, smoke, registered, cleanup)
+    chain(plan, create_model, create_endpoint_config, alarms, operation, endpoint_ops, smoke, registered, cleanup)
     chain(skip, cleanup)
     chain(no_training, cleanup)
     train_model >> evaluation_config

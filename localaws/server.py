@@ -1,7 +1,7 @@
 """Run moto's server in this process with the localaws extensions installed.
 
 ``serve(host, port, home, enforce_iam, tls)`` binds ``host:port`` (only that address), installs
-the extensions (IAM enforcement hooks, Rekognition labels from pixels, current SageMaker instance
+the extensions (IAM enforcement hooks, CloudWatch alarm evaluation, Rekognition labels from pixels, current SageMaker instance
 types, atomic S3 conditional writes, ``localaws.sagemaker``), prints ``localaws listening on http(s)://HOST:PORT`` and serves until SIGTERM/SIGINT, then calls
 ``localaws.sagemaker.shutdown()`` when that exists.
 """
@@ -34,15 +34,17 @@ WARM_SERVICES = (
     "logs",
     "iam",
     "cloudformation",
+    "cloudwatch",
 )
 
 
 def install_extensions() -> None:
     """Patch moto with every localaws extension (idempotent; patches live on moto's classes,
     so they survive ``/moto-api/reset``)."""
-    from localaws import iam, instance_types, rekognition, s3_writes
+    from localaws import cloudwatch, iam, instance_types, rekognition, s3_writes
 
     iam.install()
+    cloudwatch.install()
     rekognition.install()
     instance_types.install()
     s3_writes.install()

@@ -5,8 +5,10 @@
 3. land one CSV per day for the three days before today (plus a few hostile rows);
 4. run ``ogiri_ingest`` as a backfill of those three dates;
 5. run ``ogiri_train`` (real training job, evaluation, gate, endpoint deploy + smoke test);
-6. run ``ogiri_batch_caption`` over the ingested images with the new champion;
-7. print a summary, and stop every process it started.
+6. run ``ogiri_train`` again, a forced update deployed as a canary (guarded blue/green update with
+   auto-rollback alarms) while requests keep coming, and print how the traffic shifted;
+7. run ``ogiri_batch_caption`` over the ingested images with the new champion;
+8. print a summary, and stop every process it started.
 
 Everything lives under ``.local/demo/`` (recreated on each run). The DAGs run with ``dag.test()``
 in this process, so their task logs stream to the terminal as they run.
@@ -20,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -103,6 +106,62 @@ def _run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict | 
     return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": states, "elapsed_s": elapsed}
 
 
+class _Requests:
+    """Invoke the endpoint a few times a second (as an application would) while a DAG runs."""
+
+    def __init__(self, env, endpoint: str):
+        self.runtime, self.endpoint = env.emulator.client("sagemaker-runtime"), endpoint
+        self.image = sorted((env.dataset["root"] / "images").rglob("*.jpg"))[0].read_bytes()
+        self.answered = self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType="application/x-image",
+                                             Accept="application/json", Body=self.image)
+                self.answered += 1
+            except Exception:  # noqa: BLE001 - counted and shown
+                self.failed += 1
+
+    def __enter__(self) -> _Requests:
+        self.started = datetime.now(UTC)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _print_traffic_shift(env, endpoint: str, requests: _Requests) -> None:
+    """Requests per 10 s taken by the old and the new fleet (CloudWatch Invocations by EndpointConfigName)."""
+    from ogiri.ledger import Ledger
+
+    history = Ledger.from_connection().deployment_history(endpoint)
+    new, old = history[0], history[1]
+    cloudwatch = env.emulator.client("cloudwatch")
+    since = requests.started.replace(second=requests.started.second // 10 * 10, microsecond=0)
+    buckets: dict[datetime, dict[str, float]] = {}
+    for label, row in (("old", old), ("new", new)):
+        dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"},
+                {"Name": "EndpointConfigName", "Value": row["endpoint_config"]}]
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims, StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(seconds=10), Period=10, Statistics=["Sum"])["Datapoints"]
+        for point in points:
+            buckets.setdefault(point["Timestamp"], {})[label] = point["Sum"]
+    print(f"Traffic shift of the {new.get('strategy')} update to {new['endpoint_config']} "
+          f"(alarms {', '.join(new.get('alarms') or [])}; outcome {new.get('outcome')}):")
+    for stamp in sorted(buckets)[-12:]:
+        counts = buckets[stamp]
+        total = counts.get("old", 0) + counts.get("new", 0)
+        print(f"  {stamp:%H:%M:%S}  old fleet {counts.get('old', 0):>4.0f}  new fleet {counts.get('new', 0):>4.0f}"
+              f"  ({counts.get('new', 0) / total:.0%} new)")
+    print(f"  requests during the run: {requests.answered} answered, {requests.failed} failed")
+
+
 def _summary(env, dates: list[date]) -> None:
     from ogiri.ledger import Ledger
 
@@ -144,7 +203,8 @@ def _summary(env, dates: list[date]) -> None:
             print(f"  frozen test set: {test}; gate: {evaluation.get('decision')} ({evaluation.get('reason')})")
     print("Deployments:")
     for dep in history:
-        print(f"  {dep.get('action'):8} {dep.get('status'):10} model={dep.get('model_name')}  {dep.get('reason')}")
+        guard = f" [{dep.get('strategy')}: {dep.get('outcome')}]" if dep.get("strategy") else ""
+        print(f"  {dep.get('action'):8} {dep.get('status'):10} model={dep.get('model_name')}{guard}  {dep.get('reason')}")
     if champion:
         print(f"Champion on endpoint {endpoint}: {champion.get('model_name')}")
     runtime = env.emulator.client("sagemaker-runtime")
@@ -198,6 +258,16 @@ def main(argv: list[str] | None = None) -> None:
             "ogiri_train",
             conf={"epochs": args.epochs, "image_size": 64, "batch_size": 32, "use_spot": False, "min_new_images": 1},
         )
+
+        banner("ogiri_train again: a forced update, deployed as a canary while requests keep coming")
+        endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
+        with _Requests(env, endpoint) as requests:
+            _run_dag("ogiri_train", conf={
+                "epochs": max(2, args.epochs // 10), "image_size": 64, "batch_size": 32, "use_spot": False,
+                "min_new_images": 0, "force_deploy": True, "deployment_strategy": "canary", "canary_percent": 20,
+                "wait_interval_seconds": 8,
+            })
+        _print_traffic_shift(env, endpoint, requests)
 
         banner("ogiri_batch_caption: batch transform over the ingested images")
         _run_dag("ogiri_batch_caption", conf={"ingest_date": dates[-1].isoformat()})

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             # Catch up only the last few nights, not the whole year since the DAG's start date.
             "OGIRI_INGEST_START_DATE": start.isoformat(),
             "OGIRI_SAGEMAKER_POLL_SECONDS": "2",
+            "OGIRI_DEPLOY_WAIT_INTERVAL_S": "20",  # guarded updates bake 20 s per step locally, not 300
             "OGIRI_LANDING_POKE_S": "10",
             "OGIRI_LANDING_TIMEOUT_S": "900",
             "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",

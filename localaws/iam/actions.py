@@ -249,6 +249,7 @@ def cloudwatch_checks(req: ApiRequest, account: str) -> list[Check]:
         ctx = {"cloudwatch:namespace": [str(p["Namespace"])]} if p.get("Namespace") else {}
         return [Check("cloudwatch:PutMetricData", "*", ctx)]
     names = [v for k, v in p.items() if k == "AlarmName" or k.startswith("AlarmNames.member.")]
+    names += [str(n) for n in (p.get("AlarmNames") if isinstance(p.get("AlarmNames"), list) else [])]
     if names:
         return [Check(f"cloudwatch:{op}", f"arn:aws:cloudwatch:{req.region}:{account}:alarm:{n}") for n in names]
     if op.startswith(("List", "Get", "Describe")):

@@ -16,6 +16,9 @@ Behaviour (see the module docstrings for details):
   the handlers as sagemaker-inference does. The training env is the toolkits' (`toolkit.py`).
 * Job code and model servers run as the execution role (`roles.py`); unknown resources answer in
   SageMaker's words (`messages.py`).
+* Endpoint updates are blue/green with DeploymentConfig (`deployments.py`): canary or linear traffic
+  shifting, baking periods, auto-rollback on CloudWatch alarms; InvokeEndpoint publishes the
+  `AWS/SageMaker` invocation metrics (`metrics.py`) that `localaws.cloudwatch` evaluates alarms on.
 * Env knobs: LOCALAWS_STOP_GRACE_SECONDS (5), LOCALAWS_MODEL_STARTUP_TIMEOUT (300),
   LOCALAWS_INVOKE_TIMEOUT (60).
 """

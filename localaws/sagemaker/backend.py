@@ -15,7 +15,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
 from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
-from localaws.sagemaker import messages, processing, roles, training, transform
+from localaws.sagemaker import deployments, messages, processing, roles, training, transform
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
 
@@ -252,10 +252,19 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         super().delete_endpoint_config(endpoint_config_name)
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
-        """DescribeEndpoint; an unknown name answers like AWS."""
+        """DescribeEndpoint (with LastDeploymentConfig and PendingDeploymentSummary); an unknown name
+        answers like AWS."""
         if endpoint_name not in self.endpoints:
             raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
-        return super().describe_endpoint(endpoint_name)
+        response = dict(super().describe_endpoint(endpoint_name))
+        endpoint = self.endpoints[endpoint_name]
+        if getattr(endpoint, "last_deployment_config", None):
+            response["LastDeploymentConfig"] = copy.deepcopy(endpoint.last_deployment_config)
+        runtime = self.endpoint_runtime(endpoint_name)
+        pending = runtime.pending_summary() if runtime is not None else None
+        if pending is not None and endpoint.endpoint_status in ("Updating", "RollingBack"):
+            response["PendingDeploymentSummary"] = pending
+        return response
 
     def describe_model_package(self, model_package_name: str) -> Any:
         """DescribeModelPackage; an unknown name or ARN answers like AWS."""
@@ -294,8 +303,12 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         runtime.create(endpoint_config_name, variants, self._models)
         return endpoint
 
-    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
-        """UpdateEndpoint: Updating; new servers start beside the old; swap when healthy, else roll back."""
+    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str,
+                        deployment_config: dict[str, Any] | None = None,
+                        retain_deployment_config: bool = False) -> FakeEndpoint:
+        """UpdateEndpoint: Updating; a blue/green deployment as ``DeploymentConfig`` says (validated as
+        the API does; ``RetainDeploymentConfig`` reuses the last one), rolled back on a failed ping,
+        an alarm or the execution timeout."""
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
@@ -306,11 +319,15 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             raise ValidationError(
                 message=f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
             )
+        if deployment_config is None and retain_deployment_config:
+            deployment_config = getattr(endpoint, "last_deployment_config", None)
+        deployments.validate(deployment_config, config.production_variants)
         runtime = REGISTRY.get(*self._key("endpoint", endpoint_name))
         if runtime is None:
             raise ValidationError(message=f'Endpoint "{endpoint.arn}" has no running model servers.')
         endpoint.endpoint_status = "Updating"
-        runtime.update(endpoint_config_name, config.production_variants, self._models)
+        endpoint.last_deployment_config = copy.deepcopy(deployment_config)
+        runtime.update(endpoint_config_name, config.production_variants, self._models, deployment_config)
         return endpoint
 
     def delete_endpoint(self, endpoint_name: str) -> None:
@@ -364,7 +381,10 @@ def stop_transform_job(self: Any) -> EmptyResult:
 
 def update_endpoint(self: Any) -> ActionResult:
     endpoint = self.sagemaker_backend.update_endpoint(
-        self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        self._get_param("EndpointName"),
+        self._get_param("EndpointConfigName"),
+        copy.deepcopy(self._get_param("DeploymentConfig")),
+        bool(self._get_param("RetainDeploymentConfig")),
     )
     return ActionResult({"EndpointArn": endpoint.arn})
 

@@ -3,17 +3,20 @@
 Replaces moto's `SageMakerRuntimeResponse.invoke_endpoint` (which parses the endpoint name as
 None and returns a fixed body). A handler error becomes `ModelError` (HTTP 424) with
 `OriginalStatusCode` and `OriginalMessage`; an unknown or not-in-service endpoint is a
-`ValidationError`, as in AWS.
+`ValidationError`, as in AWS. Every request a model server answers (or fails to) publishes the
+endpoint invocation metrics (`metrics.py`) for the variant and fleet that took it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import unquote
 
 from moto.core.exceptions import ServiceException
 
+from localaws.sagemaker import metrics
 from localaws.sagemaker.endpoints import EndpointNotReady
 
 _PATH = re.compile(r"/endpoints/([^/]+)/invocations")
@@ -36,12 +39,14 @@ class ModelError(ServiceException):
         self.OriginalStatusCode = original_status
         self.OriginalMessage = original_message
         self.LogStreamArn = log_stream_arn
+        self.answered = 0  #: the model server's HTTP status; 0 when it did not answer
 
 
 def invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes]:
     """Handler installed on moto's SageMakerRuntimeResponse."""
     from moto.sagemaker.models import sagemaker_backends
 
+    started = time.perf_counter()  # OverheadLatency: everything but the model server's own time
     match = _PATH.search(self.path or "")
     name = unquote(match.group(1)) if match else None
     backend = sagemaker_backends[self.current_account][self.region]
@@ -61,13 +66,34 @@ def invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes]:
     except EndpointNotReady as exc:
         raise RuntimeValidationError(str(exc)) from exc
     body = self.raw_body if isinstance(self.raw_body, bytes) else (self.raw_body or "").encode("utf-8")
-    log_arn = (
-        f"arn:aws:logs:{self.region}:{self.current_account}:log-group:/aws/sagemaker/Endpoints/{name}"
-    )
+    status, model_us = 0, None
+    before = time.perf_counter()
     try:
-        status, content_type, out = worker.invoke(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
+        status, content_type, out = _call(worker, variant, body, self.headers, self.region, self.current_account, name)
+        model_us = (time.perf_counter() - before) * 1e6
+    except ModelError as exc:
+        status = exc.answered
+        model_us = (time.perf_counter() - before) * 1e6 if status else None
+        raise
+    finally:
+        total_us = (time.perf_counter() - started) * 1e6
+        metrics.invocation(self.current_account, self.region, name, variant, getattr(worker, "config_name", ""),
+                           status, model_us, max(total_us - (model_us or 0), 0.0))
+    headers = {"Content-Type": content_type or "application/octet-stream", "x-Amzn-Invoked-Production-Variant": variant}
+    custom = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+    if custom:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
+    return 200, headers, out
+
+
+def _call(worker: Any, variant: str, body: bytes, headers: Any, region: str, account: str,
+          name: str) -> tuple[int, str | None, bytes]:
+    """The model server's answer; an error answer (or none) raises ModelError, as sagemaker-runtime does."""
+    log_arn = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}"
+    try:
+        status, content_type, out = worker.invoke(body, headers.get("Content-Type"), headers.get("Accept"))
     except OSError as exc:
-        raise ModelError(
+        raise ModelError(  # no answer: counted as a 5XX error, without a ModelLatency
             f"Received server error (0) from {variant} with message \"{exc}\". See {log_arn} for more information.",
             500,
             str(exc),
@@ -76,15 +102,13 @@ def invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes]:
     if status != 200:
         text = out.decode("utf-8", "replace")
         kind = "client" if 400 <= status < 500 else "server"
-        raise ModelError(
+        error = ModelError(
             f"Received {kind} error ({status}) from {variant} with message \"{text}\". "
             f"See {log_arn} for more information.",
             status,
             text,
             log_arn,
         )
-    headers = {"Content-Type": content_type or "application/octet-stream", "x-Amzn-Invoked-Production-Variant": variant}
-    custom = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
-    if custom:
-        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
-    return 200, headers, out
+        error.answered = status
+        raise error
+    return status, content_type, out

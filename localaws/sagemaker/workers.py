@@ -53,6 +53,8 @@ class Worker:
         self.proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._stopped = False
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
 
     def start(self) -> None:
         """Spawn the model server (returns at once; use `wait_ready`)."""
@@ -125,7 +127,19 @@ class Worker:
         headers = {"Content-Type": content_type or "application/octet-stream"}
         if accept:
             headers["Accept"] = accept
-        return self._request("POST", "/invocations", body, headers, timeout=INVOKE_TIMEOUT)
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._request("POST", "/invocations", body, headers, timeout=INVOKE_TIMEOUT)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float = INVOKE_TIMEOUT) -> None:
+        """Wait (at most ``timeout``) until no request is in flight; new ones must be routed elsewhere first."""
+        with self._lock:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
 
     def alive(self) -> bool:
         """Whether the process is still running."""

@@ -130,6 +130,15 @@ class Settings:
     min_new_images: int = 20
     #: Seconds between SageMaker status polls in task code (endpoint waits, rollbacks, transforms).
     sagemaker_poll_seconds: int = 30
+    # Guarded endpoint updates: the auto-rollback alarms on the new fleet
+    #: 5XX error rate (Average of Invocation5XXErrors) above which a deployment rolls back.
+    alarm_max_5xx_rate: float = 0.05
+    #: p99 ModelLatency (milliseconds) above which a deployment rolls back.
+    alarm_max_p99_latency_ms: float = 5000.0
+    #: The alarms' period (seconds; 10, 30 or a multiple of 60). SageMaker publishes each minute.
+    alarm_period_s: int = 60
+    #: Baking period after each traffic-shifting step (seconds) when the form leaves it empty.
+    deploy_wait_interval_s: int = 300
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
     #: Seconds the Ogiri UI pages keep a ledger/S3/DynamoDB answer before reading it again.
     ui_cache_s: float = 30.0
@@ -198,6 +207,10 @@ def get_settings() -> Settings:
         max_bleu_regression=_env_float("OGIRI_MAX_BLEU_REGRESSION", d.max_bleu_regression),
         min_new_images=_env_int("OGIRI_MIN_NEW_IMAGES", d.min_new_images),
         sagemaker_poll_seconds=max(1, _env_int("OGIRI_SAGEMAKER_POLL_SECONDS", d.sagemaker_poll_seconds)),
+        alarm_max_5xx_rate=_env_float("OGIRI_ALARM_MAX_5XX_RATE", d.alarm_max_5xx_rate),
+        alarm_max_p99_latency_ms=_env_float("OGIRI_ALARM_MAX_P99_LATENCY_MS", d.alarm_max_p99_latency_ms),
+        alarm_period_s=_env_int("OGIRI_ALARM_PERIOD_S", d.alarm_period_s),
+        deploy_wait_interval_s=_env_int("OGIRI_DEPLOY_WAIT_INTERVAL_S", d.deploy_wait_interval_s),
         instance_prices=prices,
         ui_cache_s=_env_float("OGIRI_UI_CACHE_S", d.ui_cache_s),
     )

@@ -15,6 +15,11 @@ of the job instead (build it with :func:`ogiri.naming.resource_name` from the ru
 :class:`ReusingModelOperator` and :class:`ReusingEndpointConfigOperator` do the same for the
 (free, instantaneous) model and endpoint-config creations: an existing resource of the configured
 name is reused instead of failing the retry.
+
+:class:`ReattachingEndpointOperator` does it for Create/UpdateEndpoint: a retry that finds the
+endpoint changing to *this* config waits for it instead of calling again ("Cannot update in-progress
+endpoint"); another deployment in progress fails the task clearly; while it waits, the task log shows
+each step of a guarded update's traffic shift (``PendingDeploymentSummary``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerEndpointConfigOperator,
+    SageMakerEndpointOperator,
     SageMakerModelOperator,
     SageMakerProcessingOperator,
     SageMakerTrainingOperator,
@@ -334,3 +340,88 @@ class ReusingEndpointConfigOperator(SageMakerEndpointConfigOperator):
             return super().execute(context)
         self.log.info("SageMaker endpoint config %s already exists: reusing it.", name)
         return {"EndpointConfig": serialize(existing)}
+
+
+#: Endpoint states in which SageMaker is still changing the endpoint.
+ENDPOINT_CHANGING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+
+
+def deployment_step(endpoint: dict[str, Any]) -> str:
+    """One line for the log: the endpoint's status and, during a deployment, each variant's step."""
+    pending = endpoint.get("PendingDeploymentSummary") or {}
+    steps = [
+        f"{v['VariantName']}: {s.get('Status')} - {s.get('StatusMessage', '')}".rstrip(" -")
+        for v in pending.get("ProductionVariants") or [] for s in v.get("VariantStatus") or []
+    ]
+    target = f" to {pending['EndpointConfigName']}" if pending.get("EndpointConfigName") else ""
+    return f"{endpoint['EndpointStatus']}{target}" + (f" ({'; '.join(steps)})" if steps else "")
+
+
+class ReattachingEndpointOperator(SageMakerEndpointOperator):
+    """:class:`SageMakerEndpointOperator` (``config`` = the Create/UpdateEndpoint request, which may hold
+    a ``DeploymentConfig``) that describes the endpoint first and waits in the task, logging the traffic
+    shift. An endpoint SageMaker rolled back (InService on another config) is logged as a warning, as the
+    provider's waiter ends there too; the smoke test that follows records and fails it. A Failed
+    endpoint fails the task without a retry."""
+
+    def execute(self, context: Any) -> dict:
+        fail_fast_on_access_denied(self.hook.conn)
+        request = self.config.get("Endpoint", self.config)
+        name, wanted = request["EndpointName"], request["EndpointConfigName"]
+        current = self._describe_or_none(name)
+        if current is not None and current["EndpointStatus"] in ENDPOINT_CHANGING:
+            target = (current.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+            if current["EndpointStatus"] == "Creating":
+                target = current["EndpointConfigName"]
+            if target != wanted:
+                raise AirflowFailException(
+                    f"SageMaker endpoint {name} is {current['EndpointStatus']} with another deployment "
+                    f"({target or 'unknown endpoint config'}), not this run's {wanted}: not starting a second "
+                    "update. Let it finish, then clear this task."
+                )
+            self.log.info("Endpoint %s is already %s with %s (a previous try's call): waiting for it, "
+                          "not calling again.", name, current["EndpointStatus"], wanted)
+            return self._watch(name, wanted)
+        if current is not None and current["EndpointStatus"] == "InService" and current["EndpointConfigName"] == wanted:
+            self.log.info("Endpoint %s already serves %s: nothing to do.", name, wanted)
+            return self._watch(name, wanted)
+        if self.operation == "create":
+            self.log.info("First deploy of %s: creating it with %s. There is no traffic to shift, so no "
+                          "canary or baking period (guarded traffic shifting applies to updates).", name, wanted)
+        self.deferrable, self.wait_for_completion = False, False  # the wait below logs each step
+        super().execute(context)
+        return self._watch(name, wanted)
+
+    def _describe_or_none(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.hook.describe_endpoint(name)
+        except ClientError as exc:
+            if not_found(exc):
+                return None
+            raise
+
+    def _watch(self, name: str, wanted: str) -> dict[str, Any]:
+        """Poll until the endpoint settles, logging every change of step; fail if it is not serving ``wanted``."""
+        import time
+
+        deadline = time.monotonic() + (self.max_ingestion_time or 3600)
+        last = None
+        while True:
+            endpoint = self.hook.describe_endpoint(name)
+            line = deployment_step(endpoint)
+            if line != last:
+                self.log.info("Endpoint %s: %s", name, line)
+                last = line
+            if endpoint["EndpointStatus"] not in ENDPOINT_CHANGING:
+                break
+            if time.monotonic() > deadline:
+                raise AirflowException(f"endpoint {name} still {endpoint['EndpointStatus']} after "
+                                       f"{self.max_ingestion_time}s; a retry re-attaches")
+            time.sleep(self.check_interval)
+        if endpoint["EndpointStatus"] != "InService":
+            raise AirflowFailException(f"SageMaker endpoint {name} is {endpoint['EndpointStatus']}: "
+                                       f"{endpoint.get('FailureReason')}")
+        if endpoint["EndpointConfigName"] != wanted:  # not retried: a retry would deploy the same model again
+            self.log.warning("SageMaker rolled the update of %s back: it serves %s again, not %s. FailureReason: "
+                             "%s", name, endpoint["EndpointConfigName"], wanted, endpoint.get("FailureReason"))
+        return {"EndpointConfig": serialize(self.hook.describe_endpoint_config(wanted)), "Endpoint": serialize(endpoint)}

@@ -31,11 +31,19 @@ DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _JSON_COLUMNS = frozenset(
-    {"rejected_by_reason", "hyperparameters", "metrics", "candidate_metrics", "champion_metrics"}
+    {"rejected_by_reason", "hyperparameters", "metrics", "candidate_metrics", "champion_metrics", "alarms"}
 )
+#: Columns added to existing tables after their first release: ``ensure_schema`` adds the missing
+#: ones to a ledger created before (SQLite and PostgreSQL both take ``ALTER TABLE … ADD COLUMN``).
+ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "deployments": {"strategy": "TEXT", "alarms": "TEXT", "outcome": "TEXT", "outcome_alarm": "TEXT"},
+}
 
 DEPLOY_ACTIONS = ("create", "update", "rollback", "skip")
 DEPLOY_STATUSES = ("pending", "in_progress", "succeeded", "failed")
+#: How a guarded update ended: the new fleet took all traffic, or SageMaker rolled it back because
+#: an auto-rollback alarm fired (``outcome_alarm`` names it), or the smoke test rolled it back.
+DEPLOY_OUTCOMES = ("succeeded", "rolled_back_by_alarm", "rolled_back_by_smoke_test", "failed")
 
 
 class LedgerError(RuntimeError):
@@ -184,8 +192,16 @@ class Deployment:
     training_job: str | None = None
     model_artifact: str | None = None
     reason: str | None = None
+    #: Traffic shifting of the update (``all_at_once`` / ``canary`` / ``linear``), its auto-rollback
+    #: alarms, and how it ended (:data:`DEPLOY_OUTCOMES`; ``outcome_alarm``: the alarm that fired).
+    strategy: str | None = None
+    alarms: list[str] | None = None
+    outcome: str | None = None
+    outcome_alarm: str | None = None
 
     def __post_init__(self) -> None:
+        if self.outcome is not None and self.outcome not in DEPLOY_OUTCOMES:
+            raise LedgerError(f"deployment outcome {self.outcome!r} not in {DEPLOY_OUTCOMES}")
         if self.action not in DEPLOY_ACTIONS:
             raise LedgerError(f"deployment action {self.action!r} not in {DEPLOY_ACTIONS}")
         if self.status not in DEPLOY_STATUSES:
@@ -292,6 +308,7 @@ class Ledger:
             try:
                 for statement in statements:
                     cur.execute(statement)
+                _add_missing_columns(cur)
                 conn.commit()
             except Exception:
                 conn.rollback()
@@ -367,6 +384,16 @@ class Ledger:
                 cur.close()
             conn.rollback()
         return [_decode(dict(zip(columns, row, strict=True))) for row in rows]
+
+
+def _add_missing_columns(cur: Any) -> None:
+    """``ALTER TABLE … ADD COLUMN`` for each :data:`ADDED_COLUMNS` entry an older ledger lacks."""
+    for table, columns in ADDED_COLUMNS.items():
+        cur.execute(f"SELECT * FROM {table} WHERE 1 = 0")  # noqa: S608 - table names are constants
+        present = {d[0].lower() for d in cur.description}
+        for column, kind in columns.items():
+            if column not in present:
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _row(record: Any, now: str | None = None) -> dict[str, Any]:

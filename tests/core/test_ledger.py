@@ -232,3 +232,26 @@ def test_placeholder_conversion():
         "SELECT a::text, '50%%' FROM t WHERE k = %(key)s AND j = %(key)s AND x LIKE %(pat)s"
     )
     assert param_names(sql) == ["key", "pat"]
+
+
+def test_guarded_deployment_columns_are_added_to_an_existing_ledger(ledger):
+    # A ledger created before the guardrail columns existed: the old deployments table, with a row.
+    ledger.hook.run(["DROP TABLE deployments", """CREATE TABLE deployments (
+        run_key TEXT NOT NULL, endpoint_name TEXT NOT NULL, endpoint_config TEXT, model_name TEXT,
+        training_job TEXT, model_artifact TEXT, action TEXT NOT NULL, reason TEXT, status TEXT NOT NULL,
+        deployed_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_key, endpoint_name))""",
+        "INSERT INTO deployments VALUES ('old', 'ep', 'c0', 'm0', NULL, NULL, 'create', NULL, 'succeeded', "
+        "'2026-01-01', '2026-01-01', '2026-01-01')"])
+    ledger.ensure_schema()
+    ledger.ensure_schema()
+    ledger.record_deployment(Deployment("r2", "ep", "update", "in_progress", endpoint_config="c2", strategy="canary",
+                                        alarms=["ogiri-ep-AllTraffic-5xx-rate", "ogiri-ep-AllTraffic-p99-latency"]))
+    ledger.record_deployment(Deployment("r2", "ep", "update", "failed", outcome="rolled_back_by_alarm",
+                                        outcome_alarm="ogiri-ep-AllTraffic-5xx-rate"))
+    rows = {r["run_key"]: r for r in ledger.deployment_history("ep")}
+    assert rows["old"]["endpoint_config"] == "c0" and rows["old"]["strategy"] is None
+    assert rows["r2"]["strategy"] == "canary" and rows["r2"]["endpoint_config"] == "c2"
+    assert rows["r2"]["alarms"] == ["ogiri-ep-AllTraffic-5xx-rate", "ogiri-ep-AllTraffic-p99-latency"]
+    assert (rows["r2"]["outcome"], rows["r2"]["outcome_alarm"]) == ("rolled_back_by_alarm", "ogiri-ep-AllTraffic-5xx-rate")
+    with pytest.raises(LedgerError):
+        Deployment("r3", "ep", "update", "failed", outcome="mostly_fine")

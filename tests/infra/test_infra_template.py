@@ -121,6 +121,7 @@ def _allowed_scopes(resolved) -> list[str]:
         rf"{re.escape(sm)}model-package/\*",
         rf"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/\*(:log-stream:\*)?",
         rf"arn:aws:ecr:{REGION}:{dlc}:repository/pytorch-(training|inference)",
+        rf"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ogiri-\*",
         re.escape(resolved.physical["SageMakerExecutionRole"]["Arn"]),
     ]
 
@@ -260,9 +261,18 @@ def test_worker_can_do_what_the_dags_do(roles, resolved):
             f"{names.training_job}/algo-1-1700000000",
         ),
     ]
+    from ogiri.train.guardrails import alarm_name
+
+    for kind in ("5xx-rate", "p99-latency"):
+        alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm_name(settings.endpoint_name, 'AllTraffic', kind)}"
+        needed += [("cloudwatch:PutMetricAlarm", alarm), ("cloudwatch:DescribeAlarms", alarm)]
+        assert is_allowed(roles["SageMakerExecutionRole"], "cloudwatch:DescribeAlarms", alarm)
     for action, resource in needed:
         assert is_allowed(worker, action, resource), f"worker cannot {action} on {resource}"
     assert is_allowed(worker, "iam:PassRole", sm_role, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+    other = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:billing-alarm"
+    assert not is_allowed(worker, "cloudwatch:PutMetricAlarm", other)
+    assert not is_allowed(worker, "cloudwatch:DeleteAlarms", alarm)
 
 
 def _source_upload_keys() -> list[str]:

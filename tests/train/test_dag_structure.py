@@ -59,7 +59,8 @@ def test_linear_core(dag):
 def test_deploy_chain(dag):
     assert "create_model" in down(dag, "configure_deployment")
     assert down(dag, "create_model") == {"create_endpoint_config"}
-    assert down(dag, "create_endpoint_config") == {"choose_endpoint_operation"}
+    assert down(dag, "create_endpoint_config") == {"put_rollback_alarms"}
+    assert down(dag, "put_rollback_alarms") == {"choose_endpoint_operation"}
     assert down(dag, "choose_endpoint_operation") == {"create_endpoint", "update_endpoint"}
     assert down(dag, "create_endpoint") == down(dag, "update_endpoint") == {"smoke_test_endpoint"}
     assert down(dag, "smoke_test_endpoint") == {"register_model"}

@@ -43,6 +43,27 @@ PARAMS = {
     "model_env": Param({}, type="object", title="Extra serving container environment"),
     "poll_seconds": Param(None, type=["null", "number"], exclusiveMinimum=0, title="Endpoint poll interval (s)",
                           description="Empty: OGIRI_SAGEMAKER_POLL_SECONDS (30)."),
+    # Guarded endpoint updates (SageMaker deployment guardrails; the first deploy has nothing to shift)
+    "deployment_strategy": Param("canary", type="string", enum=["all_at_once", "canary", "linear"],
+                                 title="Endpoint update traffic shifting",
+                                 description="canary: the canary share, bake, then the rest; linear: equal "
+                                 "steps, each baked; all_at_once: everything, then one bake."),
+    "canary_percent": Param(10, type="integer", minimum=1, maximum=50, title="Canary size (% of capacity)"),
+    "linear_step_percent": Param(25, type="integer", minimum=10, maximum=50, title="Linear step (% of capacity)"),
+    "wait_interval_seconds": Param(None, type=["null", "integer"], minimum=0, maximum=3600,
+                                   title="Baking period after each step (s)",
+                                   description="Empty: OGIRI_DEPLOY_WAIT_INTERVAL_S (300)."),
+    "max_execution_timeout_seconds": Param(3600, type="integer", minimum=600, maximum=28800,
+                                           title="Maximum deployment time (s)",
+                                           description="Larger than the waits; past it SageMaker rolls back."),
+    "termination_wait_seconds": Param(0, type="integer", minimum=0, maximum=3600,
+                                      title="Keep the old fleet after the shift (s)"),
+    "alarm_max_5xx_rate": Param(None, type=["null", "number"], minimum=0, maximum=1,
+                                title="Roll back above this 5XX error rate on the new fleet",
+                                description="Empty: OGIRI_ALARM_MAX_5XX_RATE (0.05)."),
+    "alarm_max_p99_latency_ms": Param(None, type=["null", "number"], exclusiveMinimum=0,
+                                      title="Roll back above this p99 model latency on the new fleet (ms)",
+                                      description="Empty: OGIRI_ALARM_MAX_P99_LATENCY_MS (5000)."),
 }
 
 
@@ -57,6 +78,9 @@ SETTING_DEFAULTS = {
     "min_cider_improvement": "min_cider_improvement",
     "max_bleu_regression": "max_bleu_regression",
     "poll_seconds": "sagemaker_poll_seconds",
+    "alarm_max_5xx_rate": "alarm_max_5xx_rate",
+    "alarm_max_p99_latency_ms": "alarm_max_p99_latency_ms",
+    "wait_interval_seconds": "deploy_wait_interval_s",
 }
 
 

@@ -272,6 +272,7 @@ def configure_deployment(run: Run) -> dict[str, Any]:
     image = inference_image_uri(settings)
     previous = serving(run.client("sagemaker"), settings.endpoint_name)
     operation = "update" if previous else "create"
+    guard = _guardrails(run, configs.endpoint_config_request(settings, names), operation)
     plan = {
         "names": names.as_dict(),
         "operation": operation,
@@ -279,18 +280,51 @@ def configure_deployment(run: Run) -> dict[str, Any]:
         "model_artifact": artifact,
         "model": configs.model_request(settings, names, image, artifact, run.params["model_env"]),
         "endpoint_config": configs.endpoint_config_request(settings, names),
-        "endpoint": configs.endpoint_request(settings, names),
+        "endpoint": {**configs.endpoint_request(settings, names), **guard["request"]},
+        "guardrails": {k: guard[k] for k in ("strategy", "alarms", "alarm_requests")},
         "previous": previous,
         "previous_champion": run.ledger.champion(settings.endpoint_name),
     }
     run.ledger.record_deployment(
         Deployment(run_key=run.key, endpoint_name=settings.endpoint_name, action=operation, status="in_progress",
                    endpoint_config=names.endpoint_config, model_name=names.model,
-                   training_job=names.training_job, model_artifact=artifact)
+                   training_job=names.training_job, model_artifact=artifact,
+                   strategy=guard["strategy"], alarms=guard["alarms"])
     )
     log.info("%s endpoint %s with %s (previous: %s)", operation, settings.endpoint_name, names.endpoint_config,
              (previous or {}).get("endpoint_config"))
     return plan
+
+
+def _guardrails(run: Run, endpoint_config: dict[str, Any], operation: str) -> dict[str, Any]:
+    """The alarms on the new fleet and, for an update, the request's DeploymentConfig."""
+    from ogiri.train import guardrails
+
+    requests = guardrails.alarm_requests(run.params, run.settings, endpoint_config)
+    alarms = [r["AlarmName"] for r in requests]
+    if operation == "create":
+        log.info("first deploy of %s: nothing serves yet, so there is no traffic to shift (the %s strategy "
+                 "applies from the next update)", run.settings.endpoint_name, run.params["deployment_strategy"])
+        return {"strategy": None, "alarms": alarms, "alarm_requests": requests, "request": {}}
+    log.info("guarded update: %s; rolls back automatically if %s fires", guardrails.describe_strategy(run.params),
+             " or ".join(alarms))
+    return {"strategy": run.params["deployment_strategy"], "alarms": alarms, "alarm_requests": requests,
+            "request": {"DeploymentConfig": guardrails.deployment_config(run.params, alarms)}}
+
+
+def put_rollback_alarms(run: Run, plan: dict[str, Any]) -> list[str]:
+    """Create or update (PutMetricAlarm overwrites) the alarms on this run's new fleet; before the
+    endpoint call, so SageMaker can watch them during the bake."""
+    cloudwatch = run.client("cloudwatch")
+    for request in plan["guardrails"]["alarm_requests"]:
+        cloudwatch.put_metric_alarm(**request)
+        what = request.get("ExtendedStatistic") or request.get("Statistic")
+        log.info("alarm %s: %s of %s > %s over %ss on %s", request["AlarmName"], what, request["MetricName"],
+                 request["Threshold"], request["Period"], plan["names"]["endpoint_config"])
+    alarms = plan["guardrails"]["alarms"]
+    for alarm in cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"]:
+        log.info("alarm %s is %s (%s)", alarm["AlarmName"], alarm["StateValue"], alarm.get("StateReason"))
+    return alarms
 
 
 def choose_endpoint_operation(plan: dict[str, Any]) -> str:
@@ -333,7 +367,7 @@ def _serving_problems(run: Run) -> list[str]:
 
 
 def _deployment_row(run: Run, plan: dict[str, Any], *, action: str, status: str, reason: str,
-                    previous: dict[str, Any] | None = None) -> Any:
+                    previous: dict[str, Any] | None = None, **outcome: Any) -> Any:
     from ogiri.ledger import Deployment
 
     if previous is not None:  # the rollback row names what serves again
@@ -341,10 +375,32 @@ def _deployment_row(run: Run, plan: dict[str, Any], *, action: str, status: str,
         return Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action=action, status=status,
                           endpoint_config=previous["endpoint_config"], model_name=previous["model_name"],
                           training_job=champion.get("training_job"), model_artifact=previous["model_artifact"],
-                          reason=reason)
+                          reason=reason, **outcome)
     return Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action=action, status=status,
                       endpoint_config=run.names.endpoint_config, model_name=run.names.model,
-                      training_job=run.names.training_job, model_artifact=plan["model_artifact"], reason=reason)
+                      training_job=run.names.training_job, model_artifact=plan["model_artifact"], reason=reason,
+                      **outcome)
+
+
+def _alarm_rollback(run: Run, plan: dict[str, Any]) -> None:
+    """When SageMaker rolled this run's update back because an alarm fired: record it and fail."""
+    from ogiri.endpoints import serving
+    from ogiri.train.guardrails import tripped_alarm
+
+    now = serving(run.client("sagemaker"), run.settings.endpoint_name) or {}
+    alarm = tripped_alarm(now.get("failure_reason"), (plan.get("guardrails") or {}).get("alarms") or [])
+    previous = plan.get("previous")
+    if plan["operation"] != "update" or alarm is None or not previous or now.get("endpoint_config") != previous[
+            "endpoint_config"]:
+        return
+    message = (f"SageMaker rolled back the {plan['guardrails']['strategy']} update of {run.settings.endpoint_name} "
+               f"to {run.names.model}: alarm {alarm} fired ({now.get('failure_reason')}); "
+               f"{previous['endpoint_config']} serves again")
+    run.ledger.record_deployment(_deployment_row(run, plan, action="rollback", status="succeeded", reason=message,
+                                                 previous=previous, outcome="rolled_back_by_alarm",
+                                                 outcome_alarm=alarm))
+    log.error(message)
+    _fail(message)
 
 
 def _roll_back(run: Run, plan: dict[str, Any], failures: list[str]) -> None:
@@ -358,12 +414,13 @@ def _roll_back(run: Run, plan: dict[str, Any], failures: list[str]) -> None:
         rollback(run.client("sagemaker"), endpoint, previous["endpoint_config"],
                  poll_s=float(run.params["poll_seconds"]))
         run.ledger.record_deployment(
-            _deployment_row(run, plan, action="rollback", status="succeeded", reason=message, previous=previous)
+            _deployment_row(run, plan, action="rollback", status="succeeded", reason=message, previous=previous,
+                            outcome="rolled_back_by_smoke_test")
         )
         message += f"; rolled back to {previous['endpoint_config']}"
     else:
         run.ledger.record_deployment(
-            _deployment_row(run, plan, action=plan["operation"], status="failed", reason=message)
+            _deployment_row(run, plan, action=plan["operation"], status="failed", reason=message, outcome="failed")
         )
     log.error(message)
     _fail(message)
@@ -378,6 +435,8 @@ def smoke_test_endpoint(run: Run, plan: dict[str, Any] | None, dataset: dict[str
     if not plan:
         _skip("nothing was deployed in this run")
     failures = _serving_problems(run)
+    if failures:
+        _alarm_rollback(run, plan)
     result: dict[str, Any] = {}
     if not failures:
         samples, vocabulary = _held_out_samples(run.client("s3"), dataset, int(run.params["smoke_samples"]))
@@ -392,7 +451,7 @@ def smoke_test_endpoint(run: Run, plan: dict[str, Any] | None, dataset: dict[str
         _roll_back(run, plan, failures)
     run.ledger.record_deployment(
         _deployment_row(run, plan, action=plan["operation"], status="succeeded",
-                        reason=f"smoke test passed (max latency {result['max_latency_s']}s)")
+                        reason=f"smoke test passed (max latency {result['max_latency_s']}s)", outcome="succeeded")
     )
     return result
 
