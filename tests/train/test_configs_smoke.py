@@ -72,11 +72,16 @@ def test_on_demand_and_bad_params():
 
 def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     s = get_settings()
-    cfg = configs.evaluation_job_request(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/m/c.tar.gz",
-                                        "s3://b/m/champ.tar.gz")
+    names = RunNames.for_run(KEY)
+    c0, c1 = names.candidate_jobs(2)
+    cfg = configs.evaluation_job_request(s, names, DATASET, SOURCE, "img",
+                                        {c0: "s3://b/m/c0.tar.gz", c1: "s3://b/m/c1.tar.gz"}, "s3://b/m/champ.tar.gz")
     inputs = {i["InputName"]: i["S3Input"] for i in cfg["ProcessingInputs"]}
-    assert inputs["candidate"]["LocalPath"] == "/opt/ml/processing/models/candidate"
+    # every candidate and the champion in the one job, each in its own models/<name>/ directory
+    assert inputs[c0]["LocalPath"] == f"/opt/ml/processing/models/{c0}"
+    assert inputs[c1]["S3Uri"] == "s3://b/m/c1.tar.gz"
     assert inputs["champion"]["S3Uri"] == "s3://b/m/champ.tar.gz"
+    assert len(cfg["ProcessingInputs"]) == 6
     assert inputs["test"]["S3Uri"] == DATASET["channels"]["test"]
     shell, flag, script, _name = cfg["AppSpecification"]["ContainerEntrypoint"]
     assert (shell, flag) == ("bash", "-c")
@@ -85,8 +90,45 @@ def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     assert "pip install" in install and install.endswith("/opt/ml/processing/input/code/requirements.txt")
     assert run == 'exec python3 /opt/ml/processing/input/code/evaluate.py "$@"'
 
-    no_champ = configs.evaluation_job_request(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/c", None)
+    no_champ = configs.evaluation_job_request(s, names, DATASET, SOURCE, "img", {c0: "s3://b/c"}, None)
     assert "champion" not in {i["InputName"] for i in no_champ["ProcessingInputs"]}
+    with pytest.raises(ValueError, match="at least one candidate"):
+        configs.evaluation_job_request(s, names, DATASET, SOURCE, "img", {}, None)
+
+
+def test_candidates_get_one_deterministic_job_each_with_their_overrides():
+    s = get_settings()
+    names = RunNames.for_run(KEY)
+    params = form_defaults(decoder="lstm", extra_hyperparameters={"embed_dim": 96},
+                           candidates=[{}, {"decoder": "transformer", "embed_dim": 384}])
+    listed = configs.candidates(params)
+    cfgs = [configs.training_job_request(s, names, params, DATASET, SOURCE, "img", index=i, overrides=c)
+            for i, c in enumerate(listed)]
+    jobs = [c["TrainingJobName"] for c in cfgs]
+    # the first candidate keeps the run's job name (a one-candidate run is named as before)
+    assert jobs == [names.training_job, names.candidate_job(1)] == RunNames.for_run(KEY).candidate_jobs(2)
+    assert len(set(jobs)) == 2 and all(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", j) and len(j) <= 63
+                                       for j in jobs)
+    first, second = ({k: json.loads(v) for k, v in c["HyperParameters"].items()} for c in cfgs)
+    assert (first["decoder"], first["embed_dim"]) == ("lstm", 96)
+    assert (second["decoder"], second["embed_dim"]) == ("transformer", 384)
+    assert first["lr"] == second["lr"] == params["lr"]  # the rest of the form is shared
+    assert cfgs[1]["CheckpointConfig"]["S3Uri"].endswith(f"/checkpoints/{jobs[1]}/")  # no shared checkpoints
+    assert {"Key": "ogiri:candidate", "Value": "1"} in cfgs[1]["Tags"]
+
+
+def test_bad_candidates_are_refused_naming_the_valid_hyperparameters():
+    with pytest.raises(ValueError, match=r"candidate 1 has unknown hyperparameters \['warp'\]; valid: \[.*'decoder'"):
+        configs.candidates(form_defaults(candidates=[{}, {"warp": 9}]))
+    with pytest.raises(ValueError, match="non-empty list"):
+        configs.candidates(form_defaults(candidates=[]))
+    with pytest.raises(ValueError, match="must be an object"):
+        configs.candidates(form_defaults(candidates=["lstm"]))
+    with pytest.raises(ValueError, match="at most 6 candidates"):
+        configs.candidates(form_defaults(candidates=[{}] * 7))
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        configs.candidate_hyperparameters(form_defaults(), {"epochs": 0})
+    assert configs.candidates(form_defaults()) == [{}]
 
 
 def test_caption_sanity_checks():

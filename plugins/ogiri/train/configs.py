@@ -24,6 +24,11 @@ KNOWN_HYPERPARAMETERS = frozenset(
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 PROCESSING_ROOT = "/opt/ml/processing"
 MODEL_PACKAGE_GROUP_SUFFIX = "models"
+#: At most this many candidates per run: the one evaluation job takes every candidate, the champion,
+#: the code, the test manifest and the images as inputs, and CreateProcessingJob allows 10 inputs.
+MAX_CANDIDATES = 6
+#: The serving model's name in the evaluation report (candidates are named by their training job).
+CHAMPION = "champion"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,17 @@ class RunNames:
             endpoint_config=resource_name("ogiri-epc", run_key),
         )
 
+    def candidate_job(self, index: int) -> str:
+        """Training job name of candidate ``index``: candidate 0 keeps the run's job name (a run with
+        the default single candidate is named as before), candidate ``i`` gets the suffix ``c<i>``."""
+        if index < 0:
+            raise ValueError(f"candidate index must be >= 0, not {index}")
+        return self.training_job if index == 0 else resource_name("ogiri-train", self.run_key, suffix=f"c{index}")
+
+    def candidate_jobs(self, count: int) -> list[str]:
+        """The training job names of ``count`` candidates, in candidate order."""
+        return [self.candidate_job(i) for i in range(count)]
+
     def as_dict(self) -> dict[str, str]:
         """Plain dict (XCom friendly)."""
         return asdict(self)
@@ -62,6 +78,34 @@ def hyperparameters(params: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown hyperparameters {unknown}; known: {sorted(KNOWN_HYPERPARAMETERS)}")
     hps.update(extra)
+    if int(hps.get("epochs", 1)) < 1:
+        raise ValueError("epochs must be >= 1")
+    return hps
+
+
+def candidates(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's candidates (``candidates`` param): each a dict of hyperparameter overrides over the
+    run's own hyperparameters. Raises ``ValueError`` naming the valid hyperparameters for an unknown one."""
+    listed = params.get("candidates")
+    listed = [{}] if listed is None else listed
+    if not isinstance(listed, list) or not listed:
+        raise ValueError(f"candidates must be a non-empty list of objects, not {listed!r}")
+    if len(listed) > MAX_CANDIDATES:
+        raise ValueError(f"at most {MAX_CANDIDATES} candidates per run (one evaluation job scores them all), "
+                         f"not {len(listed)}")
+    for i, overrides in enumerate(listed):
+        if not isinstance(overrides, dict):
+            raise ValueError(f"candidate {i} must be an object of hyperparameters, not {overrides!r}")
+        unknown = sorted(set(overrides) - KNOWN_HYPERPARAMETERS)
+        if unknown:
+            raise ValueError(f"candidate {i} has unknown hyperparameters {unknown}; "
+                             f"valid: {sorted(KNOWN_HYPERPARAMETERS)}")
+    return [dict(c) for c in listed]
+
+
+def candidate_hyperparameters(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters of one candidate: the run's (:func:`hyperparameters`) with ``overrides``."""
+    hps = {**hyperparameters(params), **overrides}
     if int(hps.get("epochs", 1)) < 1:
         raise ValueError("epochs must be >= 1")
     return hps
@@ -88,9 +132,12 @@ def training_job_request(
     dataset: dict[str, Any],
     source: dict[str, Any],
     image_uri: str,
+    index: int = 0,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """CreateTrainingJob request: script mode on the PyTorch image, Managed Spot with checkpoints,
-    metric definitions for the logged metrics, channels train/val/images from the dataset version."""
+    """CreateTrainingJob request of candidate ``index`` (its hyperparameter ``overrides`` over the run's):
+    script mode on the PyTorch image, Managed Spot with checkpoints, metric definitions for the logged
+    metrics, channels train/val/images from the dataset version."""
     instance_type = params["instance_type"] or settings.training_instance_type
     max_runtime = int(params["max_runtime_seconds"])
     spot = bool(params["use_spot"])
@@ -101,7 +148,8 @@ def training_job_request(
             raise ValueError(f"max_wait_seconds ({max_wait}) must be >= max_runtime_seconds ({max_runtime})")
         stopping["MaxWaitTimeInSeconds"] = max_wait
     # SageMaker framework containers read JSON-encoded hyperparameter values.
-    hps = {k: json.dumps(v) for k, v in hyperparameters(params).items()}
+    hps = {k: json.dumps(v) for k, v in candidate_hyperparameters(params, overrides or {}).items()}
+    job_name = names.candidate_job(index)
     hps.update(
         {
             "sagemaker_program": json.dumps("train.py"),
@@ -113,7 +161,7 @@ def training_job_request(
         }
     )
     return {
-        "TrainingJobName": names.training_job,
+        "TrainingJobName": job_name,
         "AlgorithmSpecification": {
             "TrainingImage": image_uri,
             "TrainingInputMode": "File",
@@ -132,10 +180,11 @@ def training_job_request(
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": spot,
         "CheckpointConfig": {
-            "S3Uri": settings.s3_uri(f"checkpoints/{names.training_job}/"),
+            "S3Uri": settings.s3_uri(f"checkpoints/{job_name}/"),
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         },
-        "Tags": _tags(names.run_key, dataset_version=dataset["version"], code_hash=source["code_hash"]),
+        "Tags": _tags(names.run_key, dataset_version=dataset["version"], code_hash=source["code_hash"],
+                      candidate=index),
     }
 
 
@@ -187,14 +236,19 @@ def evaluation_job_request(
     dataset: dict[str, Any],
     source: dict[str, Any],
     image_uri: str,
-    candidate_artifact: str,
+    candidate_artifacts: dict[str, str],
     champion_artifact: str | None,
 ) -> dict[str, Any]:
-    """CreateProcessingJob request running ``evaluate.py`` on the candidate and (when one is serving) the
-    champion against the same frozen test manifest; ``evaluation.json`` lands under ``evaluations/``."""
-    models = {"candidate": candidate_artifact}
+    """CreateProcessingJob request running ``evaluate.py`` on every candidate (``{training job name:
+    model artifact}``; each is scored under its job name) and (when one is serving) the ``champion``
+    against the same frozen test manifest, in one job; ``evaluation.json`` lands under ``evaluations/``."""
+    if not candidate_artifacts:
+        raise ValueError("an evaluation needs at least one candidate model")
+    if CHAMPION in candidate_artifacts:
+        raise ValueError(f"{CHAMPION!r} is reserved for the serving model")
+    models = dict(candidate_artifacts)
     if champion_artifact:
-        models["champion"] = champion_artifact
+        models[CHAMPION] = champion_artifact
     output = {
         "OutputName": "evaluation",
         "S3Output": {
