@@ -95,9 +95,8 @@ def test_operators_and_trigger_rules(dag):
         SageMakerTrainingOperator,
     )
 
-    from ogiri.jobs import ReattachingTrainingOperator
-
     from ogiri.config import parse_knobs
+    from ogiri.jobs import ReattachingTrainingOperator
 
     t = dag.task_dict
     # train_model is mapped over the candidates: one re-attaching training operator per candidate,
