@@ -13,7 +13,9 @@ the form below (epochs, instance type, hyperparameters, gate margins, force depl
    most `OGIRI_MAX_PARALLEL_TRAINING` at once; PyTorch DLC resolved for the region, GPU by default,
    Managed Spot with checkpoints, metric definitions). A retry re-attaches to the job it started; it
    never pays for a second one. A failed candidate is recorded and left out; **record_training**
-   fails the run only when every candidate failed.
+   fails the run only when every candidate failed. With the `tuning` Param, **tune_model** runs one
+   SageMaker hyperparameter tuning job instead (objective `val_cider`) and its best training job is
+   the candidate.
 4. **evaluate_models** — one Processing job runs `evaluate.py` on every completed candidate and the
    serving champion against the same frozen test manifest.
 5. **decide_deployment** — picks the best candidate by CIDEr-D, then deploys it when there is no
@@ -43,6 +45,7 @@ from ogiri.config import get_settings, parse_knobs
 from ogiri.jobs import (
     ReattachingProcessingOperator,
     ReattachingTrainingOperator,
+    ReattachingTuningOperator,
     ReusingEndpointConfigOperator,
     ReusingModelOperator,
 )
@@ -97,6 +100,10 @@ def ogiri_train():
     def configure_training(dataset: dict, source: dict) -> dict:
         return steps.configure_training(steps.run_for(), dataset, source)
 
+    @task(multiple_outputs=False)
+    def configure_tuning(dataset: dict, source: dict) -> dict:
+        return steps.configure_tuning(steps.run_for(), dataset, source)
+
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def record_training(dataset: dict | None) -> dict:
         return steps.record_training(steps.run_for(), dataset)
@@ -147,6 +154,16 @@ def ogiri_train():
         max_active_tis_per_dagrun=MAX_PARALLEL_TRAINING,
         **AWS_ARGS,
     ).expand(config=training_config)
+    tuning_config = configure_tuning(dataset, source)
+    tune_model = ReattachingTuningOperator(  # skipped unless the tuning param is set
+        task_id="tune_model",
+        config=tuning_config,
+        deferrable=True,
+        check_interval=POLL_SECONDS,
+        max_attempts=int(TRAINING_TIMEOUT.total_seconds() // max(POLL_SECONDS, 1)),
+        execution_timeout=TRAINING_TIMEOUT,
+        **AWS_ARGS,
+    )
     training_record = record_training(dataset)
     evaluation_config = configure_evaluation(dataset, source)
     evaluate_models = ReattachingProcessingOperator(
@@ -195,6 +212,7 @@ def ogiri_train():
     chain(plan, create_model, create_endpoint_config, operation, endpoint_ops, smoke, registered, cleanup)
     chain(skip, cleanup)
     chain(no_training, cleanup)
+    chain(training_config, tuning_config, tune_model, training_record)
 
 
 ogiri_train()

@@ -235,11 +235,9 @@ def training_request(req: dict[str, Any], index: int, tuned: dict[str, str]) -> 
         "EnableManagedSpotTraining": d.get("EnableManagedSpotTraining", False),
         "Environment": d.get("Environment"),
         "VpcConfig": d.get("VpcConfig"),
+        # as given: every training job of the tuning job gets the same CheckpointConfig
+        "CheckpointConfig": d.get("CheckpointConfig"),
     }
-    if d.get("CheckpointConfig"):  # one checkpoint prefix per training job, never shared between them
-        ckpt = dict(d["CheckpointConfig"])
-        ckpt["S3Uri"] = ckpt["S3Uri"].rstrip("/") + f"/{name}/"
-        out["CheckpointConfig"] = ckpt
     return {k: v for k, v in out.items() if v is not None}
 
 

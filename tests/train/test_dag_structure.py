@@ -41,6 +41,14 @@ def test_candidates_param_is_a_non_empty_list_and_the_form_rejects_an_empty_one(
         param.resolve(["lstm"])
     with pytest.raises(ParamValidationError):
         param.resolve([{}] * 7)  # the one evaluation job takes at most 10 inputs
+    tuning = copy.deepcopy(dag.params.get_param("tuning"))
+    assert dag.params["tuning"] is None
+    tuning.resolve({"strategy": "Random", "max_jobs": 3, "max_parallel": 2, "ranges": {"lr": {"min": 0.001,
+                                                                                              "max": 0.01}}})
+    for bad in ({"strategy": "Annealing", "ranges": {"lr": {}}}, {"max_jobs": 0, "ranges": {"lr": {}}},
+                {"strategy": "Random"}, {"ranges": {"lr": {}}, "typo": 1}):
+        with pytest.raises(ParamValidationError):
+            tuning.resolve(bad)
 
 
 def test_typed_params(dag):
@@ -65,7 +73,9 @@ def test_linear_core(dag):
     assert down(dag, "check_new_data") == {"configure_training", "skip_training"}
     assert down(dag, "skip_training") == {"delete_unused_resources"}
     assert down(dag, "package_code") >= {"configure_training", "configure_evaluation"}
-    assert down(dag, "configure_training") == {"train_model"}
+    assert down(dag, "configure_training") == {"train_model", "configure_tuning"}
+    assert down(dag, "configure_tuning") == {"tune_model"}
+    assert down(dag, "tune_model") == {"record_training"}
     # A failed candidate must not stop the evaluation of the others: configure_evaluation waits on
     # record_training (all_done over every mapped train_model), never on train_model directly.
     assert down(dag, "train_model") == {"record_training"}
@@ -93,10 +103,11 @@ def test_operators_and_trigger_rules(dag):
         SageMakerModelOperator,
         SageMakerProcessingOperator,
         SageMakerTrainingOperator,
+        SageMakerTuningOperator,
     )
 
     from ogiri.config import parse_knobs
-    from ogiri.jobs import ReattachingTrainingOperator
+    from ogiri.jobs import ReattachingTrainingOperator, ReattachingTuningOperator
 
     t = dag.task_dict
     # train_model is mapped over the candidates: one re-attaching training operator per candidate,
@@ -106,6 +117,9 @@ def test_operators_and_trigger_rules(dag):
     assert issubclass(train.operator_class, SageMakerTrainingOperator) and train.partial_kwargs["deferrable"]
     assert set(train.expand_input.value) == {"config"}
     assert train.max_active_tis_per_dagrun == parse_knobs().max_parallel_training == 2
+    tune = t["tune_model"]
+    assert isinstance(tune, ReattachingTuningOperator) and isinstance(tune, SageMakerTuningOperator)
+    assert tune.deferrable
     assert isinstance(t["evaluate_models"], SageMakerProcessingOperator)
     assert isinstance(t["create_model"], SageMakerModelOperator)
     assert isinstance(t["create_endpoint_config"], SageMakerEndpointConfigOperator)
@@ -128,7 +142,7 @@ def test_sagemaker_operators_use_the_configured_connection_and_region(dag, monke
     aws_ops = [t for t in dag.tasks if isinstance(t, AwsBaseOperator) or issubclass(
         getattr(t, "operator_class", object), AwsBaseOperator)]
     assert {t.task_id for t in aws_ops} == {
-        "train_model", "evaluate_models", "create_model", "create_endpoint_config", "create_endpoint",
+        "train_model", "tune_model", "evaluate_models", "create_model", "create_endpoint_config", "create_endpoint",
         "update_endpoint",
     }
     for op in aws_ops:

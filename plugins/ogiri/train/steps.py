@@ -123,22 +123,90 @@ def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]
         requests = [configs.training_job_request(run.settings, run.names, run.params, dataset, source, image,
                                                  index=i, overrides=overrides)
                     for i, overrides in enumerate(listed)]
+        tuning = configs.tuning_spec(run.params)
     except ValueError as exc:
         _fail(f"bad training configuration: {exc}")
+    if tuning is not None:
+        log.info("tuning %s: the tuning job %s trains the candidates (tune_model)", json.dumps(tuning),
+                 run.names.tuning_job)
+        return []
     for request, overrides in zip(requests, listed, strict=True):
         log.info("candidate %s: overrides %s", request["TrainingJobName"], json.dumps(overrides, sort_keys=True))
     return requests
 
 
-def _candidate_jobs(run: Run) -> dict[str, dict[str, Any] | None]:
-    """``{training job name: DescribeTrainingJob answer, or None when it was never started}`` of every
-    candidate of this run, in candidate order."""
+def configure_tuning(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request of the ``tuning`` param; skipped when it is null."""
+    from ogiri.train.images import training_image_uri
+
+    if configs.tuning_spec(run.params) is None:
+        _skip("no tuning in this run (the tuning param is empty)")
+    image = training_image_uri(run.settings, run.params["instance_type"])
+    return configs.tuning_job_request(run.settings, run.names, run.params, dataset, source, image)
+
+
+def _tuning_job(run: Run) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    from ogiri.aws import not_found
+
+    try:
+        return run.describe("hyper_parameter_tuning_job", run.names.tuning_job)
+    except ClientError as exc:
+        if not not_found(exc):
+            raise
+        return None
+
+
+def _tuning_trials(run: Run) -> dict[str, dict[str, Any]]:
+    """``{training job name: overrides}`` of every training job the run's tuning job started: the
+    candidate's overrides with the tuned values (decoded as the training toolkit decodes them)."""
+    sm, rows, token = run.client("sagemaker"), [], None
+    while True:
+        page = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=run.names.tuning_job, MaxResults=100, **({"NextToken": token} if token else {}))
+        rows += page["TrainingJobSummaries"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    base = configs.candidates(run.params)[0]
+    return {r["TrainingJobName"]: {**base, **{k: _decoded(v) for k, v in r["TunedHyperParameters"].items()}}
+            for r in sorted(rows, key=lambda r: r["TrainingJobName"])}
+
+
+def _decoded(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _candidate_overrides(run: Run) -> dict[str, dict[str, Any]]:
+    """``{training job name: hyperparameter overrides}`` of every training job this run trains: one per
+    candidate, or every job of the tuning job."""
+    if configs.tuning_spec(run.params) is not None:
+        return _tuning_trials(run) if _tuning_job(run) else {}
+    listed = configs.candidates(run.params)
+    return dict(zip(run.names.candidate_jobs(len(listed)), listed, strict=True))
+
+
+def _candidate_names(run: Run) -> list[str]:
+    """The training jobs that compete in the evaluation: every candidate, or the tuning job's best."""
+    if configs.tuning_spec(run.params) is None:
+        return run.names.candidate_jobs(len(configs.candidates(run.params)))
+    best = (_tuning_job(run) or {}).get("BestTrainingJob")
+    return [best["TrainingJobName"]] if best else []
+
+
+def _candidate_jobs(run: Run, names: list[str] | None = None) -> dict[str, dict[str, Any] | None]:
+    """``{training job name: DescribeTrainingJob answer, or None when it was never started}`` of the
+    run's candidates (or of ``names``), in order."""
     from botocore.exceptions import ClientError
 
     from ogiri.aws import not_found
 
     jobs: dict[str, dict[str, Any] | None] = {}
-    for name in run.names.candidate_jobs(len(configs.candidates(run.params))):
+    for name in _candidate_names(run) if names is None else names:
         try:
             jobs[name] = run.describe("training_job", name)
         except ClientError as exc:
@@ -173,13 +241,13 @@ def _record_candidate(run: Run, job: dict[str, Any], overrides: dict[str, Any],
 def record_training(run: Run, dataset: dict[str, Any] | None) -> dict[str, Any]:
     """One ledger row per candidate's training job (status, billable seconds, cost, artifact, final
     metrics, failure reason). Fails when no candidate completed: a run fails only if all do."""
-    jobs = _candidate_jobs(run)
+    overrides = _candidate_overrides(run)
+    jobs = _candidate_jobs(run, list(overrides))
     if not any(jobs.values()):
         if dataset is None or dataset.get("skip_reason"):
             _skip("no training job was started in this run")
         _fail(f"no training job was started for any of the {len(jobs)} candidate(s): {sorted(jobs)}")
-    candidates = [_record_candidate(run, job, overrides, dataset)
-                  for job, overrides in zip(jobs.values(), configs.candidates(run.params), strict=True) if job]
+    candidates = [_record_candidate(run, job, overrides[name], dataset) for name, job in jobs.items() if job]
     completed = [c["job"] for c in candidates if c["status"] == "Completed"]
     if completed and dataset:
         from ogiri.train.datasets import mark_trained
@@ -258,7 +326,7 @@ def _report_metrics(run: Run, report: dict[str, Any]) -> tuple[Any, dict[str, An
     if not isinstance(models, dict):
         _fail(f"evaluation.json has no models: {json.dumps(report)[:500]}")
     scored, left_out = {}, {}
-    for name in run.names.candidate_jobs(len(configs.candidates(run.params))):
+    for name in _candidate_names(run):
         entry = models.get(name)
         if entry is None:
             left_out[name] = "not evaluated (training did not complete)"
