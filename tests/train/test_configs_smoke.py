@@ -273,3 +273,70 @@ def test_empty_training_choices_come_from_the_deployment_settings(monkeypatch):
     local = resolved_defaults()
     assert (local["epochs"], local["image_size"], local["encoder"], local["use_spot"]) == (2, 64, "resnet18", False)
     assert resolved_defaults(epochs=5)["epochs"] == 5  # a value in the form wins
+
+
+def test_tuning_request_tunes_the_ranges_over_the_candidates_training_job():
+    s = get_settings()
+    names = RunNames.for_run(KEY)
+    tuning = {"strategy": "Random", "max_jobs": 3, "max_parallel": 2,
+              "ranges": {"lr": {"min": 0.0005, "max": 0.01, "scaling": "Logarithmic"},
+                         "decoder": {"values": ["lstm", "transformer"]}, "embed_dim": {"min": 64, "max": 256}}}
+    params = form_defaults(tuning=tuning, epochs=2)
+    cfg = configs.tuning_job_request(s, names, params, DATASET, SOURCE, "img")
+    assert cfg["HyperParameterTuningJobName"] == names.tuning_job and len(names.tuning_job) <= 29
+    assert names.tuning_job == RunNames.for_run(KEY).tuning_job  # deterministic: a retry re-attaches
+    config = cfg["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "val_cider"}
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 2}
+    assert config["ParameterRanges"] == {
+        "CategoricalParameterRanges": [{"Name": "decoder", "Values": ["lstm", "transformer"]}],
+        "IntegerParameterRanges": [{"Name": "embed_dim", "MinValue": "64", "MaxValue": "256", "ScalingType": "Auto"}],
+        "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.0005", "MaxValue": "0.01",
+                                       "ScalingType": "Logarithmic"}],
+    }
+    definition = cfg["TrainingJobDefinition"]
+    static = definition["StaticHyperParameters"]
+    assert not {"lr", "decoder", "embed_dim"} & set(static) and json.loads(static["epochs"]) == 2
+    assert "val_cider" in {m["Name"] for m in definition["AlgorithmSpecification"]["MetricDefinitions"]}
+    assert "CheckpointConfig" not in definition  # one shared prefix would let trials resume each other
+
+
+def test_bad_tuning_is_refused_naming_what_is_valid():
+    base = {"strategy": "Random", "max_jobs": 2, "max_parallel": 1}
+    cases = {
+        "cannot tune \\['warp'\\]; tunable hyperparameters: \\[.*'lr'": {**base, "ranges": {"warp": {"min": 1, "max": 2}}},
+        "must satisfy 1e-07 <= min < max <= 1.0": {**base, "ranges": {"lr": {"min": 0.0, "max": 0.1}}},
+        "min < max": {**base, "ranges": {"epochs": {"min": 5, "max": 2}}},
+        "must be integers": {**base, "ranges": {"epochs": {"min": 1.5, "max": 3}}},
+        "values among": {**base, "ranges": {"decoder": {"values": ["gru"]}}},
+        "scaling must be": {**base, "ranges": {"lr": {"min": 0.001, "max": 0.01, "scaling": "Cubic"}}},
+        "strategy must be one of": {**base, "strategy": "Annealing", "ranges": {"lr": {"min": 0.001, "max": 0.01}}},
+        "max_parallel <= max_jobs": {**base, "max_parallel": 3, "ranges": {"lr": {"min": 0.001, "max": 0.01}}},
+        "at least one range": {**base, "ranges": {}},
+    }
+    for message, tuning in cases.items():
+        with pytest.raises(ValueError, match=message):
+            configs.tuning_spec(form_defaults(tuning=tuning))
+    with pytest.raises(ValueError, match="either several candidates or tuning"):
+        configs.tuning_spec(form_defaults(tuning={**base, "ranges": {"lr": {"min": 0.001, "max": 0.01}}},
+                                          candidates=[{}, {"decoder": "transformer"}]))
+    assert configs.tuning_spec(form_defaults()) is None
+
+
+def test_configure_training_fails_without_retry_on_a_bad_candidate_or_range_and_maps_one_request_each():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ogiri.train import steps
+
+    bad = {"candidates": [{"decoder": "lstm"}, {"warp": 9}]}
+    with pytest.raises(AirflowFailException, match=r"unknown hyperparameters \['warp'\]; valid: \[.*'embed_dim'"):
+        steps.configure_training(steps.run_for_key(KEY, **bad), DATASET, SOURCE)
+    bad_range = {"tuning": {"strategy": "Random", "max_jobs": 2, "max_parallel": 1,
+                            "ranges": {"lr": {"min": 2.0, "max": 3.0}}}}
+    with pytest.raises(AirflowFailException, match="bad training configuration: tuning range lr"):
+        steps.configure_training(steps.run_for_key(KEY, **bad_range), DATASET, SOURCE)
+    two = steps.configure_training(steps.run_for_key(KEY, candidates=[{}, {"decoder": "transformer"}]), DATASET,
+                                   SOURCE)
+    assert [r["TrainingJobName"] for r in two] == RunNames.for_run(KEY).candidate_jobs(2)
+    tuned = {"tuning": {**bad_range["tuning"], "ranges": {"lr": {"min": 0.001, "max": 0.01}}}}
+    assert steps.configure_training(steps.run_for_key(KEY, **tuned), DATASET, SOURCE) == []  # tune_model trains
