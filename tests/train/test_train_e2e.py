@@ -399,3 +399,38 @@ def test_candidates_train_as_mapped_jobs_one_evaluation_scores_all_and_a_failed_
         assert champion["training_job"] == winner and champion["run_key"] == names.run_key
     else:
         assert st["record_skip"] == "success"
+
+
+def test_tuning_runs_one_tuning_job_whose_best_training_job_is_the_candidate(stack):
+    """Issue 17: the tuning Param: one real tuning job (two training jobs at once), no plain training,
+    every trial in the ledger, and its best job (by val_cider) is what the evaluation scores."""
+    from ogiri.naming import run_key
+    from ogiri.train.configs import RunNames
+
+    tuning = {"strategy": "Random", "max_jobs": 2, "max_parallel": 2,
+              "ranges": {"lr": {"min": 0.001, "max": 0.01, "scaling": "Logarithmic"}}}
+    conf = {**FAST, "epochs": 2, "candidates": [{}], "tuning": tuning, "force_deploy": False, "model_env": {}}
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 7, tzinfo=UTC), run_conf=conf)
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["tune_model"] == "success" and st["train_model"] == "skipped", st  # no plain training job
+
+    names = RunNames.for_run(run_key("ogiri_train", dr.run_id, dr.logical_date))
+    tuned = stack["sm"].describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=names.tuning_job)
+    assert tuned["HyperParameterTuningJobStatus"] == "Completed"
+    assert tuned["TrainingJobStatusCounters"]["Completed"] == 2
+    best = tuned["BestTrainingJob"]["TrainingJobName"]
+    trials = [r["TrainingJobName"] for r in stack["sm"].list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=names.tuning_job)["TrainingJobSummaries"]]
+    assert best in trials and names.training_job not in training_jobs(stack)
+
+    book = ledger()
+    rows = {t: book.get_training_run(t) for t in trials}
+    assert all(r["status"] == "Completed" and r["run_key"] == names.run_key for r in rows.values())
+    assert len({r["hyperparameters"]["lr"] for r in rows.values()}) == 2  # each trial with its sampled lr
+    report = json.loads(stack["s3"].get_object(
+        Bucket=stack["settings"].bucket, Key=f"evaluations/{names.training_job}/evaluation.json")["Body"].read())
+    assert set(report["models"]) - {"champion"} == {best}
+    evaluation = book.latest_evaluation_for_run(names.run_key)
+    assert evaluation["candidate_job"] == best and f"winner best of 1 scored candidate(s) by CIDEr-D: {best}" in \
+        evaluation["reason"]
