@@ -223,9 +223,8 @@ def training_job_request(
     index: int = 0,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """CreateTrainingJob request of candidate ``index`` (its hyperparameter ``overrides`` over the run's):
-    script mode on the PyTorch image, Managed Spot with checkpoints, metric definitions for the logged
-    metrics, channels train/val/images from the dataset version."""
+    """CreateTrainingJob request of candidate ``index`` (its ``overrides`` over the run's hyperparameters):
+    script mode, Managed Spot with checkpoints, logged metrics, channels train/val/images."""
     instance_type = params["instance_type"] or settings.training_instance_type
     max_runtime = int(params["max_runtime_seconds"])
     spot = bool(params["use_spot"])
