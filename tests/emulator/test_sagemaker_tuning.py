@@ -102,6 +102,13 @@ def test_a_tuning_job_runs_three_real_training_jobs_two_at_a_time_and_names_the_
     assert by_value["TrainingJobSummaries"][0]["TrainingJobName"] == best["TrainingJobName"]
     assert len(by_value["TrainingJobSummaries"]) == 2 and by_value["NextToken"]
 
+    # the emulator's page of the tuning job (the task's "SageMaker job" link in local mode)
+    import urllib.request
+
+    with urllib.request.urlopen(f"{aws.url}/_localaws/sagemaker/tuning/tune-ok?region=us-east-1", timeout=10) as r:
+        page = r.read().decode()
+    assert "Completed" in page and best["TrainingJobName"] in page
+
     # the same seed samples the same points
     again = copy.deepcopy(req)
     again["HyperParameterTuningJobName"] = "tune-again"
