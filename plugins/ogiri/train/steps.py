@@ -241,7 +241,10 @@ def _record_candidate(run: Run, job: dict[str, Any], overrides: dict[str, Any],
 def record_training(run: Run, dataset: dict[str, Any] | None) -> dict[str, Any]:
     """One ledger row per candidate's training job (status, billable seconds, cost, artifact, final
     metrics, failure reason). Fails when no candidate completed: a run fails only if all do."""
-    overrides = _candidate_overrides(run)
+    try:
+        overrides = _candidate_overrides(run)
+    except ValueError as exc:  # configure_training failed on it already: nothing was started
+        _fail(f"bad training configuration: {exc}")
     jobs = _candidate_jobs(run, list(overrides))
     if not any(jobs.values()):
         if dataset is None or dataset.get("skip_reason"):
