@@ -434,3 +434,16 @@ def test_tuning_runs_one_tuning_job_whose_best_training_job_is_the_candidate(sta
     evaluation = book.latest_evaluation_for_run(names.run_key)
     assert evaluation["candidate_job"] == best and f"winner best of 1 scored candidate(s) by CIDEr-D: {best}" in \
         evaluation["reason"]
+
+
+def test_an_unknown_hyperparameter_fails_the_run_before_any_job_starts(stack):
+    jobs_before = training_jobs(stack)
+    conf = {**FAST, "candidates": [{"decoder": "lstm"}, {"warp_factor": 9}], "tuning": None}
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 8, tzinfo=UTC), run_conf=conf)
+    st = states(dr)
+    assert dr.state == "failed", st
+    assert st["configure_training"] == "failed" and st["record_training"] == "failed", st
+    assert st["train_model"] == "upstream_failed" and st["evaluate_models"] == "upstream_failed", st
+    assert training_jobs(stack) == jobs_before  # nothing was started, nothing paid
+    train_ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "configure_training")
+    assert train_ti.try_number == 1  # a bad form is not retried
