@@ -97,7 +97,7 @@ def ogiri_train():
         return steps.package_code(steps.run_for())
 
     @task(multiple_outputs=False)
-    def configure_training(dataset: dict, source: dict) -> dict:
+    def configure_training(dataset: dict, source: dict) -> list:
         return steps.configure_training(steps.run_for(), dataset, source)
 
     @task(multiple_outputs=False)
