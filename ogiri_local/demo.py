@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the demo; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300, help="synthetic images to ingest")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs (CPU)")
+    parser.add_argument("--epochs", type=int, default=12,
+                        help="training epochs of each of the two candidates (CPU; dag.test trains them one after the other)")
     args = parser.parse_args(argv)
 
     shutil.rmtree(ROOT, ignore_errors=True)
