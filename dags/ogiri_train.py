@@ -9,13 +9,18 @@ the form below (epochs, instance type, hyperparameters, gate margins, force depl
    **skip_training** runs (green, the reason is its return value and a ledger row) and every
    training task is skipped, so a run that trained nothing says so in its grid.
 2. **package_code** — `include/training` as a deterministic `sourcedir.tar.gz` at a content-hashed key.
-3. **train_model** — SageMaker training (PyTorch DLC resolved for the region, GPU by default, Managed
-   Spot with checkpoints, metric definitions). A retry re-attaches to the job it started; it never
-   pays for a second one.
-4. **evaluate_models** — a Processing job runs `evaluate.py` on the candidate and the serving champion
-   against the same frozen test manifest.
-5. **decide_deployment** — deploy when there is no champion, when CIDEr-D improves by the margin
-   without a BLEU-4 regression beyond tolerance, or when forced; otherwise **record_skip**.
+3. **train_model** — one SageMaker training job per entry of the `candidates` Param (mapped; at
+   most `OGIRI_MAX_PARALLEL_TRAINING` at once; PyTorch DLC resolved for the region, GPU by default,
+   Managed Spot with checkpoints, metric definitions). A retry re-attaches to the job it started; it
+   never pays for a second one. A failed candidate is recorded and left out; **record_training**
+   fails the run only when every candidate failed. With the `tuning` Param, **tune_model** runs one
+   SageMaker hyperparameter tuning job instead (objective `val_cider`) and its best training job is
+   the candidate.
+4. **evaluate_models** — one Processing job runs `evaluate.py` on every completed candidate and the
+   serving champion against the same frozen test manifest.
+5. **decide_deployment** — picks the best candidate by CIDEr-D, then deploys it when there is no
+   champion, when CIDEr-D improves by the margin without a BLEU-4 regression beyond tolerance, or
+   when forced; otherwise **record_skip**.
 6. **create_model → create_endpoint_config → put_rollback_alarms → create/update_endpoint →
    smoke_test_endpoint** — an update is a guarded blue/green deployment (Params
    `deployment_strategy` canary/linear/all_at_once, sizes, baking wait, timeouts): SageMaker shifts
@@ -24,7 +29,8 @@ the form below (epochs, instance type, hyperparameters, gate margins, force depl
    again). The first deploy (create) has no traffic to shift. Then held-out images must come back as
    sane captions in time, else the endpoint is pointed back at the previous config and the run fails
    loudly. Then **register_model** (Model Registry, with metrics).
-7. Ledger rows: training run (billable seconds, cost), evaluation, deployment or skip reason.
+7. Ledger rows: one training run per candidate (billable seconds, cost), the evaluation (naming the
+   winner and why), deployment (strategy, alarms, outcome) or skip reason.
    **delete_unused_resources** (teardown, runs whatever happened) removes this run's model and
    endpoint config when they are not serving; it does not decide the run's state.
 
@@ -44,6 +50,7 @@ from ogiri.jobs import (
     ReattachingEndpointOperator,
     ReattachingProcessingOperator,
     ReattachingTrainingOperator,
+    ReattachingTuningOperator,
     ReusingEndpointConfigOperator,
     ReusingModelOperator,
 )
@@ -53,6 +60,10 @@ DAG_ID = "ogiri_train"
 #: How often operators and triggers poll SageMaker (seconds; ``OGIRI_SAGEMAKER_POLL_SECONDS``, small
 #: locally). Operator arguments, so read at parse time by the parse-safe reader.
 POLL_SECONDS = parse_knobs().sagemaker_poll_seconds
+#: At most this many candidate training jobs of one run at once (``OGIRI_MAX_PARALLEL_TRAINING``):
+#: ``max_active_tis_per_dagrun`` is read by the scheduler from the serialized DAG, not templated, so it
+#: is a deployment knob read at parse time rather than a per-run Param.
+MAX_PARALLEL_TRAINING = parse_knobs().max_parallel_training
 TRAINING_TIMEOUT = timedelta(hours=12)
 #: The SageMaker operators use the same AWS connection and region as the task bodies
 #: (``OGIRI_AWS_CONN_ID``, ``OGIRI_REGION``), rendered when each task runs.
@@ -91,8 +102,12 @@ def ogiri_train():
         return steps.package_code(steps.run_for())
 
     @task(multiple_outputs=False)
-    def configure_training(dataset: dict, source: dict) -> dict:
+    def configure_training(dataset: dict, source: dict) -> list:
         return steps.configure_training(steps.run_for(), dataset, source)
+
+    @task(multiple_outputs=False)
+    def configure_tuning(dataset: dict, source: dict) -> dict:
+        return steps.configure_tuning(steps.run_for(), dataset, source)
 
     @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE)
     def record_training(dataset: dict | None) -> dict:
@@ -139,9 +154,19 @@ def ogiri_train():
     no_training = skip_training(dataset)
     source = package_code()
     training_config = configure_training(dataset, source)
-    train_model = ReattachingTrainingOperator(
+    train_model = ReattachingTrainingOperator.partial(  # one mapped instance (and job) per candidate
         task_id="train_model",
-        config=training_config,
+        deferrable=True,
+        check_interval=POLL_SECONDS,
+        max_attempts=int(TRAINING_TIMEOUT.total_seconds() // max(POLL_SECONDS, 1)),
+        execution_timeout=TRAINING_TIMEOUT,
+        max_active_tis_per_dagrun=MAX_PARALLEL_TRAINING,
+        **AWS_ARGS,
+    ).expand(config=training_config)
+    tuning_config = configure_tuning(dataset, source)
+    tune_model = ReattachingTuningOperator(  # skipped unless the tuning param is set
+        task_id="tune_model",
+        config=tuning_config,
         deferrable=True,
         check_interval=POLL_SECONDS,
         max_attempts=int(TRAINING_TIMEOUT.total_seconds() // max(POLL_SECONDS, 1)),
@@ -196,7 +221,7 @@ def ogiri_train():
     chain(plan, create_model, create_endpoint_config, alarms, operation, endpoint_ops, smoke, registered, cleanup)
     chain(skip, cleanup)
     chain(no_training, cleanup)
-    train_model >> evaluation_config
+    chain(training_config, tuning_config, tune_model, training_record)
 
 
 ogiri_train()

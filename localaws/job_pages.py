@@ -20,6 +20,7 @@ KINDS = {
     "processing": ("describe_processing_job", "/aws/sagemaker/ProcessingJobs"),
     "transform": ("describe_transform_job", "/aws/sagemaker/TransformJobs"),
     "endpoint": ("describe_endpoint", "/aws/sagemaker/Endpoints/{name}"),
+    "tuning": ("describe_hyper_parameter_tuning_job", None),  # its training jobs have their own pages
 }
 DEFAULT_ACCOUNT = "123456789012"
 _MAX_LOG_LINES = 2000
@@ -63,7 +64,8 @@ def respond(start_response: Callable, route: str, query: str) -> Iterable[bytes]
 
 
 def _status(description: dict[str, Any]) -> str | None:
-    for key in ("TrainingJobStatus", "ProcessingJobStatus", "TransformJobStatus", "EndpointStatus"):
+    for key in ("TrainingJobStatus", "ProcessingJobStatus", "TransformJobStatus", "EndpointStatus",
+                "HyperParameterTuningJobStatus"):
         if key in description:
             return description[key]
     return None

@@ -4,7 +4,8 @@
 2. generate the synthetic captioned image set and serve it on a loopback HTTP server;
 3. land one CSV per day for the three days before today (plus a few hostile rows);
 4. run ``ogiri_ingest`` as a backfill of those three dates;
-5. run ``ogiri_train`` (real training job, evaluation, gate, endpoint deploy + smoke test);
+5. run ``ogiri_train`` with two candidates (an LSTM and a Transformer decoder: two real training jobs,
+   one evaluation of both and the champion, the gate picks the winner, endpoint deploy + smoke test);
 6. run ``ogiri_train`` again, a forced update deployed as a canary (guarded blue/green update with
    auto-rollback alarms) while requests keep coming, and print how the traffic shifted;
 7. run ``ogiri_batch_caption`` over the ingested images with the new champion;
@@ -162,7 +163,30 @@ def _print_traffic_shift(env, endpoint: str, requests: _Requests) -> None:
     print(f"  requests during the run: {requests.answered} answered, {requests.failed} failed")
 
 
-def _summary(env, dates: list[date]) -> None:
+#: The demo's candidates: the same run, two decoders (small, so both train in about the time of one).
+CANDIDATES = [{"decoder": "lstm"}, {"decoder": "transformer"}]
+
+
+def _candidates_summary(env, ledger, train_run_id: str) -> None:
+    """Each candidate's scores on the frozen test set, and the winner the gate recorded (and why)."""
+    from ogiri.naming import run_key
+    from ogiri.train.configs import RunNames
+
+    key = run_key("ogiri_train", train_run_id)
+    names = RunNames.for_run(key)
+    s3, bucket = env.emulator.client("s3"), env.settings["OGIRI_BUCKET"]
+    report = json.loads(s3.get_object(Bucket=bucket, Key=f"evaluations/{names.training_job}/evaluation.json")["Body"]
+                        .read())
+    print("Candidates on the frozen test set:")
+    for job, overrides in zip(names.candidate_jobs(len(CANDIDATES)), CANDIDATES, strict=True):
+        metrics = (report["models"].get(job) or {}).get("metrics") or {}
+        shown = {k: round(metrics[k], 3) for k in ("cider", "bleu4") if k in metrics} or "not scored"
+        print(f"  {json.dumps(overrides)}: {job}  {shown}")
+    evaluation = ledger.latest_evaluation_for_run(key) or {}
+    print(f"Winner: {evaluation.get('candidate_job')} (gate: {evaluation.get('decision')}; {evaluation.get('reason')})")
+
+
+def _summary(env, dates: list[date], train_run_id: str) -> None:
     from ogiri.ledger import Ledger
 
     ledger = Ledger.from_connection()
@@ -201,6 +225,7 @@ def _summary(env, dates: list[date]) -> None:
             test = {k: round(v, 3) for k, v in (evaluation.get("candidate_metrics") or {}).items()
                     if k in ("bleu4", "cider", "distinct1", "distinct2", "mean_length")}
             print(f"  frozen test set: {test}; gate: {evaluation.get('decision')} ({evaluation.get('reason')})")
+    _candidates_summary(env, ledger, train_run_id)
     print("Deployments:")
     for dep in history:
         guard = f" [{dep.get('strategy')}: {dep.get('outcome')}]" if dep.get("strategy") else ""
@@ -228,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the demo; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300, help="synthetic images to ingest")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs (CPU)")
+    parser.add_argument("--epochs", type=int, default=12,
+                        help="training epochs of each of the two candidates (CPU; dag.test trains them one after the other)")
     args = parser.parse_args(argv)
 
     shutil.rmtree(ROOT, ignore_errors=True)
@@ -253,10 +279,11 @@ def main(argv: list[str] | None = None) -> None:
             run_time = datetime(day.year, day.month, day.day, 2, tzinfo=UTC) + timedelta(days=1)
             _run_dag("ogiri_ingest", logical_date=run_time)
 
-        banner("ogiri_train: dataset version → training job → evaluation → gate → endpoint")
-        _run_dag(
+        banner("ogiri_train: dataset version → 2 candidate training jobs → one evaluation → gate → endpoint")
+        train = _run_dag(
             "ogiri_train",
-            conf={"epochs": args.epochs, "image_size": 64, "batch_size": 32, "use_spot": False, "min_new_images": 1},
+            conf={"epochs": args.epochs, "image_size": 64, "batch_size": 32, "use_spot": False, "min_new_images": 1,
+                  "candidates": CANDIDATES},
         )
 
         banner("ogiri_train again: a forced update, deployed as a canary while requests keep coming")
@@ -265,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
             _run_dag("ogiri_train", conf={
                 "epochs": max(2, args.epochs // 10), "image_size": 64, "batch_size": 32, "use_spot": False,
                 "min_new_images": 0, "force_deploy": True, "deployment_strategy": "canary", "canary_percent": 20,
+                "candidates": [{}],
                 "wait_interval_seconds": 8,
             })
         _print_traffic_shift(env, endpoint, requests)
@@ -272,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         banner("ogiri_batch_caption: batch transform over the ingested images")
         _run_dag("ogiri_batch_caption", conf={"ingest_date": dates[-1].isoformat()})
 
-        _summary(env, dates)
+        _summary(env, dates, train["run_id"])
         from ogiri_local.iam_report import print_report, report
 
         print_report(report(env.emulator.url, env.emulator.client("iam")))

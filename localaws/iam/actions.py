@@ -98,6 +98,8 @@ def _sagemaker_resource(req: ApiRequest, account: str, op: str) -> str:
     p = req.params
     if op == "ListModelPackages":  # authorized on the model-package resource type
         return f"arn:aws:sagemaker:{req.region}:{account}:model-package/*"
+    if op == "ListTrainingJobsForHyperParameterTuningJob":  # authorized on the tuning job it lists
+        return _sm_arn(req, account, "hyper-parameter-tuning-job", str(p.get("HyperParameterTuningJobName") or "*"))
     if op.startswith(("List", "Search")) and op != "ListTags":
         return "*"
     if p.get("ResourceArn"):

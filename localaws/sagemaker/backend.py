@@ -15,7 +15,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
 from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
-from localaws.sagemaker import deployments, messages, processing, roles, training, transform
+from localaws.sagemaker import deployments, messages, processing, roles, training, transform, tuning
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
 
@@ -104,6 +104,51 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 message=f"The request was rejected because the training job is in status {job.training_job_status}."
             )
         run = REGISTRY.get(*self._key("training", training_job_name))
+        if run is not None:
+            run.request_stop()
+
+    # -- hyperparameter tuning ----------------------------------------------------------------
+    def localaws_create_hyper_parameter_tuning_job(self, req: dict[str, Any]) -> tuning.LocalTuningJob:
+        """CreateHyperParameterTuningJob that runs its training jobs for real (``tuning.py``)."""
+        tuning.validate(req, self.hyper_parameter_tuning_jobs)
+        definition = req["TrainingJobDefinition"]
+        check_instance_type((definition.get("ResourceConfig") or {}).get("InstanceType"),
+                            "trainingJobDefinition.resourceConfig.instanceType", TRAINING)
+        name = req["HyperParameterTuningJobName"]
+        roles.check(definition.get("RoleArn"), self.account_id,
+                    roles.resource_arn("hyper-parameter-tuning-job", name, self.account_id, self.region_name))
+        job = tuning.LocalTuningJob(
+            req, messages.arn("hyper-parameter-tuning-job", name, self.account_id, self.region_name))
+        run = tuning.TuningRun(self, job, req)
+        self.hyper_parameter_tuning_jobs[name] = job
+        REGISTRY.put(*self._key("tuning", name), run)
+        run.start()
+        return job
+
+    def _tuning_job(self, name: str) -> tuning.LocalTuningJob:
+        job = self.hyper_parameter_tuning_jobs.get(name)
+        if job is None:
+            raise tuning.not_found(name)
+        return job
+
+    def describe_hyper_parameter_tuning_job(self, hyper_parameter_tuning_job_name: str) -> dict[str, Any]:
+        """DescribeHyperParameterTuningJob; an unknown name answers like AWS."""
+        return self._tuning_job(hyper_parameter_tuning_job_name).describe()
+
+    def localaws_list_training_jobs_for_tuning_job(self, params: dict[str, Any]) -> tuple[list[dict], str | None]:
+        """ListTrainingJobsForHyperParameterTuningJob."""
+        job = self._tuning_job(params.get("HyperParameterTuningJobName") or "")
+        return tuning.list_summaries(list(job.summaries), params)
+
+    def stop_hyper_parameter_tuning_job(self, name: str) -> None:
+        """StopHyperParameterTuningJob: Stopping while its training jobs stop, then Stopped."""
+        job = self._tuning_job(name)
+        if job.status != "InProgress":
+            raise ValidationError(
+                message=f"The request was rejected because the hyperparameter tuning job is in status {job.status}."
+            )
+        job.set(status="Stopping")
+        run = REGISTRY.get(*self._key("tuning", name))
         if run is not None:
             run.request_stop()
 
@@ -379,6 +424,21 @@ def stop_transform_job(self: Any) -> EmptyResult:
     return EmptyResult()
 
 
+def create_hyper_parameter_tuning_job(self: Any) -> ActionResult:
+    job = self.sagemaker_backend.localaws_create_hyper_parameter_tuning_job(_params(self))
+    return ActionResult({"HyperParameterTuningJobArn": job.arn})
+
+
+def list_training_jobs_for_hyper_parameter_tuning_job(self: Any) -> ActionResult:
+    summaries, token = self.sagemaker_backend.localaws_list_training_jobs_for_tuning_job(_params(self))
+    return ActionResult({"TrainingJobSummaries": summaries, **({"NextToken": token} if token else {})})
+
+
+def stop_hyper_parameter_tuning_job(self: Any) -> EmptyResult:
+    self.sagemaker_backend.stop_hyper_parameter_tuning_job(self._get_param("HyperParameterTuningJobName"))
+    return EmptyResult()
+
+
 def update_endpoint(self: Any) -> ActionResult:
     endpoint = self.sagemaker_backend.update_endpoint(
         self._get_param("EndpointName"),
@@ -398,6 +458,9 @@ RESPONSE_METHODS = {
         stop_processing_job,
         create_transform_job,
         stop_transform_job,
+        create_hyper_parameter_tuning_job,
+        list_training_jobs_for_hyper_parameter_tuning_job,
+        stop_hyper_parameter_tuning_job,
         update_endpoint,
     )
 }

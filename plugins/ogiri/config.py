@@ -226,6 +226,10 @@ class ParseKnobs:
     landing_poke_s: int = 300
     landing_deferrable: bool = True
     ingest_start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    #: ``ogiri_train``'s ``max_active_tis_per_dagrun`` on ``train_model``: at most this many candidate
+    #: training jobs (GPU instances) of one run at once. The scheduler reads it from the serialized DAG,
+    #: so it cannot come from a run's Params.
+    max_parallel_training: int = 2
 
 
 def _knob(name: str, default: Any, convert: Any) -> Any:
@@ -264,4 +268,5 @@ def parse_knobs() -> ParseKnobs:
         landing_poke_s=_knob("OGIRI_LANDING_POKE_S", d.landing_poke_s, _positive_int),
         landing_deferrable=_knob("OGIRI_LANDING_DEFERRABLE", d.landing_deferrable, parse_bool),
         ingest_start_date=_knob("OGIRI_INGEST_START_DATE", d.ingest_start_date, _utc_datetime),
+        max_parallel_training=_knob("OGIRI_MAX_PARALLEL_TRAINING", d.max_parallel_training, _positive_int),
     )

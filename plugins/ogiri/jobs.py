@@ -34,6 +34,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerModelOperator,
     SageMakerProcessingOperator,
     SageMakerTrainingOperator,
+    SageMakerTuningOperator,
     serialize,
 )
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
@@ -307,6 +308,35 @@ class ReattachingProcessingOperator(ReattachJobMixin, SageMakerProcessingOperato
         result = {"Processing": self.serialized_job}
         result.update(self._read_output_files())
         return result
+
+
+class ReattachingTuningOperator(ReattachJobMixin, SageMakerTuningOperator):
+    """:class:`SageMakerTuningOperator` with the same describe-first retry behaviour: a retry re-attaches
+    to the tuning job it started (and so to its training jobs) instead of starting another.
+
+    Give it a tuning job name of at most 29 characters, so ``-r<n>`` attempts fit SageMaker's 32.
+
+    :param restart_failed: start a new attempt when the tuning job ended Failed/Stopped. Off by default.
+    :param max_attempts: polls of a re-attached wait (the provider's operator has no such argument).
+    """
+
+    name_field = "HyperParameterTuningJobName"
+    status_field = "HyperParameterTuningJobStatus"
+    job_type = "Tuning"
+    result_key = "Tuning"
+
+    def __init__(self, *, restart_failed: bool = False, max_attempts: int = 1440, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.restart_failed = restart_failed
+        self.max_attempts = max_attempts
+
+    def _describe_func(self) -> Callable[[str], dict[str, Any]]:
+        return self.hook.describe_tuning_job
+
+    def _latest_attempt(self, base: str) -> tuple[int, dict[str, Any] | None]:
+        if not self.restart_failed:  # attempts beyond the first only exist when restarts are on
+            return 0, self._describe_or_none(base)
+        return super()._latest_attempt(base)
 
 
 class ReusingModelOperator(SageMakerModelOperator):

@@ -359,6 +359,11 @@ class Ledger:
         """The evaluation of one candidate job, or None."""
         return _one(self._select("evaluations", "candidate_job", candidate_job))
 
+    def latest_evaluation_for_run(self, run_key: str) -> dict[str, Any] | None:
+        """The most recent evaluation recorded by run ``run_key`` (it names the run's winning candidate)."""
+        rows = self._select("evaluations", "run_key", run_key)
+        return max(rows, key=lambda r: (r["updated_at"], r["created_at"])) if rows else None
+
     def deployment_history(self, endpoint_name: str) -> list[dict[str, Any]]:
         """All deployment decisions of an endpoint, newest first."""
         return self.query("deployment_history", {"endpoint_name": endpoint_name})

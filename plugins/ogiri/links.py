@@ -18,6 +18,7 @@ CONSOLE_PATHS = {
     "processing": "processing-jobs",
     "transform": "transform-jobs",
     "endpoint": "endpoints",
+    "tuning": "hyper-tuning-jobs",
 }
 _DOMAINS = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
 

@@ -72,11 +72,16 @@ def test_on_demand_and_bad_params():
 
 def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     s = get_settings()
-    cfg = configs.evaluation_job_request(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/m/c.tar.gz",
-                                        "s3://b/m/champ.tar.gz")
+    names = RunNames.for_run(KEY)
+    c0, c1 = names.candidate_jobs(2)
+    cfg = configs.evaluation_job_request(s, names, DATASET, SOURCE, "img",
+                                        {c0: "s3://b/m/c0.tar.gz", c1: "s3://b/m/c1.tar.gz"}, "s3://b/m/champ.tar.gz")
     inputs = {i["InputName"]: i["S3Input"] for i in cfg["ProcessingInputs"]}
-    assert inputs["candidate"]["LocalPath"] == "/opt/ml/processing/models/candidate"
+    # every candidate and the champion in the one job, each in its own models/<name>/ directory
+    assert inputs[c0]["LocalPath"] == f"/opt/ml/processing/models/{c0}"
+    assert inputs[c1]["S3Uri"] == "s3://b/m/c1.tar.gz"
     assert inputs["champion"]["S3Uri"] == "s3://b/m/champ.tar.gz"
+    assert len(cfg["ProcessingInputs"]) == 6
     assert inputs["test"]["S3Uri"] == DATASET["channels"]["test"]
     shell, flag, script, _name = cfg["AppSpecification"]["ContainerEntrypoint"]
     assert (shell, flag) == ("bash", "-c")
@@ -85,8 +90,45 @@ def test_evaluation_config_uses_the_same_frozen_test_for_both_models():
     assert "pip install" in install and install.endswith("/opt/ml/processing/input/code/requirements.txt")
     assert run == 'exec python3 /opt/ml/processing/input/code/evaluate.py "$@"'
 
-    no_champ = configs.evaluation_job_request(s, RunNames.for_run(KEY), DATASET, SOURCE, "img", "s3://b/c", None)
+    no_champ = configs.evaluation_job_request(s, names, DATASET, SOURCE, "img", {c0: "s3://b/c"}, None)
     assert "champion" not in {i["InputName"] for i in no_champ["ProcessingInputs"]}
+    with pytest.raises(ValueError, match="at least one candidate"):
+        configs.evaluation_job_request(s, names, DATASET, SOURCE, "img", {}, None)
+
+
+def test_candidates_get_one_deterministic_job_each_with_their_overrides():
+    s = get_settings()
+    names = RunNames.for_run(KEY)
+    params = form_defaults(decoder="lstm", extra_hyperparameters={"embed_dim": 96},
+                           candidates=[{}, {"decoder": "transformer", "embed_dim": 384}])
+    listed = configs.candidates(params)
+    cfgs = [configs.training_job_request(s, names, params, DATASET, SOURCE, "img", index=i, overrides=c)
+            for i, c in enumerate(listed)]
+    jobs = [c["TrainingJobName"] for c in cfgs]
+    # the first candidate keeps the run's job name (a one-candidate run is named as before)
+    assert jobs == [names.training_job, names.candidate_job(1)] == RunNames.for_run(KEY).candidate_jobs(2)
+    assert len(set(jobs)) == 2 and all(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", j) and len(j) <= 63
+                                       for j in jobs)
+    first, second = ({k: json.loads(v) for k, v in c["HyperParameters"].items()} for c in cfgs)
+    assert (first["decoder"], first["embed_dim"]) == ("lstm", 96)
+    assert (second["decoder"], second["embed_dim"]) == ("transformer", 384)
+    assert first["lr"] == second["lr"] == params["lr"]  # the rest of the form is shared
+    assert cfgs[1]["CheckpointConfig"]["S3Uri"].endswith(f"/checkpoints/{jobs[1]}/")  # no shared checkpoints
+    assert {"Key": "ogiri:candidate", "Value": "1"} in cfgs[1]["Tags"]
+
+
+def test_bad_candidates_are_refused_naming_the_valid_hyperparameters():
+    with pytest.raises(ValueError, match=r"candidate 1 has unknown hyperparameters \['warp'\]; valid: \[.*'decoder'"):
+        configs.candidates(form_defaults(candidates=[{}, {"warp": 9}]))
+    with pytest.raises(ValueError, match="non-empty list"):
+        configs.candidates(form_defaults(candidates=[]))
+    with pytest.raises(ValueError, match="must be an object"):
+        configs.candidates(form_defaults(candidates=["lstm"]))
+    with pytest.raises(ValueError, match="at most 6 candidates"):
+        configs.candidates(form_defaults(candidates=[{}] * 7))
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        configs.candidate_hyperparameters(form_defaults(), {"epochs": 0})
+    assert configs.candidates(form_defaults()) == [{}]
 
 
 def test_caption_sanity_checks():
@@ -231,3 +273,70 @@ def test_empty_training_choices_come_from_the_deployment_settings(monkeypatch):
     local = resolved_defaults()
     assert (local["epochs"], local["image_size"], local["encoder"], local["use_spot"]) == (2, 64, "resnet18", False)
     assert resolved_defaults(epochs=5)["epochs"] == 5  # a value in the form wins
+
+
+def test_tuning_request_tunes_the_ranges_over_the_candidates_training_job():
+    s = get_settings()
+    names = RunNames.for_run(KEY)
+    tuning = {"strategy": "Random", "max_jobs": 3, "max_parallel": 2,
+              "ranges": {"lr": {"min": 0.0005, "max": 0.01, "scaling": "Logarithmic"},
+                         "decoder": {"values": ["lstm", "transformer"]}, "embed_dim": {"min": 64, "max": 256}}}
+    params = form_defaults(tuning=tuning, epochs=2)
+    cfg = configs.tuning_job_request(s, names, params, DATASET, SOURCE, "img")
+    assert cfg["HyperParameterTuningJobName"] == names.tuning_job and len(names.tuning_job) <= 29
+    assert names.tuning_job == RunNames.for_run(KEY).tuning_job  # deterministic: a retry re-attaches
+    config = cfg["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "val_cider"}
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 2}
+    assert config["ParameterRanges"] == {
+        "CategoricalParameterRanges": [{"Name": "decoder", "Values": ["lstm", "transformer"]}],
+        "IntegerParameterRanges": [{"Name": "embed_dim", "MinValue": "64", "MaxValue": "256", "ScalingType": "Auto"}],
+        "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.0005", "MaxValue": "0.01",
+                                       "ScalingType": "Logarithmic"}],
+    }
+    definition = cfg["TrainingJobDefinition"]
+    static = definition["StaticHyperParameters"]
+    assert not {"lr", "decoder", "embed_dim"} & set(static) and json.loads(static["epochs"]) == 2
+    assert "val_cider" in {m["Name"] for m in definition["AlgorithmSpecification"]["MetricDefinitions"]}
+    assert "CheckpointConfig" not in definition  # one shared prefix would let trials resume each other
+
+
+def test_bad_tuning_is_refused_naming_what_is_valid():
+    base = {"strategy": "Random", "max_jobs": 2, "max_parallel": 1}
+    cases = {
+        "cannot tune \\['warp'\\]; tunable hyperparameters: \\[.*'lr'": {**base, "ranges": {"warp": {"min": 1, "max": 2}}},
+        "must satisfy 1e-07 <= min < max <= 1.0": {**base, "ranges": {"lr": {"min": 0.0, "max": 0.1}}},
+        "min < max": {**base, "ranges": {"epochs": {"min": 5, "max": 2}}},
+        "must be integers": {**base, "ranges": {"epochs": {"min": 1.5, "max": 3}}},
+        "values among": {**base, "ranges": {"decoder": {"values": ["gru"]}}},
+        "scaling must be": {**base, "ranges": {"lr": {"min": 0.001, "max": 0.01, "scaling": "Cubic"}}},
+        "strategy must be one of": {**base, "strategy": "Annealing", "ranges": {"lr": {"min": 0.001, "max": 0.01}}},
+        "max_parallel <= max_jobs": {**base, "max_parallel": 3, "ranges": {"lr": {"min": 0.001, "max": 0.01}}},
+        "at least one range": {**base, "ranges": {}},
+    }
+    for message, tuning in cases.items():
+        with pytest.raises(ValueError, match=message):
+            configs.tuning_spec(form_defaults(tuning=tuning))
+    with pytest.raises(ValueError, match="either several candidates or tuning"):
+        configs.tuning_spec(form_defaults(tuning={**base, "ranges": {"lr": {"min": 0.001, "max": 0.01}}},
+                                          candidates=[{}, {"decoder": "transformer"}]))
+    assert configs.tuning_spec(form_defaults()) is None
+
+
+def test_configure_training_fails_without_retry_on_a_bad_candidate_or_range_and_maps_one_request_each():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ogiri.train import steps
+
+    bad = {"candidates": [{"decoder": "lstm"}, {"warp": 9}]}
+    with pytest.raises(AirflowFailException, match=r"unknown hyperparameters \['warp'\]; valid: \[.*'embed_dim'"):
+        steps.configure_training(steps.run_for_key(KEY, **bad), DATASET, SOURCE)
+    bad_range = {"tuning": {"strategy": "Random", "max_jobs": 2, "max_parallel": 1,
+                            "ranges": {"lr": {"min": 2.0, "max": 3.0}}}}
+    with pytest.raises(AirflowFailException, match="bad training configuration: tuning range lr"):
+        steps.configure_training(steps.run_for_key(KEY, **bad_range), DATASET, SOURCE)
+    two = steps.configure_training(steps.run_for_key(KEY, candidates=[{}, {"decoder": "transformer"}]), DATASET,
+                                   SOURCE)
+    assert [r["TrainingJobName"] for r in two] == RunNames.for_run(KEY).candidate_jobs(2)
+    tuned = {"tuning": {**bad_range["tuning"], "ranges": {"lr": {"min": 0.001, "max": 0.01}}}}
+    assert steps.configure_training(steps.run_for_key(KEY, **tuned), DATASET, SOURCE) == []  # tune_model trains

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,29 @@ def test_schedule_on_ingestion_asset_and_single_active_run(dag):
     assert [a.name for a in dag.timetable.asset_condition.objects] == ["ogiri_captions"]
 
 
+def test_candidates_param_is_a_non_empty_list_and_the_form_rejects_an_empty_one(dag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = copy.deepcopy(dag.params.get_param("candidates"))
+    assert param.schema["type"] == "array" and param.schema["minItems"] == 1
+    assert dag.params["candidates"] == [{}]  # one candidate: the form's own hyperparameters
+    param.resolve([{"decoder": "lstm"}, {"decoder": "transformer", "embed_dim": 384}])
+    with pytest.raises(ParamValidationError):
+        param.resolve([])
+    with pytest.raises(ParamValidationError):
+        param.resolve(["lstm"])
+    with pytest.raises(ParamValidationError):
+        param.resolve([{}] * 7)  # the one evaluation job takes at most 10 inputs
+    tuning = copy.deepcopy(dag.params.get_param("tuning"))
+    assert dag.params["tuning"] is None
+    tuning.resolve({"strategy": "Random", "max_jobs": 3, "max_parallel": 2, "ranges": {"lr": {"min": 0.001,
+                                                                                              "max": 0.01}}})
+    for bad in ({"strategy": "Annealing", "ranges": {"lr": {}}}, {"max_jobs": 0, "ranges": {"lr": {}}},
+                {"strategy": "Random"}, {"ranges": {"lr": {}}, "typo": 1}):
+        with pytest.raises(ParamValidationError):
+            tuning.resolve(bad)
+
+
 def test_typed_params(dag):
     p = dag.params
     for name in ("instance_type", "epochs", "lr", "min_cider_improvement", "force_deploy", "use_spot",
@@ -49,8 +73,13 @@ def test_linear_core(dag):
     assert down(dag, "check_new_data") == {"configure_training", "skip_training"}
     assert down(dag, "skip_training") == {"delete_unused_resources"}
     assert down(dag, "package_code") >= {"configure_training", "configure_evaluation"}
-    assert down(dag, "configure_training") == {"train_model"}
-    assert down(dag, "train_model") == {"record_training", "configure_evaluation"}
+    assert down(dag, "configure_training") == {"train_model", "configure_tuning"}
+    assert down(dag, "configure_tuning") == {"tune_model"}
+    assert down(dag, "tune_model") == {"record_training"}
+    # A failed candidate must not stop the evaluation of the others: configure_evaluation waits on
+    # record_training (all_done over every mapped train_model), never on train_model directly.
+    assert down(dag, "train_model") == {"record_training"}
+    assert down(dag, "record_training") == {"configure_evaluation"}
     assert down(dag, "configure_evaluation") == {"evaluate_models"}
     assert down(dag, "evaluate_models") == {"decide_deployment"}
     assert down(dag, "decide_deployment") == {"configure_deployment", "record_skip"}
@@ -75,14 +104,23 @@ def test_operators_and_trigger_rules(dag):
         SageMakerModelOperator,
         SageMakerProcessingOperator,
         SageMakerTrainingOperator,
+        SageMakerTuningOperator,
     )
 
-    from ogiri.jobs import ReattachingTrainingOperator
+    from ogiri.config import parse_knobs
+    from ogiri.jobs import ReattachingTrainingOperator, ReattachingTuningOperator
 
     t = dag.task_dict
-    assert isinstance(t["train_model"], ReattachingTrainingOperator)
-    assert isinstance(t["train_model"], SageMakerTrainingOperator) and t["train_model"].deferrable
-    assert t["train_model"].check_if_job_exists is False
+    # train_model is mapped over the candidates: one re-attaching training operator per candidate,
+    # never more of them running at once in a run than OGIRI_MAX_PARALLEL_TRAINING allows.
+    train = t["train_model"]
+    assert issubclass(train.operator_class, ReattachingTrainingOperator)
+    assert issubclass(train.operator_class, SageMakerTrainingOperator) and train.partial_kwargs["deferrable"]
+    assert set(train.expand_input.value) == {"config"}
+    assert train.max_active_tis_per_dagrun == parse_knobs().max_parallel_training == 2
+    tune = t["tune_model"]
+    assert isinstance(tune, ReattachingTuningOperator) and isinstance(tune, SageMakerTuningOperator)
+    assert tune.deferrable
     assert isinstance(t["evaluate_models"], SageMakerProcessingOperator)
     assert isinstance(t["create_model"], SageMakerModelOperator)
     assert isinstance(t["create_endpoint_config"], SageMakerEndpointConfigOperator)
@@ -102,12 +140,14 @@ def test_sagemaker_operators_use_the_configured_connection_and_region(dag, monke
     monkeypatch.setenv("OGIRI_AWS_CONN_ID", "team_aws")
     monkeypatch.setenv("OGIRI_REGION", "eu-west-1")
     env = dag.get_template_env()
-    aws_ops = [t for t in dag.tasks if isinstance(t, AwsBaseOperator)]
+    aws_ops = [t for t in dag.tasks if isinstance(t, AwsBaseOperator) or issubclass(
+        getattr(t, "operator_class", object), AwsBaseOperator)]
     assert {t.task_id for t in aws_ops} == {
-        "train_model", "evaluate_models", "create_model", "create_endpoint_config", "create_endpoint",
+        "train_model", "tune_model", "evaluate_models", "create_model", "create_endpoint_config", "create_endpoint",
         "update_endpoint",
     }
     for op in aws_ops:
         assert "aws_conn_id" in op.template_fields and "region_name" in op.template_fields
-        assert env.from_string(op.aws_conn_id).render() == "team_aws", op.task_id
-        assert env.from_string(op.region_name).render() == "eu-west-1", op.task_id
+        args = getattr(op, "partial_kwargs", None) or vars(op)  # a mapped operator keeps them there
+        assert env.from_string(args["aws_conn_id"]).render() == "team_aws", op.task_id
+        assert env.from_string(args["region_name"]).render() == "eu-west-1", op.task_id

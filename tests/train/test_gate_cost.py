@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ogiri.train.cost import elapsed_seconds, processing_cost, training_cost
-from ogiri.train.gate import decide
+from ogiri.train.gate import decide, pick_best
 
 MARGINS = {"min_cider_improvement": 0.02, "max_bleu_regression": 0.01}
 
@@ -98,3 +98,19 @@ def test_processing_cost_and_not_started():
     }
     assert processing_cost(desc, {"ml.m5.xlarge": 0.23}).usd == pytest.approx(0.23)
     assert elapsed_seconds(None, T0) == 0
+
+
+def test_pick_best_takes_the_highest_cider_and_names_winner_scores_and_left_out():
+    scored = {"ogiri-train-a": {"cider": 0.40, "bleu4": 0.30}, "ogiri-train-b": {"val_cider": 0.55, "bleu4": 0.10},
+              "ogiri-train-c": {"cider": 0.55, "bleu4": 0.20}}
+    pick = pick_best(scored, {"ogiri-train-d": "training Failed"})
+    assert pick.winner == "ogiri-train-c"  # tie on CIDEr-D broken by BLEU-4
+    assert pick.metrics == {"cider": 0.55, "bleu4": 0.20}
+    assert pick.reason.startswith("best of 3 scored candidate(s) by CIDEr-D: ogiri-train-c (ogiri-train-c: CIDEr-D")
+    assert "ogiri-train-a: CIDEr-D 0.4000" in pick.reason and "left out: ogiri-train-d (training Failed)" in pick.reason
+    # the first listed wins an exact tie; a candidate without the gate metrics is a clear error
+    assert pick_best({"x": {"cider": 1, "bleu4": 1}, "y": {"cider": 1, "bleu4": 1}}).winner == "x"
+    with pytest.raises(ValueError, match="no candidate was scored"):
+        pick_best({}, {"x": "Failed"})
+    with pytest.raises(ValueError, match="none of"):
+        pick_best({"x": {"loss": 1}})

@@ -346,3 +346,105 @@ def test_too_little_new_data_is_a_visible_skip_with_the_reason_recorded(stack):
     row = next(d for d in ledger().deployment_history(stack["settings"].endpoint_name) if d["run_key"] == key)
     assert row["action"] == "skip" and "too little new data" in row["reason"] and "minimum 10000" in row["reason"]
     assert training_jobs(stack) == jobs_before
+
+
+def test_candidates_train_as_mapped_jobs_one_evaluation_scores_all_and_a_failed_one_is_left_out(stack):
+    """Issue 17: three candidates (LSTM, Transformer, and one whose job fails inside the container):
+    three training jobs, one evaluation job over the two that completed and the champion, the gate's
+    evaluation row names the winner and why, and the failed one is recorded, not fatal."""
+    from ogiri.naming import run_key
+    from ogiri.train.configs import RunNames
+
+    candidates = [{"decoder": "lstm"}, {"decoder": "transformer"}, {"decoder": "transformer", "embed_dim": 98}]
+    evaluations_before = {j["ProcessingJobName"] for j in stack["sm"].list_processing_jobs()["ProcessingJobSummaries"]}
+    book = ledger()
+    book.ensure_schema()  # (when this test runs alone, no run has written the ledger yet)
+    champion_before = book.champion(stack["settings"].endpoint_name)
+    # (dag.test keeps an earlier run's conf values in the DAG's params: say every deploy choice)
+    conf = {**FAST, "epochs": 2, "candidates": candidates, "force_deploy": False, "model_env": {}}
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 6, tzinfo=UTC), run_conf=conf)
+    st = states(dr)
+    assert dr.state == "success", st
+    mapped = sorted((ti.map_index, ti.state) for ti in dr.get_task_instances() if ti.task_id == "train_model")
+    assert mapped == [(0, "success"), (1, "success"), (2, "failed")], mapped
+    assert st["record_training"] == st["evaluate_models"] == st["decide_deployment"] == "success", st
+
+    names = RunNames.for_run(run_key("ogiri_train", dr.run_id, dr.logical_date))
+    jobs = names.candidate_jobs(3)
+    assert set(jobs) <= set(training_jobs(stack))
+    book = ledger()
+    rows = [book.get_training_run(j) for j in jobs]
+    assert [r["status"] for r in rows] == ["Completed", "Completed", "Failed"]
+    assert [r["hyperparameters"]["decoder"] for r in rows] == ["lstm", "transformer", "transformer"]
+    assert rows[2]["hyperparameters"]["embed_dim"] == 98 and "divisible" in rows[2]["failure_reason"]
+    assert all(r["run_key"] == names.run_key and r["cost_usd"] > 0 for r in rows)
+
+    # one evaluation job, scoring both completed candidates and the champion on the same test set
+    new_evaluations = {j["ProcessingJobName"] for j in stack["sm"].list_processing_jobs()[
+        "ProcessingJobSummaries"]} - evaluations_before
+    assert new_evaluations == {names.evaluation_job}
+    report = json.loads(stack["s3"].get_object(
+        Bucket=stack["settings"].bucket, Key=f"evaluations/{names.training_job}/evaluation.json")["Body"].read())
+    assert set(report["models"]) == {jobs[0], jobs[1]} | ({"champion"} if champion_before else set())
+    cider = {j: report["models"][j]["metrics"]["cider"] for j in jobs[:2]}
+    winner = max(jobs[:2], key=lambda j: (cider[j], -jobs.index(j)))
+
+    evaluation = book.latest_evaluation_for_run(names.run_key)
+    assert evaluation["candidate_job"] == winner
+    assert (evaluation["champion_metrics"] is not None) == (champion_before is not None)
+    assert evaluation["candidate_metrics"]["cider"] == cider[winner]
+    assert f"winner best of 2 scored candidate(s) by CIDEr-D: {winner}" in evaluation["reason"]
+    assert f"left out: {jobs[2]} (not evaluated" in evaluation["reason"]
+    if evaluation["decision"] == "deploy":  # the gate deployed the winner, not the first candidate
+        champion = book.champion(stack["settings"].endpoint_name)
+        assert champion["training_job"] == winner and champion["run_key"] == names.run_key
+    else:
+        assert st["record_skip"] == "success"
+
+
+def test_tuning_runs_one_tuning_job_whose_best_training_job_is_the_candidate(stack):
+    """Issue 17: the tuning Param: one real tuning job (two training jobs at once), no plain training,
+    every trial in the ledger, and its best job (by val_cider) is what the evaluation scores."""
+    from ogiri.naming import run_key
+    from ogiri.train.configs import RunNames
+
+    tuning = {"strategy": "Random", "max_jobs": 2, "max_parallel": 2,
+              "ranges": {"lr": {"min": 0.001, "max": 0.01, "scaling": "Logarithmic"}}}
+    conf = {**FAST, "epochs": 2, "candidates": [{}], "tuning": tuning, "force_deploy": False, "model_env": {}}
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 7, tzinfo=UTC), run_conf=conf)
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["tune_model"] == "success" and st["train_model"] == "skipped", st  # no plain training job
+
+    names = RunNames.for_run(run_key("ogiri_train", dr.run_id, dr.logical_date))
+    tuned = stack["sm"].describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=names.tuning_job)
+    assert tuned["HyperParameterTuningJobStatus"] == "Completed"
+    assert tuned["TrainingJobStatusCounters"]["Completed"] == 2
+    best = tuned["BestTrainingJob"]["TrainingJobName"]
+    trials = [r["TrainingJobName"] for r in stack["sm"].list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=names.tuning_job)["TrainingJobSummaries"]]
+    assert best in trials and names.training_job not in training_jobs(stack)
+
+    book = ledger()
+    rows = {t: book.get_training_run(t) for t in trials}
+    assert all(r["status"] == "Completed" and r["run_key"] == names.run_key for r in rows.values())
+    assert len({r["hyperparameters"]["lr"] for r in rows.values()}) == 2  # each trial with its sampled lr
+    report = json.loads(stack["s3"].get_object(
+        Bucket=stack["settings"].bucket, Key=f"evaluations/{names.training_job}/evaluation.json")["Body"].read())
+    assert set(report["models"]) - {"champion"} == {best}
+    evaluation = book.latest_evaluation_for_run(names.run_key)
+    assert evaluation["candidate_job"] == best and f"winner best of 1 scored candidate(s) by CIDEr-D: {best}" in \
+        evaluation["reason"]
+
+
+def test_an_unknown_hyperparameter_fails_the_run_before_any_job_starts(stack):
+    jobs_before = training_jobs(stack)
+    conf = {**FAST, "candidates": [{"decoder": "lstm"}, {"warp_factor": 9}], "tuning": None}
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 8, tzinfo=UTC), run_conf=conf)
+    st = states(dr)
+    assert dr.state == "failed", st
+    assert st["configure_training"] == "failed" and st["record_training"] == "failed", st
+    assert st["train_model"] == "upstream_failed" and st["evaluate_models"] == "upstream_failed", st
+    assert training_jobs(stack) == jobs_before  # nothing was started, nothing paid
+    train_ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "configure_training")
+    assert train_ti.try_number == 1  # a bad form is not retried

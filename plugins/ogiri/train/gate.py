@@ -77,3 +77,30 @@ def decide(
         reason = f"BLEU-4 regressed by more than the {max_bleu_regression:.4f} tolerance: {scores}"
         return GateDecision(False, reason, cand_cider, cand_bleu, champ_cider, champ_bleu)
     return GateDecision(True, f"candidate beats champion: {scores}", cand_cider, cand_bleu, champ_cider, champ_bleu)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The best of a run's candidates (:func:`pick_best`); ``reason`` names it, the scores and the left-out."""
+
+    winner: str
+    metrics: dict[str, Any]
+    reason: str
+
+
+def pick_best(scored: Mapping[str, Mapping[str, Any]], left_out: Mapping[str, str] | None = None) -> Pick:
+    """The candidate with the highest CIDEr-D (the gate metric) on the frozen test set; BLEU-4, then the
+    candidate order break ties. ``scored`` is ``{name: metrics}`` in candidate order; ``left_out`` is
+    ``{name: why}`` for candidates that were not scored (failed job, unloadable model)."""
+    if not scored:
+        raise ValueError(f"no candidate was scored; left out: {dict(left_out or {})}")
+    order = list(scored)
+    ranked = sorted(order, key=lambda n: (-metric(scored[n], CIDER_KEYS, n), -metric(scored[n], BLEU4_KEYS, n),
+                                          order.index(n)))
+    winner = ranked[0]
+    scores = ", ".join(f"{n}: CIDEr-D {metric(scored[n], CIDER_KEYS, n):.4f} BLEU-4 "
+                       f"{metric(scored[n], BLEU4_KEYS, n):.4f}" for n in ranked)
+    reason = f"best of {len(scored)} scored candidate(s) by CIDEr-D: {winner} ({scores})"
+    if left_out:
+        reason += "; left out: " + ", ".join(f"{n} ({why})" for n, why in left_out.items())
+    return Pick(winner=winner, metrics=dict(scored[winner]), reason=reason)

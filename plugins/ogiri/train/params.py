@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from ogiri.runs import form_values
+from ogiri.train.configs import MAX_CANDIDATES, TUNABLE, TUNING_STRATEGIES
 
 PARAMS = {
     "instance_type": Param(None, type=["null", "string"], title="Training instance type",
@@ -27,6 +28,24 @@ PARAMS = {
                         description="Empty: OGIRI_TRAIN_IMAGE_SIZE (224)."),
     "extra_hyperparameters": Param({}, type="object", title="Other hyperparameters",
                                    description="e.g. {\"embed_dim\": 256, \"beam_width\": 3}"),
+    "candidates": Param([{}], type="array", minItems=1, maxItems=MAX_CANDIDATES, items={"type": "object"},
+                        title="Candidates",
+                        description="One training job per entry, each a set of hyperparameter overrides over "
+                                    "the fields above, e.g. [{\"decoder\": \"lstm\"}, {\"decoder\": "
+                                    "\"transformer\", \"embed_dim\": 384}]. The best on the frozen test set "
+                                    f"meets the gate. [{{}}]: one candidate, the fields above. At most {MAX_CANDIDATES}."),
+    "tuning": Param(None, type=["null", "object"], title="Hyperparameter tuning",
+                    properties={"strategy": {"type": "string", "enum": list(TUNING_STRATEGIES)},
+                                "max_jobs": {"type": "integer", "minimum": 1},
+                                "max_parallel": {"type": "integer", "minimum": 1},
+                                "ranges": {"type": "object", "minProperties": 1}},
+                    required=["ranges"], additionalProperties=False,
+                    description="Empty: no tuning. Else one SageMaker tuning job (objective val_cider, "
+                                "maximised) replaces the candidates' training and its best job is the candidate, "
+                                "e.g. {\"strategy\": \"Random\", \"max_jobs\": 4, \"max_parallel\": 2, "
+                                "\"ranges\": {\"lr\": {\"min\": 0.0005, \"max\": 0.01, \"scaling\": "
+                                "\"Logarithmic\"}, \"decoder\": {\"values\": [\"lstm\", \"transformer\"]}}}. "
+                                f"Tunable: {', '.join(sorted(TUNABLE))}."),
     "use_spot": Param(None, type=["null", "boolean"], title="Managed Spot Training",
                       description="Empty: OGIRI_TRAIN_USE_SPOT (true)."),
     "max_runtime_seconds": Param(4 * 3600, type="integer", minimum=60, title="Max training runtime (s)"),

@@ -50,7 +50,8 @@ def _fail(message: str) -> None:
 
 
 def _training_job(run: Run) -> dict[str, Any]:
-    return run.describe("training_job", run.names.training_job)
+    """The description of the training job this run deploys (the gate's winner)."""
+    return run.describe("training_job", winner_job(run))
 
 
 # -- 1. dataset -------------------------------------------------------------------------------------
@@ -111,63 +112,181 @@ def package_code(run: Run, source_dir: str | Path = TRAINING_SOURCE_DIR) -> dict
 # -- 3. training ------------------------------------------------------------------------------------
 
 
-def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
-    """The CreateTrainingJob request of this run."""
+def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CreateTrainingJob requests of this run, one per candidate (``train_model`` maps over them).
+    A bad candidate (unknown hyperparameter, …) fails here, before any job starts, without retries."""
     from ogiri.train.images import training_image_uri
 
     image = training_image_uri(run.settings, run.params["instance_type"])
-    return configs.training_job_request(run.settings, run.names, run.params, dataset, source, image)
+    try:
+        listed = configs.candidates(run.params)
+        requests = [configs.training_job_request(run.settings, run.names, run.params, dataset, source, image,
+                                                 index=i, overrides=overrides)
+                    for i, overrides in enumerate(listed)]
+        tuning = configs.tuning_spec(run.params)
+    except ValueError as exc:
+        _fail(f"bad training configuration: {exc}")
+    if tuning is not None:
+        log.info("tuning %s: the tuning job %s trains the candidates (tune_model)", json.dumps(tuning),
+                 run.names.tuning_job)
+        return []
+    for request, overrides in zip(requests, listed, strict=True):
+        log.info("candidate %s: overrides %s", request["TrainingJobName"], json.dumps(overrides, sort_keys=True))
+    return requests
 
 
-def record_training(run: Run, dataset: dict[str, Any] | None) -> dict[str, Any]:
-    """Ledger row of the training job (status, billable seconds, cost, artifact, final metrics)."""
+def configure_tuning(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request of the ``tuning`` param; skipped when it is null."""
+    from ogiri.train.images import training_image_uri
+
+    if configs.tuning_spec(run.params) is None:
+        _skip("no tuning in this run (the tuning param is empty)")
+    image = training_image_uri(run.settings, run.params["instance_type"])
+    return configs.tuning_job_request(run.settings, run.names, run.params, dataset, source, image)
+
+
+def _tuning_job(run: Run) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     from ogiri.aws import not_found
+
+    try:
+        return run.describe("hyper_parameter_tuning_job", run.names.tuning_job)
+    except ClientError as exc:
+        if not not_found(exc):
+            raise
+        return None
+
+
+def _tuning_trials(run: Run) -> dict[str, dict[str, Any]]:
+    """``{training job name: overrides}`` of every training job the run's tuning job started: the
+    candidate's overrides with the tuned values (decoded as the training toolkit decodes them)."""
+    sm, rows, token = run.client("sagemaker"), [], None
+    while True:
+        page = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=run.names.tuning_job, MaxResults=100, **({"NextToken": token} if token else {}))
+        rows += page["TrainingJobSummaries"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    base = configs.candidates(run.params)[0]
+    return {r["TrainingJobName"]: {**base, **{k: _decoded(v) for k, v in r["TunedHyperParameters"].items()}}
+            for r in sorted(rows, key=lambda r: r["TrainingJobName"])}
+
+
+def _decoded(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _candidate_overrides(run: Run) -> dict[str, dict[str, Any]]:
+    """``{training job name: hyperparameter overrides}`` of every training job this run trains: one per
+    candidate, or every job of the tuning job."""
+    if configs.tuning_spec(run.params) is not None:
+        return _tuning_trials(run) if _tuning_job(run) else {}
+    listed = configs.candidates(run.params)
+    return dict(zip(run.names.candidate_jobs(len(listed)), listed, strict=True))
+
+
+def _candidate_names(run: Run) -> list[str]:
+    """The training jobs that compete in the evaluation: every candidate, or the tuning job's best."""
+    if configs.tuning_spec(run.params) is None:
+        return run.names.candidate_jobs(len(configs.candidates(run.params)))
+    best = (_tuning_job(run) or {}).get("BestTrainingJob")
+    return [best["TrainingJobName"]] if best else []
+
+
+def _candidate_jobs(run: Run, names: list[str] | None = None) -> dict[str, dict[str, Any] | None]:
+    """``{training job name: DescribeTrainingJob answer, or None when it was never started}`` of the
+    run's candidates (or of ``names``), in order."""
+    from botocore.exceptions import ClientError
+
+    from ogiri.aws import not_found
+
+    jobs: dict[str, dict[str, Any] | None] = {}
+    for name in _candidate_names(run) if names is None else names:
+        try:
+            jobs[name] = run.describe("training_job", name)
+        except ClientError as exc:
+            if not not_found(exc):
+                raise  # throttling, access denied…: a retry may see the job
+            jobs[name] = None
+    return jobs
+
+
+def _record_candidate(run: Run, job: dict[str, Any], overrides: dict[str, Any],
+                      dataset: dict[str, Any] | None) -> dict[str, Any]:
     from ogiri.ledger import TrainingRun
     from ogiri.train.cost import training_cost
 
-    try:
-        job = _training_job(run)
-    except ClientError as exc:
-        if not not_found(exc):
-            raise  # throttling, access denied…: a retry may record the job
-        _skip(f"no training job {run.names.training_job} was started")
     cost = training_cost(job, run.settings.instance_prices)
     metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
     run.ledger.record_training_run(
         TrainingRun.from_description(
             job, run_key=run.key, dataset_version=(dataset or {}).get("version"),
-            hyperparameters=configs.hyperparameters(run.params), cost=cost, metrics=metrics,
+            hyperparameters=configs.candidate_hyperparameters(run.params, overrides), cost=cost, metrics=metrics,
         )
     )
-    if job["TrainingJobStatus"] == "Completed" and dataset:
+    log.info(
+        "training job %s %s: %d billable s on %s = %s USD (spot=%s)%s",
+        job["TrainingJobName"], job["TrainingJobStatus"], cost.billable_seconds, cost.instance_type,
+        cost.usd, cost.spot, f"; {job['FailureReason']}" if job.get("FailureReason") else "",
+    )
+    return {"job": job["TrainingJobName"], "status": job["TrainingJobStatus"], "cost": cost.as_dict(),
+            "metrics": metrics}
+
+
+def record_training(run: Run, dataset: dict[str, Any] | None) -> dict[str, Any]:
+    """One ledger row per candidate's training job (status, billable seconds, cost, artifact, final
+    metrics, failure reason). Fails when no candidate completed: a run fails only if all do."""
+    try:
+        overrides = _candidate_overrides(run)
+    except ValueError as exc:  # configure_training failed on it already: nothing was started
+        _fail(f"bad training configuration: {exc}")
+    jobs = _candidate_jobs(run, list(overrides))
+    if not any(jobs.values()):
+        if dataset is None or dataset.get("skip_reason"):
+            _skip("no training job was started in this run")
+        _fail(f"no training job was started for any of the {len(jobs)} candidate(s): {sorted(jobs)}")
+    candidates = [_record_candidate(run, job, overrides[name], dataset) for name, job in jobs.items() if job]
+    completed = [c["job"] for c in candidates if c["status"] == "Completed"]
+    if completed and dataset:
         from ogiri.train.datasets import mark_trained
 
         mark_trained(run.client("s3"), run.settings.bucket, dataset["version"])
-    log.info(
-        "training job %s %s: %d billable s on %s = %s USD (spot=%s)",
-        job["TrainingJobName"], job["TrainingJobStatus"], cost.billable_seconds, cost.instance_type,
-        cost.usd, cost.spot,
-    )
-    return {"status": job["TrainingJobStatus"], "cost": cost.as_dict(), "metrics": metrics}
+    if not completed:
+        _fail("every candidate failed: " + "; ".join(f"{c['job']} {c['status']}" for c in candidates))
+    left_out = [name for name in jobs if name not in completed]
+    if left_out:
+        log.warning("left out of the evaluation (not Completed): %s", left_out)
+    return {"candidates": candidates, "completed": completed}
 
 
 # -- 4. evaluation ----------------------------------------------------------------------------------
 
 
 def configure_evaluation(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
-    """The CreateProcessingJob request evaluating candidate and champion on the frozen test manifest."""
+    """The CreateProcessingJob request scoring every completed candidate and the serving champion on the
+    frozen test manifest, in one job. Candidates whose job did not complete are left out (logged)."""
     from ogiri.endpoints import serving
     from ogiri.train.images import training_image_uri
 
-    candidate = _training_job(run)["ModelArtifacts"]["S3ModelArtifacts"]
+    jobs = _candidate_jobs(run)
+    completed = {name: job["ModelArtifacts"]["S3ModelArtifacts"] for name, job in jobs.items()
+                 if job and job["TrainingJobStatus"] == "Completed"}
+    for name, job in jobs.items():
+        if name not in completed:
+            log.warning("candidate %s left out: %s", name, (job or {}).get("TrainingJobStatus", "never started"))
+    if not completed:
+        _fail(f"no candidate completed training: {sorted(jobs)}")
     champion = serving(run.client("sagemaker"), run.settings.endpoint_name)
     champion_artifact = champion["model_artifact"] if champion else None
-    log.info("evaluating candidate %s against champion %s", candidate, champion_artifact or "(none)")
+    log.info("evaluating candidates %s against champion %s", sorted(completed), champion_artifact or "(none)")
     image = training_image_uri(run.settings, run.settings.processing_instance_type)
     return configs.evaluation_job_request(
-        run.settings, run.names, dataset, source, image, candidate, champion_artifact
+        run.settings, run.names, dataset, source, image, completed, champion_artifact
     )
 
 
@@ -202,22 +321,41 @@ def _log_evaluation_cost(run: Run) -> None:
              cost.billable_seconds, cost.instance_type, cost.usd)
 
 
-def _report_metrics(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _report_metrics(run: Run, report: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """The best candidate of the report (:func:`~ogiri.train.gate.pick_best`) and the champion's metrics."""
+    from ogiri.train.gate import pick_best
+
     models = report.get("models")
-    if not isinstance(models, dict) or "candidate" not in models:
-        _fail(f"evaluation.json has no candidate metrics: {json.dumps(report)[:500]}")
-    return models["candidate"].get("metrics") or {}, (models.get("champion") or {}).get("metrics")
+    if not isinstance(models, dict):
+        _fail(f"evaluation.json has no models: {json.dumps(report)[:500]}")
+    scored, left_out = {}, {}
+    for name in _candidate_names(run):
+        entry = models.get(name)
+        if entry is None:
+            left_out[name] = "not evaluated (training did not complete)"
+        elif entry.get("metrics"):
+            scored[name] = entry["metrics"]
+        else:
+            left_out[name] = f"could not be scored: {entry.get('error') or 'no metrics'}"
+    if not scored:
+        _fail(f"evaluation.json scored no candidate: {json.dumps(left_out)[:500]}")
+    try:
+        pick = pick_best(scored, left_out)
+    except ValueError as exc:
+        _fail(f"evaluation.json has unusable candidate metrics: {exc}")
+    return pick, (models.get(configs.CHAMPION) or {}).get("metrics")
 
 
 def decide_deployment(run: Run) -> str:
-    """Gate the candidate against the champion; record the evaluation; return the branch to follow."""
+    """Pick the best candidate, gate it against the champion; record the evaluation (it names the winner
+    and why); return the branch to follow."""
     from ogiri.endpoints import serving
     from ogiri.ledger import Evaluation
     from ogiri.train.gate import decide
 
-    candidate, champion = _report_metrics(read_evaluation(run))
+    pick, champion = _report_metrics(run, read_evaluation(run))
     decision = decide(
-        candidate,
+        pick.metrics,
         champion,
         min_cider_improvement=float(run.params["min_cider_improvement"]),
         max_bleu_regression=float(run.params["max_bleu_regression"]),
@@ -228,27 +366,35 @@ def decide_deployment(run: Run) -> str:
     champion_row = run.ledger.champion(endpoint) if champion is not None else None
     run.ledger.record_evaluation(
         Evaluation(
-            candidate_job=run.names.training_job,
+            candidate_job=pick.winner,
             decision="deploy" if decision.deploy else "skip",
             run_key=run.key,
             champion_job=(champion_row or {}).get("training_job"),
             champion_model=(serving_now or {}).get("model_name"),
-            candidate_metrics=candidate,
+            candidate_metrics=pick.metrics,
             champion_metrics=champion,
-            reason=decision.reason,
+            reason=f"{decision.reason}; winner {pick.reason}",
             evaluation_uri=configs.evaluation_report_uri(run.settings, run.names),
         )
     )
     _log_evaluation_cost(run)
-    log.info("gate: %s (%s)", "DEPLOY" if decision.deploy else "SKIP", decision.reason)
+    log.info("candidates: %s", pick.reason)
+    log.info("gate: %s %s (%s)", "DEPLOY" if decision.deploy else "SKIP", pick.winner, decision.reason)
     return DEPLOY_BRANCH if decision.deploy else SKIP_BRANCH
+
+
+def winner_job(run: Run) -> str:
+    """The training job the gate picked in this run (its evaluation row); the run's first candidate
+    when the run has no evaluation yet."""
+    row = run.ledger.latest_evaluation_for_run(run.key)
+    return row["candidate_job"] if row else run.names.training_job
 
 
 def record_skip(run: Run) -> str:
     """Ledger row saying this run did not deploy, with the gate's reason."""
     from ogiri.ledger import Deployment
 
-    evaluation = run.ledger.get_evaluation(run.names.training_job) or {}
+    evaluation = run.ledger.get_evaluation(winner_job(run)) or {}
     reason = f"deployment skipped: {evaluation.get('reason') or 'gate decided not to deploy'}"
     run.ledger.record_deployment(
         Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip", status="succeeded",
@@ -267,7 +413,7 @@ def configure_deployment(run: Run) -> dict[str, Any]:
     from ogiri.ledger import Deployment
     from ogiri.train.images import inference_image_uri
 
-    settings, names = run.settings, run.names
+    settings, names, winner = run.settings, run.names, winner_job(run)
     artifact = _training_job(run)["ModelArtifacts"]["S3ModelArtifacts"]
     image = inference_image_uri(settings)
     previous = serving(run.client("sagemaker"), settings.endpoint_name)
@@ -288,7 +434,7 @@ def configure_deployment(run: Run) -> dict[str, Any]:
     run.ledger.record_deployment(
         Deployment(run_key=run.key, endpoint_name=settings.endpoint_name, action=operation, status="in_progress",
                    endpoint_config=names.endpoint_config, model_name=names.model,
-                   training_job=names.training_job, model_artifact=artifact,
+                   training_job=winner, model_artifact=artifact,
                    strategy=guard["strategy"], alarms=guard["alarms"])
     )
     log.info("%s endpoint %s with %s (previous: %s)", operation, settings.endpoint_name, names.endpoint_config,
@@ -378,7 +524,7 @@ def _deployment_row(run: Run, plan: dict[str, Any], *, action: str, status: str,
                           reason=reason, **outcome)
     return Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action=action, status=status,
                       endpoint_config=run.names.endpoint_config, model_name=run.names.model,
-                      training_job=run.names.training_job, model_artifact=plan["model_artifact"], reason=reason,
+                      training_job=winner_job(run), model_artifact=plan["model_artifact"], reason=reason,
                       **outcome)
 
 
@@ -460,11 +606,12 @@ def register_model(run: Run, plan: dict[str, Any], dataset: dict[str, Any]) -> s
     """Register the deployed candidate in the Model Registry (approved) with its evaluation metrics."""
     from ogiri.train.registry import register_model_version
 
-    evaluation = run.ledger.get_evaluation(run.names.training_job) or {}
+    winner = winner_job(run)
+    evaluation = run.ledger.get_evaluation(winner) or {}
     arn = register_model_version(
         run.client("sagemaker"),
         group=configs.model_package_group(run.settings),
-        training_job=run.names.training_job,
+        training_job=winner,
         image_uri=plan["image_uri"],
         model_data_url=plan["model_artifact"],
         metrics=evaluation.get("candidate_metrics") or {},
@@ -472,7 +619,7 @@ def register_model(run: Run, plan: dict[str, Any], dataset: dict[str, Any]) -> s
         dataset_version=dataset.get("version"),
         approved=True,
     )
-    log.info("registered %s as %s", run.names.training_job, arn)
+    log.info("registered %s as %s", winner, arn)
     return arn
 
 
