@@ -48,6 +48,7 @@ DAG_ID = "ogiri_train"
 #: How often operators and triggers poll SageMaker (seconds; ``OGIRI_SAGEMAKER_POLL_SECONDS``, small
 #: locally). Operator arguments, so read at parse time by the parse-safe reader.
 POLL_SECONDS = parse_knobs().sagemaker_poll_seconds
+SAGEMAKER_POOL = parse_knobs().sagemaker_pool  # caps SageMaker jobs account-wide (OGIRI_SAGEMAKER_POOL)
 TRAINING_TIMEOUT = timedelta(hours=12)
 #: The SageMaker operators use the same AWS connection and region as the task bodies
 #: (``OGIRI_AWS_CONN_ID``, ``OGIRI_REGION``), rendered when each task runs.
@@ -132,6 +133,7 @@ def ogiri_train():
     training_config = configure_training(dataset, source)
     train_model = ReattachingTrainingOperator(
         task_id="train_model",
+        pool=SAGEMAKER_POOL,
         config=training_config,
         deferrable=True,
         check_interval=POLL_SECONDS,
@@ -143,6 +145,7 @@ def ogiri_train():
     evaluation_config = configure_evaluation(dataset, source)
     evaluate_models = ReattachingProcessingOperator(
         task_id="evaluate_models",
+        pool=SAGEMAKER_POOL,
         config=evaluation_config,
         deferrable=True,
         check_interval=POLL_SECONDS,

@@ -157,6 +157,17 @@ class AirflowStack:
         self.procs.clear()
 
     # -- REST API v2 ---------------------------------------------------------------------------
+    def ensure_pool(self, name: str, slots: int, description: str, *, include_deferred: bool = True) -> dict:
+        """Create (or resize) pool ``name``; deferred tasks hold their slot unless told otherwise
+        (a deferrable SageMaker operator waits for its job in the triggerer, and still counts)."""
+        body = {"name": name, "slots": slots, "description": description, "include_deferred": include_deferred}
+        try:
+            return self.request("POST", "/api/v2/pools", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+            return self.request("PATCH", f"/api/v2/pools/{name}", body)
+
     @property
     def password(self) -> str:
         """The generated password of the ``admin`` user."""

@@ -210,6 +210,10 @@ class ParseKnobs:
     landing_poke_s: int = 300
     landing_deferrable: bool = True
     ingest_start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    #: Airflow pool of the tasks that run SageMaker jobs (training, evaluation, batch transform):
+    #: ``OGIRI_SAGEMAKER_POOL=sagemaker`` with a pool of K slots (``include_deferred``) caps the jobs
+    #: running at once account-wide at K, across DAGs and runs.
+    sagemaker_pool: str = "default_pool"
 
 
 def _knob(name: str, default: Any, convert: Any) -> Any:
@@ -248,4 +252,5 @@ def parse_knobs() -> ParseKnobs:
         landing_poke_s=_knob("OGIRI_LANDING_POKE_S", d.landing_poke_s, _positive_int),
         landing_deferrable=_knob("OGIRI_LANDING_DEFERRABLE", d.landing_deferrable, parse_bool),
         ingest_start_date=_knob("OGIRI_INGEST_START_DATE", d.ingest_start_date, _utc_datetime),
+        sagemaker_pool=_knob("OGIRI_SAGEMAKER_POOL", d.sagemaker_pool, str),
     )

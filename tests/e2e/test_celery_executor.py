@@ -78,7 +78,7 @@ def celery(tmp_path_factory):
             for day, size in zip([*PIPELINE_DAYS, KILL_DAY], sizes, strict=True):
                 part, rows = rows[:size], rows[size:]
                 env.land(day, part)
-                landed[day.isoformat()] = {caption for _, caption in part}
+                landed[day.isoformat()] = sorted(caption for _, caption in part)
             airflow_env = {
                 **env.env,
                 "AIRFLOW_CONN_OGIRI_LEDGER": databases.connection_uri("ledger"),
