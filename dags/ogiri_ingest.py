@@ -76,7 +76,7 @@ KNOBS = parse_knobs()
         "max_caption_chars": Param(None, type=["null", "integer"], minimum=1, title="Max caption length",
                                    description="In characters. Empty: OGIRI_MAX_CAPTION_CHARS (280)."),
         "rekognition_tps": Param(None, type=["null", "number"], minimum=0, title="DetectLabels calls/s per run",
-                                 description="Shared by the run's chunk tasks. 0 = unlimited. Empty: OGIRI_REKOGNITION_TPS (5)."),
+                                 description="Shared by the run's chunk tasks. 0 = unlimited. Empty: OGIRI_REKOGNITION_TPS (20)."),
         "min_confidence": Param(None, type=["null", "number"], minimum=0, maximum=100, title="Label min confidence",
                                 description="Percent. Empty: OGIRI_REKOGNITION_MIN_CONFIDENCE (70)."),
     },

@@ -118,7 +118,7 @@ class Settings:
     allowed_s3_sources: tuple[str, ...] = ()
     #: Decoded-pixel memory all concurrent image decodes of one chunk task may hold at once (MiB).
     decode_memory_mb: int = 512
-    rekognition_tps: float = 5.0
+    rekognition_tps: float = 20.0  # one ingest run's DetectLabels budget (its chunk tasks share it)
     rekognition_min_confidence: float = 70.0
     ingest_chunk_rows: int = 500
     #: ``host:port`` pairs (or bare hosts) that may resolve to private/loopback addresses.
