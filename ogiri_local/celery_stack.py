@@ -32,10 +32,11 @@ DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: How to start each service when it is not reachable (said in the error).
 START_HINTS = {
-    "redis": "redis-server --bind 127.0.0.1 --port 6379 --daemonize yes   (or: sudo service redis-server start)",
-    "amqp": "sudo service rabbitmq-server start   (listens on 127.0.0.1:5672, user guest/guest)",
-    "postgresql": "sudo service postgresql start   (trust auth for user postgres on 127.0.0.1:5432)",
+    "redis": "redis-server --bind {host} --port {port} --daemonize yes   (or: sudo service redis-server start)",
+    "amqp": "sudo service rabbitmq-server start   (listens on {host}:{port}, user guest/guest)",
+    "postgresql": "sudo service postgresql start   (trust auth for user postgres on {host}:{port})",
 }
+DEFAULT_PORTS = {"redis": 6379, "amqp": 5672, "postgresql": 5432}
 
 
 class ServiceUnreachable(RuntimeError):
@@ -43,8 +44,10 @@ class ServiceUnreachable(RuntimeError):
 
 
 def _unreachable(what: str, url: str, scheme: str, exc: BaseException) -> ServiceUnreachable:
+    parts = urlsplit(url)
+    hint = START_HINTS[scheme].format(host=parts.hostname or "127.0.0.1", port=parts.port or DEFAULT_PORTS[scheme])
     return ServiceUnreachable(
-        f"{what} at {url} is not reachable ({exc}). Start it with:\n    {START_HINTS[scheme]}\n"
+        f"{what} at {url} is not reachable ({exc}). Start it with:\n    {hint}\n"
         f"or point OGIRI_CELERY_BROKER_URL / OGIRI_POSTGRES_URL at a running one."
     )
 
