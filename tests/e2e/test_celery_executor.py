@@ -8,7 +8,7 @@ together land on different workers.
 
 1. ``ogiri_ingest`` for two dates (two runs at once), then ``ogiri_train`` and ``ogiri_batch_caption``
    through the real scheduler: every run succeeds, tasks ran on both workers (task-instance
-   hostnames), and DynamoDB and the ledger hold what the LocalExecutor run holds
+   hostnames), the SageMaker job tasks ran in the ``sagemaker`` pool (1 slot here), and DynamoDB and the ledger hold what the LocalExecutor run holds
    (tests/e2e/test_real_scheduler.py): exactly the landed rows, each under its partition date.
 2. One worker is SIGKILLed while it runs an ingest chunk: Airflow's heartbeat timeout fails that
    try, the retry runs on the other worker, and the run succeeds with nothing lost or duplicated.
@@ -91,11 +91,14 @@ def celery(tmp_path_factory):
                 "OGIRI_REKOGNITION_TPS": "50",
                 "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
                 "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large",
+                # SageMaker job tasks in one pool of 1 slot: one job at a time, account-wide.
+                "OGIRI_SAGEMAKER_POOL": "sagemaker",
                 # A killed worker's task is failed (and retried) after 30 s without a heartbeat.
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             }
             with CeleryStack(tmp / "airflow", databases, env=airflow_env, concurrency=1) as stack:
+                stack.ensure_pool("sagemaker", 1, "SageMaker jobs at once")
                 _wait_for_dags(stack, {"ogiri_ingest", "ogiri_train", "ogiri_batch_caption"})
                 yield SimpleNamespace(env=env, stack=stack, databases=databases, landed=landed)
     finally:
@@ -180,6 +183,9 @@ def test_every_dag_on_two_celery_workers(celery):
     hosts = {ti["hostname"] for ti in tis if ti["state"] == "success"}
     assert set(stack.hostnames) <= hosts, f"tasks ran on {hosts}, not on both workers {stack.hostnames}"
     assert hosts <= set(stack.hostnames), f"a task ran outside the Celery workers: {hosts}"
+    job_tasks = {(ti["task_id"], ti["pool"]) for ti in tis if ti["task_id"] in
+                 ("train_model", "evaluate_models", "caption_set")}
+    assert job_tasks == {("train_model", "sagemaker"), ("evaluate_models", "sagemaker"), ("caption_set", "sagemaker")}
 
     # What the LocalExecutor run asserts: DynamoDB holds exactly the landed rows, once each.
     stored = _dynamodb_by_date(env)
