@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -73,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     today = datetime.now(UTC).date()
     days = [today - timedelta(days=20), today - timedelta(days=19)]
     root = Path(tempfile.mkdtemp(prefix="ogiri-bench-celery-"))
+    try:
+        one, two = _both(root, days, args)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    _print(one, two, args)
+    return 0
+
+
+def _both(root: Path, days: list[date], args: argparse.Namespace) -> tuple[dict, dict]:
     with LocalEnvironment(root / "env", n_images=2 * args.rows) as env, \
             ThrowawayDatabases("metadata", "results", "ledger") as databases:
         rows = env.synthetic_rows(root / "all.csv")
@@ -93,14 +103,17 @@ def main(argv: list[str] | None = None) -> int:
             stack.start_worker(2)
             stack.wait_worker_ready(2)
             two = _case(stack, days[1], args.rows, args.chunk_rows)
+    return one, two
+
+
+def _print(one: dict, two: dict, args: argparse.Namespace) -> None:
     print(f"\nogiri_ingest, one partition of {args.rows} rows in {one['chunks']} chunks of {args.chunk_rows}, "
           f"CeleryExecutor, 1 task slot per worker, {os.cpu_count()} CPU(s):")
     print(f"{'workers':>8} {'run wall s':>11} {'chunk phase s':>14} {'rows/s':>8}  chunks ran on")
     for n, case in ((1, one), (2, two)):
         print(f"{n:>8} {case['wall']:>11.1f} {case['phase']:>14.1f} {case['rows_s']:>8.1f}  {', '.join(case['hosts'])}")
     print(f"2 workers / 1 worker (rows/s over the chunk phase): {two['rows_s'] / one['rows_s']:.2f}x; "
-          f"run wall {one['wall'] / two['wall']:.2f}x")
-    return 0
+          f"run wall {one['wall'] / two['wall']:.2f}x; load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
