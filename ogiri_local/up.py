@@ -72,6 +72,16 @@ def _stack(args: argparse.Namespace, airflow_env: dict[str, str]) -> Generator[A
             yield stack
 
 
+def _check_celery_services() -> None:
+    """Before anything starts: a missing broker or database is a clear error, not a hang."""
+    try:
+        check_broker(os.environ.get("OGIRI_CELERY_BROKER_URL", DEFAULT_BROKER_URL))
+        with ThrowawayDatabases(admin_url=os.environ.get("OGIRI_POSTGRES_URL")):
+            pass
+    except ServiceUnreachable as exc:
+        raise SystemExit(f"make up EXECUTOR=celery: {exc}") from None
+
+
 def _create_pools(stack: AirflowStack) -> None:
     """The ``sagemaker`` pool the job tasks run in (``OGIRI_SAGEMAKER_POOL``): K jobs at once."""
     slots = int(os.environ.get("OGIRI_SAGEMAKER_POOL_SLOTS", "2"))
@@ -95,12 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                              "two workers)")
     args = parser.parse_args(argv)
     if args.executor == "celery":
-        try:  # before anything starts: a missing broker or database is a clear error, not a hang
-            check_broker(os.environ.get("OGIRI_CELERY_BROKER_URL", DEFAULT_BROKER_URL))
-            with ThrowawayDatabases(admin_url=os.environ.get("OGIRI_POSTGRES_URL")):
-                pass
-        except ServiceUnreachable as exc:
-            raise SystemExit(f"make up EXECUTOR=celery: {exc}") from None
+        _check_celery_services()
     ROOT.mkdir(parents=True, exist_ok=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

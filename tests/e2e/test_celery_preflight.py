@@ -92,3 +92,11 @@ def test_throwaway_databases_are_created_and_dropped():
         cur.execute("SELECT datname FROM pg_database")
         assert names.isdisjoint(row[0] for row in cur.fetchall())
     conn.close()
+
+
+def test_make_up_celery_exits_with_the_message_before_starting_anything(monkeypatch):
+    from ogiri_local import up
+
+    monkeypatch.setenv("OGIRI_CELERY_BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(SystemExit, match=r"(?s)make up EXECUTOR=celery: the Celery broker .*redis-server"):
+        up.main(["--executor", "celery"])
