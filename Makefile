@@ -20,8 +20,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)
 	$(PY) -m ogiri_local.demo
 
+# EXECUTOR=celery: CeleryExecutor, Redis broker, PostgreSQL, two workers (ogiri_local/celery_stack.py).
+EXECUTOR ?= local
 up: $(STAMP)
-	$(PY) -m ogiri_local.up
+	$(PY) -m ogiri_local.up --executor $(EXECUTOR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -31,9 +31,10 @@ from airflow.sdk import CronTriggerTimetable, chain, dag, task
 
 from ogiri.batch.operators import RetrySafeTransformOperator
 from ogiri.batch.params import PARAMS
-from ogiri.config import get_settings
+from ogiri.config import get_settings, parse_knobs
 
 DAG_ID = "ogiri_batch_caption"
+SAGEMAKER_POOL = parse_knobs().sagemaker_pool  # caps SageMaker jobs account-wide (OGIRI_SAGEMAKER_POOL)
 
 
 @dag(
@@ -61,6 +62,7 @@ def ogiri_batch_caption():
 
     caption_set = RetrySafeTransformOperator.partial(
         task_id="caption_set",
+        pool=SAGEMAKER_POOL,
         deferrable=True,
         aws_conn_id="{{ ogiri_settings().aws_conn_id }}",
         region_name="{{ ogiri_settings().region }}",

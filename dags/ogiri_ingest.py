@@ -17,7 +17,8 @@ backfills each process their own partition; at most 3 runs at once.
 4. `ingest_chunk` (mapped, one task per chunk; a failed chunk retries alone and rewrites the same
    keys) — fetch with SSRF guards, normalise to RGB JPEG, store at `images/<sha[:2]>/<sha>.jpg`,
    label with Rekognition under a client-side TPS limit (`OGIRI_REKOGNITION_TPS` / param
-   `rekognition_tps`, per chunk task; at most 4 chunk tasks of a run at once), write DynamoDB
+   `rekognition_tps`, the run's budget, split over the chunk tasks that run at once: at most 4,
+   on any worker), write DynamoDB
    records idempotently. Counts per chunk are in each task's log.
 5. `reconcile_run` — fails unless rows in = accepted + duplicates + rejected; writes
    `rejects/dt=<date>/<run>.jsonl`, the ledger row (`ogiri_ledger` connection) and emits the
@@ -74,8 +75,8 @@ KNOBS = parse_knobs()
                             description="Empty: OGIRI_INGEST_CHUNK_ROWS (500)."),
         "max_caption_chars": Param(None, type=["null", "integer"], minimum=1, title="Max caption length",
                                    description="In characters. Empty: OGIRI_MAX_CAPTION_CHARS (280)."),
-        "rekognition_tps": Param(None, type=["null", "number"], minimum=0, title="DetectLabels calls/s per chunk",
-                                 description="0 = unlimited. Empty: OGIRI_REKOGNITION_TPS (5)."),
+        "rekognition_tps": Param(None, type=["null", "number"], minimum=0, title="DetectLabels calls/s per run",
+                                 description="Shared by the run's chunk tasks. 0 = unlimited. Empty: OGIRI_REKOGNITION_TPS (20)."),
         "min_confidence": Param(None, type=["null", "number"], minimum=0, maximum=100, title="Label min confidence",
                                 description="Percent. Empty: OGIRI_REKOGNITION_MIN_CONFIDENCE (70)."),
     },

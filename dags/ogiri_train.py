@@ -64,6 +64,7 @@ POLL_SECONDS = parse_knobs().sagemaker_poll_seconds
 #: ``max_active_tis_per_dagrun`` is read by the scheduler from the serialized DAG, not templated, so it
 #: is a deployment knob read at parse time rather than a per-run Param.
 MAX_PARALLEL_TRAINING = parse_knobs().max_parallel_training
+SAGEMAKER_POOL = parse_knobs().sagemaker_pool  # caps SageMaker jobs account-wide (OGIRI_SAGEMAKER_POOL)
 TRAINING_TIMEOUT = timedelta(hours=12)
 #: The SageMaker operators use the same AWS connection and region as the task bodies
 #: (``OGIRI_AWS_CONN_ID``, ``OGIRI_REGION``), rendered when each task runs.
@@ -156,6 +157,7 @@ def ogiri_train():
     training_config = configure_training(dataset, source)
     train_model = ReattachingTrainingOperator.partial(  # one mapped instance (and job) per candidate
         task_id="train_model",
+        pool=SAGEMAKER_POOL,
         deferrable=True,
         check_interval=POLL_SECONDS,
         max_attempts=int(TRAINING_TIMEOUT.total_seconds() // max(POLL_SECONDS, 1)),
@@ -166,6 +168,7 @@ def ogiri_train():
     tuning_config = configure_tuning(dataset, source)
     tune_model = ReattachingTuningOperator(  # skipped unless the tuning param is set
         task_id="tune_model",
+        pool=SAGEMAKER_POOL,
         config=tuning_config,
         deferrable=True,
         check_interval=POLL_SECONDS,
@@ -177,6 +180,7 @@ def ogiri_train():
     evaluation_config = configure_evaluation(dataset, source)
     evaluate_models = ReattachingProcessingOperator(
         task_id="evaluate_models",
+        pool=SAGEMAKER_POOL,
         config=evaluation_config,
         deferrable=True,
         check_interval=POLL_SECONDS,

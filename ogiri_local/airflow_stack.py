@@ -90,18 +90,9 @@ class AirflowStack:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        logs = self.home / "stack-logs"
-        logs.mkdir(exist_ok=True)
+        logs = self.logs
         for name, argv in COMPONENTS.items():
-            out = open(logs / f"{name}.log", "w")  # noqa: SIM115 - handed to the child process
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *[a.format(port=self.port) for a in argv]],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            out.close()
+            self.spawn(name, [a.format(port=self.port) for a in argv])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
@@ -117,6 +108,27 @@ class AirflowStack:
             time.sleep(1)
         self.stop()
         raise RuntimeError(f"Airflow API not healthy within {timeout:.0f} s (logs in {logs})")
+
+    @property
+    def logs(self) -> Path:
+        """The folder holding one ``<component>.log`` per process started."""
+        path = self.home / "stack-logs"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None):
+        """Start ``airflow <argv>`` in its own session as component ``name`` (output in its log)."""
+        out = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - handed to the child process
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *argv],
+            env=env or self.env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        return self.procs[name]
 
     def __enter__(self) -> AirflowStack:
         return self.start()
@@ -145,6 +157,17 @@ class AirflowStack:
         self.procs.clear()
 
     # -- REST API v2 ---------------------------------------------------------------------------
+    def ensure_pool(self, name: str, slots: int, description: str, *, include_deferred: bool = True) -> dict:
+        """Create (or resize) pool ``name``; deferred tasks hold their slot unless told otherwise
+        (a deferrable SageMaker operator waits for its job in the triggerer, and still counts)."""
+        body = {"name": name, "slots": slots, "description": description, "include_deferred": include_deferred}
+        try:
+            return self.request("POST", "/api/v2/pools", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+            return self.request("PATCH", f"/api/v2/pools/{name}", body)
+
     @property
     def password(self) -> str:
         """The generated password of the ``admin`` user."""

@@ -13,9 +13,18 @@ import argparse
 import os
 import signal
 import time
+from collections.abc import Generator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from ogiri_local.airflow_stack import AirflowStack
+from ogiri_local.celery_stack import (
+    DEFAULT_BROKER_URL,
+    CeleryStack,
+    ServiceUnreachable,
+    ThrowawayDatabases,
+    check_broker,
+)
 from ogiri_local.emulator import REPO
 from ogiri_local.environment import LocalEnvironment
 
@@ -44,12 +53,59 @@ def _land_recent_days(env: LocalEnvironment, days: int = 3) -> list[str]:
     ]
 
 
+@contextmanager
+def _stack(args: argparse.Namespace, airflow_env: dict[str, str]) -> Generator[AirflowStack]:
+    """The LocalExecutor stack (SQLite metadata and ledger under ``.local/up``) or the Celery one
+    (throwaway PostgreSQL databases for metadata, Celery results and ledger, dropped on exit)."""
+    if args.executor == "local":
+        print("starting Airflow (api-server, scheduler, dag-processor, triggerer)…", flush=True)
+        with AirflowStack(ROOT / "airflow", env=airflow_env, port=args.port) as stack:
+            _create_pools(stack)
+            yield stack
+        return
+    print("starting Airflow on the CeleryExecutor (api-server, scheduler, dag-processor, triggerer, "
+          "2 Celery workers)…", flush=True)
+    with ThrowawayDatabases("metadata", "results", "ledger") as databases:
+        env = {**airflow_env, "AIRFLOW_CONN_OGIRI_LEDGER": databases.connection_uri("ledger")}
+        with CeleryStack(ROOT / "airflow-celery", databases, env=env, port=args.port) as stack:
+            _create_pools(stack)
+            yield stack
+
+
+def _check_celery_services() -> None:
+    """Before anything starts: a missing broker or database is a clear error, not a hang."""
+    try:
+        check_broker(os.environ.get("OGIRI_CELERY_BROKER_URL", DEFAULT_BROKER_URL))
+        with ThrowawayDatabases(admin_url=os.environ.get("OGIRI_POSTGRES_URL")):
+            pass
+    except ServiceUnreachable as exc:
+        raise SystemExit(f"make up EXECUTOR=celery: {exc}") from None
+
+
+def _create_pools(stack: AirflowStack) -> None:
+    """The ``sagemaker`` pool the job tasks run in (``OGIRI_SAGEMAKER_POOL``): K jobs at once."""
+    slots = int(os.environ.get("OGIRI_SAGEMAKER_POOL_SLOTS", "2"))
+    stack.ensure_pool("sagemaker", slots, "SageMaker jobs running at once (training, evaluation, batch transform)")
+
+
+def _describe(stack: AirflowStack) -> str:
+    if isinstance(stack, CeleryStack):
+        return (f"CeleryExecutor, broker {stack.broker_url}, queue {stack.queue}, workers "
+                f"{', '.join(stack.hostnames)} (working dirs under {stack.worker_root})")
+    return "LocalExecutor (metadata and ledger on SQLite)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Start everything, print how to reach it, wait for Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("OGIRI_UP_PORT", "8080")))
     parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("OGIRI_EMULATOR_PORT", "5055")))
+    parser.add_argument("--executor", choices=["local", "celery"], default=os.environ.get("EXECUTOR") or "local",
+                        help="local: LocalExecutor on SQLite; celery: CeleryExecutor (Redis broker, PostgreSQL, "
+                             "two workers)")
     args = parser.parse_args(argv)
+    if args.executor == "celery":
+        _check_celery_services()
     ROOT.mkdir(parents=True, exist_ok=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
@@ -69,9 +125,9 @@ def main(argv: list[str] | None = None) -> None:
             "OGIRI_LANDING_TIMEOUT_S": "900",
             "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
             "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large",
+            "OGIRI_SAGEMAKER_POOL": "sagemaker",
         }
-        print("starting Airflow (api-server, scheduler, dag-processor, triggerer)…", flush=True)
-        with AirflowStack(ROOT / "airflow", env=airflow_env, port=args.port) as stack:
+        with _stack(args, airflow_env) as stack:
             print(
                 f"\nAirflow UI:     {stack.url}\n"
                 f"Ogiri pages:    {stack.url}/ogiri/ingest  (\"Ogiri\" in the UI's navigation)\n"
@@ -80,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"emulator:       {env.emulator.url}  (AWS endpoint for boto3 / the aws CLI)\n"
                 f"images served:  {env.images.base_url}\n"
                 f"landed:         {', '.join(landed)}\n"
-                f"component logs: {stack.home / 'stack-logs'}\n\n"
+                f"component logs: {stack.home / 'stack-logs'}\n"
+                f"executor:       {_describe(stack)}\n\n"
                 "DAGs start paused. Unpause ogiri_train FIRST, then ogiri_ingest: ogiri_train runs on the\n"
                 "ogiri_captions asset that each ingest run emits, and Airflow queues asset-triggered runs\n"
                 "only for consumers that are unpaused when the event arrives.\n"

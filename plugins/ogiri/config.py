@@ -118,7 +118,7 @@ class Settings:
     allowed_s3_sources: tuple[str, ...] = ()
     #: Decoded-pixel memory all concurrent image decodes of one chunk task may hold at once (MiB).
     decode_memory_mb: int = 512
-    rekognition_tps: float = 5.0
+    rekognition_tps: float = 20.0  # one ingest run's DetectLabels budget (its chunk tasks share it)
     rekognition_min_confidence: float = 70.0
     ingest_chunk_rows: int = 500
     #: ``host:port`` pairs (or bare hosts) that may resolve to private/loopback addresses.
@@ -230,6 +230,10 @@ class ParseKnobs:
     #: training jobs (GPU instances) of one run at once. The scheduler reads it from the serialized DAG,
     #: so it cannot come from a run's Params.
     max_parallel_training: int = 2
+    #: Airflow pool of the tasks that run SageMaker jobs (training, evaluation, batch transform):
+    #: ``OGIRI_SAGEMAKER_POOL=sagemaker`` with a pool of K slots (``include_deferred``) caps the jobs
+    #: running at once account-wide at K, across DAGs and runs.
+    sagemaker_pool: str = "default_pool"
 
 
 def _knob(name: str, default: Any, convert: Any) -> Any:
@@ -269,4 +273,5 @@ def parse_knobs() -> ParseKnobs:
         landing_deferrable=_knob("OGIRI_LANDING_DEFERRABLE", d.landing_deferrable, parse_bool),
         ingest_start_date=_knob("OGIRI_INGEST_START_DATE", d.ingest_start_date, _utc_datetime),
         max_parallel_training=_knob("OGIRI_MAX_PARALLEL_TRAINING", d.max_parallel_training, _positive_int),
+        sagemaker_pool=_knob("OGIRI_SAGEMAKER_POOL", d.sagemaker_pool, str),
     )

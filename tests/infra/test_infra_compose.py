@@ -277,3 +277,48 @@ def test_ledger_init_script_creates_a_database_the_ledger_can_use(monkeypatch):
         admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         admin.execute(f'DROP ROLE IF EXISTS "{user}"')
         admin.close()
+
+
+def _celery_model(compose_cmd, profiles: str = "celery") -> dict:
+    flags = [arg for profile in profiles.split(",") for arg in ("--profile", profile)]
+    result = compose_cmd(
+        *flags, "config", "--format", "json",
+        extra_env={"OGIRI_EXECUTOR": "CeleryExecutor", "AIRFLOW_UID": "1234"},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_celery_profile_adds_redis_and_two_workers_of_the_official_file(compose_cmd):
+    services = _celery_model(compose_cmd)["services"]
+    assert set(services) == {"postgres", "localaws", "ogiri-provision", "airflow-init", "redis", "airflow-worker",
+                             *AIRFLOW_SERVICES}
+    worker = services["airflow-worker"]
+    assert worker["command"] == ["celery", "worker"]
+    assert worker["deploy"]["replicas"] == 2
+    assert worker["environment"]["DUMB_INIT_SETSID"] == "0"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+    assert "ports" not in services["redis"], "the broker is reachable only inside the compose network"
+    for name in (*AIRFLOW_SERVICES, "airflow-worker", "airflow-init"):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://airflow:airflow@postgres/airflow"
+        assert env["AIRFLOW_CONN_AWS_DEFAULT"] == services["airflow-scheduler"]["environment"]["AIRFLOW_CONN_AWS_DEFAULT"]
+        assert env["AIRFLOW_CONN_OGIRI_LEDGER"].startswith("postgres://"), "the ledger is never a local file"
+    assert services["airflow-scheduler"]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_flower_profile_publishes_on_loopback_only(compose_cmd):
+    flower = _celery_model(compose_cmd, "celery,flower")["services"]["flower"]
+    assert flower["command"] == ["celery", "flower"]
+    assert [(p["host_ip"], p["published"]) for p in flower["ports"]] == [("127.0.0.1", "5555")]
+
+
+def test_worker_count_is_a_setting(compose_cmd):
+    result = compose_cmd("--profile", "celery", "config", "--format", "json",
+                         extra_env={"OGIRI_EXECUTOR": "CeleryExecutor", "OGIRI_CELERY_WORKERS": "4"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["services"]["airflow-worker"]["deploy"]["replicas"] == 4

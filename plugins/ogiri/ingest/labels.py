@@ -18,6 +18,20 @@ from ogiri.catalog import ImageLabels
 log = logging.getLogger(__name__)
 
 MAX_LABELS = 10
+#: Chunk tasks of one run that may run at once (``ingest_chunk``'s ``max_active_tis_per_dagrun``).
+MAX_CHUNKS_AT_ONCE = 4
+
+
+def chunk_tps(run_tps: float, chunks: int, at_once: int = MAX_CHUNKS_AT_ONCE) -> float:
+    """One chunk task's share of a run's ``DetectLabels`` budget of ``run_tps`` calls/s.
+
+    The run's chunk tasks run side by side (on one or many workers), each with its own client-side
+    limit: splitting the budget over the chunk tasks that can run at once keeps the whole run within
+    ``run_tps``. ``0`` stays unlimited.
+    """
+    if run_tps <= 0:
+        return 0.0
+    return run_tps / max(1, min(int(chunks), at_once))
 
 
 class Labeler:

@@ -90,7 +90,7 @@ def plan_run(run: Run, info: Mapping[str, str]) -> list[dict[str, Any]]:
     planned_at = datetime.now(UTC).isoformat()  # for the elapsed time in the log only
     log.info("partition %s: %d rows in %d chunk(s): %s", info["partition_date"], sum(r.rows for r in refs),
              len(refs), [r.rows for r in refs])
-    return [dict(r.as_dict(), planned_at=planned_at) for r in refs]
+    return [dict(r.as_dict(), planned_at=planned_at, chunks=len(refs)) for r in refs]
 
 
 def result_key(chunk_key: str) -> str:
@@ -102,7 +102,7 @@ def ingest_chunk(run: Run, info: Mapping[str, str], chunk: Mapping[str, Any]) ->
     """Ingest one staged chunk; stage its full result (with rejects) and return its counts."""
     from ogiri.aws import put_if_changed
     from ogiri.ingest.fetch import FetchPolicy, SafeFetcher
-    from ogiri.ingest.labels import Labeler
+    from ogiri.ingest.labels import MAX_CHUNKS_AT_ONCE, Labeler, chunk_tps
     from ogiri.ingest.pipeline import ChunkJob, process_chunk
     from ogiri.ingest.plan import read_chunk
 
@@ -112,8 +112,11 @@ def ingest_chunk(run: Run, info: Mapping[str, str], chunk: Mapping[str, Any]) ->
     if len(entries) != chunk["rows"]:
         raise RuntimeError(f"chunk {chunk['key']} holds {len(entries)} rows, planned {chunk['rows']}")
     fetcher = SafeFetcher(FetchPolicy.from_settings(settings), s3_client=clients.s3)
-    labeler = Labeler(clients.rekognition, tps=float(run.params["rekognition_tps"]),
+    run_tps = float(run.params["rekognition_tps"])
+    labeler = Labeler(clients.rekognition, tps=chunk_tps(run_tps, int(chunk.get("chunks", MAX_CHUNKS_AT_ONCE))),
                       min_confidence=float(run.params["min_confidence"]))
+    log.info("chunk %s: DetectLabels at most %.2f/s, its share of the run's %.2f/s (0 = unlimited)",
+             chunk["index"], labeler.limiter.rate, run_tps)
     job = ChunkJob(
         bucket=info["bucket"],
         table=info["table"],
