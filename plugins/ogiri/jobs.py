@@ -50,6 +50,8 @@ _STOP = {
     "Training": ("stop_training_job", "TrainingJobName", "describe_training_job", "TrainingJobStatus"),
     "Processing": ("stop_processing_job", "ProcessingJobName", "describe_processing_job", "ProcessingJobStatus"),
     "Transform": ("stop_transform_job", "TransformJobName", "describe_transform_job", "TransformJobStatus"),
+    "Tuning": ("stop_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+               "describe_hyper_parameter_tuning_job", "HyperParameterTuningJobStatus"),
 }
 ENDED_BADLY = frozenset({"Failed", "Stopped"})
 #: At most this many restarts of a failed job, so a broken job can never loop on paid instances.

@@ -82,6 +82,26 @@ def test_a_job_that_already_ended_or_never_started_is_left_alone(running_job, aw
     assert stop_job(sm, "Training", "ogiri-train-never-created", LOG) is False
 
 
+def test_killing_the_tuning_task_stops_the_tuning_job_and_its_training_jobs(running_job, aws):
+    from ogiri.jobs import ReattachingTuningOperator
+
+    _, admin = running_job
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "emulator"))
+    from test_sagemaker_tuning import TUNING_TERMINAL, tuning_request
+
+    admin.create_hyper_parameter_tuning_job(**tuning_request("ogiri-hpo-kill", "sm-stop-test", max_jobs=2,
+                                                             parallel=1, static={"sleep": 120}))
+    poll(lambda: admin.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="ogiri-hpo-kill"),
+         "HyperParameterTuningJobStatus", until={"InProgress"})
+    op = ReattachingTuningOperator(task_id="tune_model", config={"HyperParameterTuningJobName": "ogiri-hpo-kill"},
+                                   region_name="us-east-1")
+    op.on_kill()  # as the worker (sagemaker:StopHyperParameterTuningJob on ogiri-* tuning jobs)
+    desc, _ = poll(lambda: admin.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="ogiri-hpo-kill"),
+                   "HyperParameterTuningJobStatus", until=TUNING_TERMINAL)
+    assert desc["HyperParameterTuningJobStatus"] == "Stopped"
+    assert desc["TrainingJobStatusCounters"]["InProgress"] == 0
+
+
 def test_the_provider_trigger_is_swapped_for_the_stopping_one(monkeypatch):
     from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
     from airflow.sdk.exceptions import TaskDeferred
