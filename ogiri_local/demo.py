@@ -186,11 +186,8 @@ def _candidates_summary(env, ledger, train_run_id: str) -> None:
     print(f"Winner: {evaluation.get('candidate_job')} (gate: {evaluation.get('decision')}; {evaluation.get('reason')})")
 
 
-def _summary(env, dates: list[date], train_run_id: str) -> None:
-    from ogiri.ledger import Ledger
-
-    ledger = Ledger.from_connection()
-    banner("Summary")
+def _ingest_summary(env, ledger, dates: list[date]) -> None:
+    """Rows per partition date and a few DynamoDB items."""
     print("Ingestion (per partition date):")
     for day in dates:
         for run in ledger.ingest_runs_for(day.isoformat()):
@@ -207,9 +204,10 @@ def _summary(env, dates: list[date], train_run_id: str) -> None:
     for item in items:
         labels = [lab["M"]["Name"]["S"] for lab in item.get("Labels", {}).get("L", [])][:5]
         print(f"  {item['Caption']['S']}  labels={labels}")
-    endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
-    champion = ledger.champion(endpoint)
-    history = ledger.deployment_history(endpoint)
+
+
+def _training_summary(ledger, history: list[dict]) -> None:
+    """Each deployed run's training job, metrics, frozen-test scores and gate decision."""
     print("Training and evaluation:")
     for dep in history:
         job = dep.get("training_job")
@@ -225,7 +223,10 @@ def _summary(env, dates: list[date], train_run_id: str) -> None:
             test = {k: round(v, 3) for k, v in (evaluation.get("candidate_metrics") or {}).items()
                     if k in ("bleu4", "cider", "distinct1", "distinct2", "mean_length")}
             print(f"  frozen test set: {test}; gate: {evaluation.get('decision')} ({evaluation.get('reason')})")
-    _candidates_summary(env, ledger, train_run_id)
+
+
+def _serving_summary(env, endpoint: str, champion: dict | None, history: list[dict]) -> None:
+    """Deployments, the champion and a few captions from the endpoint, then the batch summaries."""
     print("Deployments:")
     for dep in history:
         guard = f" [{dep.get('strategy')}: {dep.get('outcome')}]" if dep.get("strategy") else ""
@@ -247,6 +248,19 @@ def _summary(env, dates: list[date], train_run_id: str) -> None:
             summary = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
             counts = {k: v for k, v in summary.items() if isinstance(v, int)}
             print(f"Batch captioning (s3://{bucket}/{obj['Key']}): {counts}")
+
+
+def _summary(env, dates: list[date], train_run_id: str) -> None:
+    from ogiri.ledger import Ledger
+
+    ledger = Ledger.from_connection()
+    banner("Summary")
+    _ingest_summary(env, ledger, dates)
+    endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
+    history = ledger.deployment_history(endpoint)
+    _training_summary(ledger, history)
+    _candidates_summary(env, ledger, train_run_id)
+    _serving_summary(env, endpoint, ledger.champion(endpoint), history)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 JOB_TASKS = {
-    "ogiri_train": {"train_model", "evaluate_models"},
+    "ogiri_train": {"train_model", "tune_model", "evaluate_models"},
     "ogiri_batch_caption": {"caption_set"},
 }
 
