@@ -203,7 +203,7 @@ class EndpointRuntime:
         for worker in workers.values():  # requests already on the new fleet finish there
             worker.drain()
             worker.stop()
-        time.sleep(0.3)  # visible to a poller
+        time.sleep(1.0)  # visible to a poller, even on a loaded machine (on AWS a rollback takes minutes)
         self.pending = None
         set_attrs(self.endpoint, failure_reason=reason, endpoint_status="InService")
 
