@@ -160,6 +160,7 @@ class AirflowUI:
         button.click()
 
     # -- task logs -------------------------------------------------------------------------------
-    def task_page(self, dag_id: str, run_id: str, task_id: str) -> None:
-        """Open a task instance's page (its log is the default tab)."""
-        self.open(f"/dags/{dag_id}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/{task_id}")
+    def task_page(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> None:
+        """Open a task instance's page (its log is the default tab); ``map_index`` for a mapped task."""
+        path = f"/dags/{dag_id}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/{task_id}"
+        self.open(path if map_index is None else f"{path}/mapped/{map_index}")

@@ -96,11 +96,12 @@ def _read_live_epoch_line(ui: AirflowUI, stack: AirflowStack) -> str:
     job had not finished yet (the final metrics line is not there yet)."""
     run = wait_for(lambda: _runs(stack, "ogiri_train"), 300, "an asset-triggered ogiri_train run")[0]
     run_id = run["dag_run_id"]
-    ti_path = f"/api/v2/dags/ogiri_train/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/train_model"
+    # train_model is mapped over the candidates; the default run has one, map index 0
+    ti_path = f"/api/v2/dags/ogiri_train/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/train_model/0"
     wait_for(lambda: stack.request("GET", ti_path)["state"] in ("running", "deferred"), 300, "train_model to start")
 
     def epoch_line() -> str | None:
-        ui.task_page("ogiri_train", run_id, "train_model")
+        ui.task_page("ogiri_train", run_id, "train_model", map_index=0)
         time.sleep(3)  # the log view loads after the page
         text = ui.body_text()
         lines = [ln for ln in text.splitlines() if EPOCH_LINE.search(ln)]
