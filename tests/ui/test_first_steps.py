@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
 import urllib.parse
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -98,7 +99,16 @@ def _read_live_epoch_line(ui: AirflowUI, stack: AirflowStack) -> str:
     run_id = run["dag_run_id"]
     # train_model is mapped over the candidates; the default run has one, map index 0
     ti_path = f"/api/v2/dags/ogiri_train/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/train_model/0"
-    wait_for(lambda: stack.request("GET", ti_path)["state"] in ("running", "deferred"), 300, "train_model to start")
+
+    def started() -> bool:
+        try:
+            return stack.request("GET", ti_path)["state"] in ("running", "deferred")
+        except urllib.error.HTTPError as exc:  # 404 until configure_training has expanded the mapped task
+            if exc.code == 404:
+                return False
+            raise
+
+    wait_for(started, 300, "train_model to start")
 
     def epoch_line() -> str | None:
         ui.task_page("ogiri_train", run_id, "train_model", map_index=0)
