@@ -106,13 +106,8 @@ class Account:
         return [json.loads(line) for line in body.split("\n") if line]  # not splitlines(): U+2028 is data
 
 
-@pytest.fixture
-def account(aws, site, monkeypatch, tmp_path):
-    """Fresh emulated account with bucket + table, settings pointing at them, SQLite ledger."""
-    from ogiri.ingest.tasks import chunk_clients
-    from ogiri.provision import ensure_resources
-    from ogiri.runs import Run
-
+def _ingest_settings(site, monkeypatch, tmp_path) -> Path:
+    """Settings pointing at the test bucket and table, the image site allowed, a SQLite ledger (its path)."""
     ledger = tmp_path / "ledger.db"
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
     monkeypatch.setenv("OGIRI_TABLE", TABLE)
@@ -120,6 +115,17 @@ def account(aws, site, monkeypatch, tmp_path):
     monkeypatch.setenv("OGIRI_REKOGNITION_TPS", "0")
     monkeypatch.setenv("OGIRI_FETCH_CONCURRENCY", "8")
     monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(ledger)}))
+    return ledger
+
+
+@pytest.fixture
+def account(aws, site, monkeypatch, tmp_path):
+    """Fresh emulated account with bucket + table, settings pointing at them, SQLite ledger."""
+    from ogiri.ingest.tasks import chunk_clients
+    from ogiri.provision import ensure_resources
+    from ogiri.runs import Run
+
+    ledger = _ingest_settings(site, monkeypatch, tmp_path)
     clients = chunk_clients(Run.for_key("ogiri_ingest:test"), pool=16)
     ensure_resources(clients.s3, clients.dynamodb, BUCKET, TABLE)
     return Account(aws, clients, ledger_path=ledger)
@@ -132,13 +138,7 @@ def stack_account(aws, stack, site, monkeypatch, tmp_path):
     set-up and assertions only."""
     from types import SimpleNamespace
 
-    ledger = tmp_path / "ledger.db"
-    monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
-    monkeypatch.setenv("OGIRI_TABLE", TABLE)
-    monkeypatch.setenv("OGIRI_PRIVATE_HOST_ALLOWLIST", site.server.allowlist_entry)
-    monkeypatch.setenv("OGIRI_REKOGNITION_TPS", "0")
-    monkeypatch.setenv("OGIRI_FETCH_CONCURRENCY", "8")
-    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(ledger)}))
+    ledger = _ingest_settings(site, monkeypatch, tmp_path)
     found = stack({"EnvironmentName": "test", "BucketName": BUCKET, "TableName": TABLE})
     admin = SimpleNamespace(**{name: aws.client(name) for name in ("s3", "dynamodb", "rekognition")})
     producer = aws.client("s3", **found.principals["producer"])
