@@ -122,8 +122,10 @@ def _emulator_env_only_where_used(request, monkeypatch):
 
 @pytest.fixture
 def aws(emulator):
-    """The emulator, reset to an empty account for this test."""
+    """The emulator, reset to an empty account for this test, enforcing IAM (the session default,
+    whatever an earlier test switched)."""
     emulator.reset()
+    emulator.enforce_iam(True)
     return emulator
 
 

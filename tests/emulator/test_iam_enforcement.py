@@ -28,13 +28,10 @@ BUCKET = "iam-test-bucket"
 
 @pytest.fixture
 def enforced(aws):
-    """The emulator, reset, with IAM enforcement on for this test only."""
+    """The emulator, reset, with IAM enforcement on (the ``aws`` fixture's default)."""
     aws.client("s3").create_bucket(Bucket=BUCKET)
-    set_enforce(aws, True)
-    try:
-        yield aws
-    finally:
-        set_enforce(aws, False)
+    assert get_enforce(aws) == {"enforce": True}
+    return aws
 
 
 def _code(exc: ClientError) -> tuple[str, int]:

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from ogiri_local.emulator import free_port
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
-from iam_helpers import allow, set_enforce, user_with  # noqa: E402
+from iam_helpers import allow, user_with  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "tls-bucket"
@@ -45,15 +45,11 @@ def _seed(admin_s3) -> None:
 def test_tls_only_bucket_policy_denies_plain_http(aws):
     _seed(aws.client("s3"))
     reader = user_with(aws, allow("s3:GetObject", f"arn:aws:s3:::{BUCKET}/*"), name="http-reader")
-    set_enforce(aws, True)
-    try:
-        with pytest.raises(ClientError) as e:
-            reader.client("s3").get_object(Bucket=BUCKET, Key="landing/x")
-        assert e.value.response["Error"]["Code"] == "AccessDenied"
-        assert "with an explicit deny in a resource-based policy" in e.value.response["Error"]["Message"]
-        assert aws.client("s3").get_object(Bucket=BUCKET, Key="landing/x")["Body"].read() == b"ok"  # admin
-    finally:
-        set_enforce(aws, False)
+    with pytest.raises(ClientError) as e:
+        reader.client("s3").get_object(Bucket=BUCKET, Key="landing/x")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    assert "with an explicit deny in a resource-based policy" in e.value.response["Error"]["Message"]
+    assert aws.client("s3").get_object(Bucket=BUCKET, Key="landing/x")["Body"].read() == b"ok"  # admin
 
 
 class _TlsEmulator:

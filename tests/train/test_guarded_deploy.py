@@ -185,8 +185,9 @@ def test_a_slow_model_trips_the_latency_alarm(deploy, capfd):
 
 def test_a_good_model_completes_the_shift_and_a_retry_during_updating_waits(deploy, capfd):
     _first_deploy(deploy, capfd)
-    params = _params(wait_interval_seconds=1)
+    params = _params(wait_interval_seconds=3)  # long enough that both retries below find it Updating
     good = _model(deploy, "ogiri-model-good", {"scale": 5})
+    other = _model(deploy, "ogiri-model-other", {"scale": 7})
     alarms = _put_alarms(deploy, params, good)
     _put_alarms(deploy, params, good)  # idempotent: PutMetricAlarm updates the same two alarms
     cloudwatch = deploy["aws"].client("cloudwatch")
@@ -195,7 +196,6 @@ def test_a_good_model_completes_the_shift_and_a_retry_during_updating_waits(depl
     # The first try called UpdateEndpoint and died; its retry finds the endpoint Updating to this config.
     sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=good,
                        DeploymentConfig=guardrails.deployment_config(params, alarms))
-    other = _model(deploy, "ogiri-model-other", {"scale": 7})
     with pytest.raises(AirflowFailException, match="another deployment"):
         _operator("update", other, guardrails.deployment_config(params, alarms)).execute({})
     endpoint = _operator("update", good, guardrails.deployment_config(params, alarms)).execute({})["Endpoint"]
