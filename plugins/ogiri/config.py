@@ -142,6 +142,13 @@ class Settings:
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
     #: Seconds the Ogiri UI pages keep a ledger/S3/DynamoDB answer before reading it again.
     ui_cache_s: float = 30.0
+    # Labeling (Ground Truth; the template's outputs)
+    #: Private work team (``OGIRI_WORKTEAM_ARN``).
+    workteam_arn: str = ""
+    #: The pre-annotation and consolidation Lambdas and the labeling execution role of the template.
+    labeling_pre_lambda_arn: str = ""
+    labeling_consolidation_lambda_arn: str = ""
+    labeling_role_arn: str = ""
 
     def price_per_hour(self, instance_type: str) -> float | None:
         """On-demand price of ``instance_type`` in USD/hour, or None when unknown."""
@@ -213,6 +220,12 @@ def get_settings() -> Settings:
         deploy_wait_interval_s=_env_int("OGIRI_DEPLOY_WAIT_INTERVAL_S", d.deploy_wait_interval_s),
         instance_prices=prices,
         ui_cache_s=_env_float("OGIRI_UI_CACHE_S", d.ui_cache_s),
+        workteam_arn=_env("OGIRI_WORKTEAM_ARN", d.workteam_arn),
+        labeling_pre_lambda_arn=_env("OGIRI_LABELING_PRE_LAMBDA_ARN", d.labeling_pre_lambda_arn),
+        labeling_consolidation_lambda_arn=_env(
+            "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN", d.labeling_consolidation_lambda_arn
+        ),
+        labeling_role_arn=_env("OGIRI_LABELING_ROLE_ARN", d.labeling_role_arn),
     )
 
 
@@ -234,6 +247,9 @@ class ParseKnobs:
     #: ``OGIRI_SAGEMAKER_POOL=sagemaker`` with a pool of K slots (``include_deferred``) caps the jobs
     #: running at once account-wide at K, across DAGs and runs.
     sagemaker_pool: str = "default_pool"
+    #: ``ogiri_label``'s schedule: a cron expression (``OGIRI_LABEL_SCHEDULE``, e.g. ``0 6 * * 1`` for
+    #: weekly) or empty for manual runs only (the default).
+    label_schedule: str | None = None
 
 
 def _knob(name: str, default: Any, convert: Any) -> Any:
@@ -274,4 +290,10 @@ def parse_knobs() -> ParseKnobs:
         ingest_start_date=_knob("OGIRI_INGEST_START_DATE", d.ingest_start_date, _utc_datetime),
         max_parallel_training=_knob("OGIRI_MAX_PARALLEL_TRAINING", d.max_parallel_training, _positive_int),
         sagemaker_pool=_knob("OGIRI_SAGEMAKER_POOL", d.sagemaker_pool, str),
+        label_schedule=_knob("OGIRI_LABEL_SCHEDULE", d.label_schedule, _cron),
     )
+
+
+def _cron(raw: str) -> str | None:
+    """A five-field cron expression (checked for shape only; Airflow parses it), else None."""
+    return raw if len(raw.split()) == 5 else None
