@@ -37,6 +37,9 @@ _JSON_COLUMNS = frozenset(
 #: ones to a ledger created before (SQLite and PostgreSQL both take ``ALTER TABLE … ADD COLUMN``).
 ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "deployments": {"strategy": "TEXT", "alarms": "TEXT", "outcome": "TEXT", "outcome_alarm": "TEXT"},
+    # ogiri_label's ratings of model captions (medians 1-5, their mean, workers, the labeling job).
+    "batch_captions": {"rating_fit": "DOUBLE PRECISION", "rating_humour": "DOUBLE PRECISION",
+                       "rating": "DOUBLE PRECISION", "rating_count": "INTEGER", "rating_job": "TEXT"},
 }
 
 DEPLOY_ACTIONS = ("create", "update", "rollback", "skip")
@@ -221,6 +224,28 @@ class BatchCaption:
     run_key: str | None = None
 
 
+@dataclass
+class LabelingJob:
+    """One Ground Truth labeling job of ``ogiri_label`` (``objects_in = labeled + rejected + expired``)."""
+
+    job_name: str
+    task_type: str
+    status: str
+    run_key: str | None = None
+    objects_in: int = 0
+    labeled: int = 0
+    rejected: int = 0
+    expired: int = 0
+    workers_per_object: int | None = None
+    mean_agreement: float | None = None
+    report_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.objects_in != self.labeled + self.rejected + self.expired:
+            raise LedgerError(f"labeling job {self.job_name}: objects_in {self.objects_in} != labeled "
+                              f"{self.labeled} + rejected {self.rejected} + expired {self.expired}")
+
+
 class Ledger:
     """Typed access to the ledger tables through a common-sql ``DbApiHook``."""
 
@@ -341,6 +366,16 @@ class Ledger:
         now = utcnow()
         return self.execute_many("upsert_batch_caption", (_row(c, now) for c in captions))
 
+    def record_labeling_job(self, job: LabelingJob) -> None:
+        """Insert or overwrite the row of ``job.job_name``."""
+        self.execute("upsert_labeling_job", _row(job))
+
+    def rate_batch_captions(self, ratings: Iterable[Mapping[str, Any]]) -> int:
+        """Store people's ratings on ``batch_captions`` rows (``image_key``, ``model_name``, ``rating_fit``,
+        ``rating_humour``, ``rating``, ``rating_count``, ``rating_job``); returns how many were given."""
+        now = utcnow()
+        return self.execute_many("rate_batch_caption", ({**r, "now": now} for r in ratings))
+
     # -- lookups --------------------------------------------------------------------------------
 
     def get_ingest_run(self, run_key: str) -> dict[str, Any] | None:
@@ -375,6 +410,14 @@ class Ledger:
     def batch_captions(self, job_name: str) -> list[dict[str, Any]]:
         """Captions written by one batch transform job."""
         return self.query("select_batch_captions", {"job_name": job_name})
+
+    def latest_batch_captions(self) -> list[dict[str, Any]]:
+        """The captions of the latest batch-caption run, lowest score first (errors left out)."""
+        return self.query("select_latest_batch_captions")
+
+    def get_labeling_job(self, job_name: str) -> dict[str, Any] | None:
+        """One labeling job's row, or None."""
+        return _one(self._select("labeling_jobs", "job_name", job_name))
 
     def _select(self, table: str, key: str, value: str) -> list[dict[str, Any]]:
         # table/key come from the fixed method set above, never from callers.

@@ -90,3 +90,20 @@ CREATE TABLE IF NOT EXISTS batch_captions (
 );
 
 CREATE INDEX IF NOT EXISTS ix_batch_captions_job ON batch_captions (job_name);
+
+-- Ground Truth labeling jobs of ogiri_label (issue 16): objects in = labeled + rejected + expired.
+CREATE TABLE IF NOT EXISTS labeling_jobs (
+    job_name            TEXT PRIMARY KEY,
+    run_key             TEXT,
+    task_type           TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    objects_in          INTEGER NOT NULL DEFAULT 0,
+    labeled             INTEGER NOT NULL DEFAULT 0,
+    rejected            INTEGER NOT NULL DEFAULT 0,
+    expired             INTEGER NOT NULL DEFAULT 0,
+    workers_per_object  INTEGER,
+    mean_agreement      DOUBLE PRECISION,
+    report_uri          TEXT,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL
+);
