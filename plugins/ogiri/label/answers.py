@@ -64,6 +64,15 @@ class Outcome:
                 "agreement": self.agreement, "workers": self.workers}
 
 
+def outcome_from_dict(line: Mapping[str, Any], rejects: Sequence[dict[str, Any]] = ()) -> Outcome:
+    """An outcome back from its ``labels.jsonl`` line (and its ``rejects.jsonl`` lines)."""
+    obj = {k: line.get(k) for k in ("id", "task", "image_key", "caption_id", "caption", "origin")}
+    return Outcome(obj=obj, status=line["status"], captions=[(c["caption"], list(c["workers"]))
+                                                             for c in line.get("captions") or []],
+                   ratings=list(line.get("ratings") or []), agreement=line.get("agreement"),
+                   workers=list(line.get("workers") or []), rejects=list(rejects))
+
+
 def caption_problem(text: Any, max_chars: int) -> str | None:
     """Why a written caption breaks the rules (a reason code), or None when it is fine."""
     if not isinstance(text, str):
