@@ -168,23 +168,3 @@ def scan_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         items.extend(from_typed(raw) for raw in page.get("Items", []))
     return items
-
-
-# -- labeling (issue 16): who wrote a caption, and the ratings people gave it ---------------------
-
-#: ``"submitted"`` (ingest; a missing attribute means submitted), ``"human"`` (labeling), ``"model"``.
-CAPTION_SOURCE = "CaptionSource"
-SOURCE_SUBMITTED = "submitted"
-SOURCE_HUMAN = "human"
-SOURCE_MODEL = "model"
-#: Worker ids (no personal data) that wrote a human caption, how many, their agreement (0..1), the job.
-WORKER_IDS = "WorkerIds"
-WORKER_COUNT = "WorkerCount"
-AGREEMENT = "Agreement"
-LABELING_JOB = "LabelingJob"
-#: Ratings on the rated caption item: medians (1-5) of fit and humour, their mean, workers, the job.
-RATING_FIT = "RatingFit"
-RATING_HUMOUR = "RatingHumour"
-RATING = "Rating"
-RATING_COUNT = "RatingCount"
-RATING_JOB = "RatingJob"
