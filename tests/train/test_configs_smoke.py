@@ -340,3 +340,27 @@ def test_configure_training_fails_without_retry_on_a_bad_candidate_or_range_and_
     assert [r["TrainingJobName"] for r in two] == RunNames.for_run(KEY).candidate_jobs(2)
     tuned = {"tuning": {**bad_range["tuning"], "ranges": {"lr": {"min": 0.001, "max": 0.01}}}}
     assert steps.configure_training(steps.run_for_key(KEY, **tuned), DATASET, SOURCE) == []  # tune_model trains
+
+
+def test_rating_params_validate_and_rating_weight_reaches_the_training_job():
+    """Issue 16: min_rating (null or 1-5) filters the dataset; rating_weight (>= 0) is a hyperparameter
+    that a candidate may override."""
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from ogiri.train.params import PARAMS
+
+    min_rating, weight = copy.deepcopy(PARAMS["min_rating"]), copy.deepcopy(PARAMS["rating_weight"])
+    assert min_rating.resolve(None) is None and min_rating.resolve(3.5) == 3.5
+    assert weight.resolve() == 0 and weight.resolve(1.5) == 1.5
+    for param, bad in ((min_rating, 0.5), (min_rating, 6), (min_rating, "4"), (weight, -0.1)):
+        with pytest.raises(ParamValidationError):
+            copy.deepcopy(param).resolve(bad)
+    params = form_defaults(rating_weight=2.0, candidates=[{}, {"rating_weight": 0.5}])
+    assert "min_rating" not in configs.hyperparameters(params)  # a dataset choice, not the trainer's
+    jobs = [configs.training_job_request(get_settings(), RunNames.for_run(KEY), params, DATASET, SOURCE, "img", i, c)
+            for i, c in enumerate(configs.candidates(params))]
+    assert [json.loads(j["HyperParameters"]["rating_weight"]) for j in jobs] == [2.0, 0.5]
+    assert json.loads(configs.training_job_request(get_settings(), RunNames.for_run(KEY), form_defaults(), DATASET,
+                                                   SOURCE, "img")["HyperParameters"]["rating_weight"]) == 0

@@ -70,8 +70,9 @@ def build_dataset(run: Run) -> dict[str, Any]:
         table=run.settings.table,
         min_new_images=int(run.params["min_new_images"]),
         run_key=run.key,
+        min_rating=run.params.get("min_rating"),
     )
-    log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images")}))
+    log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images", "dropped_captions")}))
     return summary
 
 
