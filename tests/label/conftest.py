@@ -1,0 +1,55 @@
+"""Fixtures of the labeling tests: in-process moto (at the HTTP layer) and a SQLite ledger."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from label_env import BUCKET, LAMBDAS, TABLE
+
+
+@pytest.fixture
+def moto_aws(monkeypatch):
+    """moto with the product bucket and caption table; ``aws_default`` points at it."""
+    from moto import mock_aws
+
+    from ogiri import catalog
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(
+        {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}))
+    monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
+    monkeypatch.setenv("OGIRI_TABLE", TABLE)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(**catalog.table_definition(TABLE))
+        yield {"s3": s3, "dynamodb": dynamodb}
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path, monkeypatch):
+    """A fresh SQLite ledger behind the ``ogiri_ledger`` connection."""
+    from ogiri.ledger import Ledger
+
+    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
+    ledger = Ledger.from_connection()
+    ledger.ensure_schema()
+    return ledger
+
+
+@pytest.fixture
+def lambdas():
+    """The two Lambda modules, imported from include/labeling as the Lambda runtime would."""
+    sys.path.insert(0, str(LAMBDAS))
+    try:
+        import consolidation
+        import pre_annotation
+
+        yield pre_annotation, consolidation
+    finally:
+        sys.path.remove(str(LAMBDAS))
