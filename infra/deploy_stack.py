@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ OUTPUT_TO_SETTING = {
     "OgiriTable": "OGIRI_TABLE",
     "OgiriSageMakerRoleArn": "OGIRI_SAGEMAKER_ROLE_ARN",
     "OgiriRegion": "OGIRI_REGION",
+    # ogiri_label (Ground Truth)
+    "OgiriWorkteamArn": "OGIRI_WORKTEAM_ARN",
+    "OgiriLabelingRoleArn": "OGIRI_LABELING_ROLE_ARN",
+    "OgiriLabelingPreLambdaArn": "OGIRI_LABELING_PRE_LAMBDA_ARN",
+    "OgiriLabelingConsolidationLambdaArn": "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN",
 }
 
 _DONE_OK = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
@@ -122,17 +128,20 @@ def deploy(
 
 #: Stack output key of a managed policy -> suffix of the local IAM user that holds only that policy.
 LOCAL_PRINCIPALS = {"WorkerPolicyArn": "airflow-worker", "ProducerPolicyArn": "producer"}
+#: Further managed policies a local principal holds (outputs), beside its main one.
+LOCAL_EXTRA_POLICIES = {"airflow-worker": ("LabelingWorkerPolicyArn",)}
 
 
 def principal_keys(
-    policy_arn: str,
+    policy_arn: str | Sequence[str],
     user_name: str,
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
     session: Any = None,
 ) -> dict[str, str]:
-    """Create (or reuse) IAM user ``user_name`` holding exactly ``policy_arn``; return a fresh access key.
+    """Create (or reuse) IAM user ``user_name`` holding exactly ``policy_arn`` (one ARN or several); return
+    a fresh access key.
 
     For local stacks: on AWS, attach the policy to the role your Airflow workers or producers run as.
     Returns ``{"aws_access_key_id", "aws_secret_access_key"}``.
@@ -144,7 +153,8 @@ def principal_keys(
         iam.create_user(UserName=user_name)
     except iam.exceptions.EntityAlreadyExistsException:
         pass
-    iam.attach_user_policy(UserName=user_name, PolicyArn=policy_arn)
+    for arn in [policy_arn] if isinstance(policy_arn, str) else policy_arn:
+        iam.attach_user_policy(UserName=user_name, PolicyArn=arn)
     key = iam.create_access_key(UserName=user_name)["AccessKey"]
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
@@ -152,7 +162,8 @@ def principal_keys(
 def local_principals(outputs: dict[str, str], stack_name: str, **client_kwargs: Any) -> dict[str, dict]:
     """Keys for the worker and producer principals of a deployed stack: ``{"airflow-worker": {...}, ...}``."""
     return {
-        role: principal_keys(outputs[key], f"{stack_name}-{role}", **client_kwargs)
+        role: principal_keys([outputs[key], *(outputs[k] for k in LOCAL_EXTRA_POLICIES.get(role, ()))],
+                             f"{stack_name}-{role}", **client_kwargs)
         for key, role in LOCAL_PRINCIPALS.items()
     }
 

@@ -59,10 +59,13 @@ def _physical_ids(template: dict[str, Any], params: dict[str, str], conditions: 
         "DataBucket": {"Ref": bucket, "Arn": f"arn:{PARTITION}:s3:::{bucket}"},
         "CaptionTable": {"Ref": table, "Arn": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{table}"},
     }
-    for logical in ("SageMakerExecutionRole", "WorkerRole"):
+    for logical in [k for k, r in res.items() if r["Type"] == "AWS::IAM::Role"]:
         name = _resolve(res[logical]["Properties"]["RoleName"], ctx)
         physical[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"}
-    for logical in ("WorkerPolicy", "ProducerPolicy"):
+    for logical in [k for k, r in res.items() if r["Type"] == "AWS::Lambda::Function"]:
+        name = _resolve(res[logical]["Properties"]["FunctionName"], ctx)
+        physical[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}"}
+    for logical in [k for k, r in res.items() if r["Type"] == "AWS::IAM::ManagedPolicy"]:
         policy_name = _resolve(res[logical]["Properties"]["ManagedPolicyName"], ctx)
         physical[logical] = {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{policy_name}"}
     return physical

@@ -46,6 +46,10 @@ SOURCES = {
         *sorted((REPO / "include" / "training").rglob("*.py")),
     ],
     "ProducerPolicy": lambda: [REPO / "ogiri_local" / "environment.py"],
+    # ogiri_label: Ground Truth acts as the labeling role (the emulator's model of it), the
+    # consolidation Lambda reads the answers' payload as its own role.
+    "LabelingRole": lambda: sorted((REPO / "localaws").rglob("*.py")),
+    "ConsolidationFunctionRole": lambda: [REPO / "include" / "labeling" / "consolidation.py"],
 }
 
 #: Actions authorized on another call: the code words that trigger them.
@@ -56,7 +60,8 @@ RIDES_ON = {
     "s3:GetObject": ("get_object", "head_object", "download_file", "download_fileobj"),
     "s3:PutObject": ("put_object", "upload_file", "upload_fileobj"),
     "s3:DeleteObject": ("delete_object",),  # delete_objects too
-    "s3:AbortMultipartUpload": ("upload_file", "upload_fileobj"),  # s3transfer aborts a failed multipart upload
+    "s3:AbortMultipartUpload": ("upload_file", "upload_fileobj"),
+    "lambda:InvokeFunction": ("invoke", "run_lambda"),  # s3transfer aborts a failed multipart upload
 }
 
 #: Grants whose caller is outside this repository, with the reason.

@@ -117,12 +117,15 @@ def _allowed_scopes(resolved) -> list[str]:
         rf"{re.escape(bucket_arn)}(/[a-z-]+/\*)?",
         rf"{re.escape(table_arn)}(/index/\*)?",
         rf"{re.escape(sm)}(training-job|processing-job|transform-job|model|endpoint-config|endpoint"
-        rf"|model-package-group|model-package|hyper-parameter-tuning-job)/ogiri-\*",
+        rf"|model-package-group|model-package|hyper-parameter-tuning-job|labeling-job)/ogiri-\*",
         rf"{re.escape(sm)}model-package/\*",
         rf"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/\*(:log-stream:\*)?",
         rf"arn:aws:ecr:{REGION}:{dlc}:repository/pytorch-(training|inference)",
         rf"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ogiri-\*",
         re.escape(resolved.physical["SageMakerExecutionRole"]["Arn"]),
+        re.escape(resolved.physical["LabelingRole"]["Arn"]),
+        rf"{re.escape(bucket_arn)}/labeling/\*/output/\*",
+        rf"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ogiri-[a-z0-9-]+-label-(pre|acs)",
     ]
 
 
@@ -171,14 +174,14 @@ def test_every_action_is_granted_on_a_resource_type_it_supports(resolved):
 
 
 def test_pass_role_only_for_the_sagemaker_role_and_only_to_sagemaker(resolved):
-    sm_role = resolved.physical["SageMakerExecutionRole"]["Arn"]
+    sm_roles = {resolved.physical[r]["Arn"] for r in ("SageMakerExecutionRole", "LabelingRole")}
     grants = [s for s in all_policy_statements(resolved.resources) if s.effect == "Allow"]
     iam_actions = [(s.owner, a) for s in grants for a in s.actions if a.lower().startswith(("iam:", "sts:"))]
     assert {a for _, a in iam_actions} == {"iam:PassRole"}, iam_actions
     for s in grants:
         if "iam:PassRole" in s.actions:
             assert s.actions == ("iam:PassRole",)
-            assert s.resources == (sm_role,)
+            assert len(s.resources) == 1 and s.resources[0] in sm_roles
             assert s.condition == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
@@ -474,3 +477,30 @@ def test_policies_fit_iam_size_limits_even_with_the_longest_names(template):
     assert size(res["WorkerPolicy"]["Properties"]["PolicyDocument"]) <= 6144
     inline = res["SageMakerExecutionRole"]["Properties"]["Policies"]
     assert sum(size(p["PolicyDocument"]) for p in inline) <= 10240
+
+
+def test_the_lambdas_ship_the_code_in_include_labeling(template):
+    """The template embeds include/labeling/*.py (inline ZipFile, within its 4,096 characters)."""
+    res = template["Resources"]
+    for logical, name in [("PreAnnotationFunction", "pre_annotation.py"), ("ConsolidationFunction", "consolidation.py")]:
+        code = res[logical]["Properties"]["Code"]["ZipFile"]
+        assert code == (TEMPLATE_PATH.parents[1] / "include" / "labeling" / name).read_text(encoding="utf-8")
+        assert len(code) <= 4096
+        assert res[logical]["Properties"]["Handler"] == "index.handler"
+
+
+def test_labeling_role_reads_inputs_writes_output_and_invokes_only_our_lambdas(roles, resolved):
+    role = roles["LabelingRole"]
+    pre, acs = (resolved.physical[f]["Arn"] for f in ("PreAnnotationFunction", "ConsolidationFunction"))
+    assert is_allowed(role, "s3:GetObject", _s3("labeling/ogiri-label-x/input.manifest"))
+    assert is_allowed(role, "s3:GetObject", _s3("images/ab/abc.jpg"))
+    assert is_allowed(role, "s3:PutObject", _s3("labeling/ogiri-label-x/output/ogiri-label-x/manifests/o.manifest"))
+    assert not is_allowed(role, "s3:PutObject", _s3("labeling/ogiri-label-x/input.manifest"))
+    assert not is_allowed(role, "s3:GetObject", _s3("datasets/v1/train.jsonl"))
+    assert is_allowed(role, "lambda:InvokeFunction", pre) and is_allowed(role, "lambda:InvokeFunction", acs)
+    assert not is_allowed(role, "lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other")
+    worker = roles["WorkerRole"]
+    assert is_allowed(worker, "sagemaker:CreateLabelingJob", _sm("labeling-job", "ogiri-label-x"))
+    assert not is_allowed(worker, "sagemaker:CreateLabelingJob", _sm("labeling-job", "other-team"))
+    assert is_allowed(worker, "iam:PassRole", resolved.physical["LabelingRole"]["Arn"],
+                      {"iam:PassedToService": "sagemaker.amazonaws.com"})
