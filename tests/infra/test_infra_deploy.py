@@ -44,6 +44,11 @@ def test_stack_creates_bucket_table_gsi_roles_and_outputs(aws):
         "OGIRI_TABLE": "ogiri-captions",
         "OGIRI_SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/ogiri-local-sagemaker-execution",
         "OGIRI_REGION": "us-east-1",
+        "OGIRI_WORKTEAM_ARN": "",
+        "OGIRI_LABELING_ROLE_ARN": "arn:aws:iam::123456789012:role/ogiri-local-labeling",
+        "OGIRI_LABELING_PRE_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:ogiri-local-label-pre",
+        "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN":
+            "arn:aws:lambda:us-east-1:123456789012:function:ogiri-local-label-acs",
     }
     assert outputs["WorkerPolicyArn"] == "arn:aws:iam::123456789012:policy/ogiri-local-airflow-worker"
 
@@ -84,7 +89,8 @@ def test_stack_creates_bucket_table_gsi_roles_and_outputs(aws):
         "ogiri-sagemaker-execution"
     ]
     attached = iam.list_attached_role_policies(RoleName="ogiri-local-airflow-worker")["AttachedPolicies"]
-    assert [p["PolicyArn"] for p in attached] == [outputs["WorkerPolicyArn"]]
+    assert sorted(p["PolicyArn"] for p in attached) == sorted(
+        [outputs["WorkerPolicyArn"], outputs["LabelingWorkerPolicyArn"]])
 
 
 def test_deployed_policies_are_the_ones_checked_for_least_privilege(aws):
