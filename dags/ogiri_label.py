@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import chain, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, chain, dag, get_current_context, task
 
 from ogiri.assets import captions_asset
 from ogiri.config import get_settings, parse_knobs
@@ -41,7 +41,7 @@ CAPTIONS = captions_asset()
 @dag(
     dag_id=DAG_ID,
     doc_md=__doc__,
-    schedule=KNOBS.label_schedule,
+    schedule=CronTriggerTimetable(KNOBS.label_schedule, timezone="UTC") if KNOBS.label_schedule else None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
