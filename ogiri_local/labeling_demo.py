@@ -19,10 +19,9 @@ def run_rate_job(env: Any, dates: Sequence[date], *, max_objects: int = 20, work
     """Run ``ogiri_label`` (task ``rate``) with ``dag.test()`` over the captions of ``dates`` and the latest
     batch run; return the job's ``report/summary.json``. ``workteam_arn`` (default: ``OGIRI_WORKTEAM_ARN``)
     names the private work team the emulator knows."""
-    from ogiri_local.demo import _run_dag
-
     from ogiri.label import layout
     from ogiri.naming import run_key
+    from ogiri_local.demo import _run_dag
 
     if workteam_arn:
         os.environ["OGIRI_WORKTEAM_ARN"] = workteam_arn
