@@ -60,8 +60,9 @@ RIDES_ON = {
     "s3:GetObject": ("get_object", "head_object", "download_file", "download_fileobj"),
     "s3:PutObject": ("put_object", "upload_file", "upload_fileobj"),
     "s3:DeleteObject": ("delete_object",),  # delete_objects too
-    "s3:AbortMultipartUpload": ("upload_file", "upload_fileobj"),
-    "lambda:InvokeFunction": ("invoke", "run_lambda"),  # s3transfer aborts a failed multipart upload
+    "s3:AbortMultipartUpload": ("upload_file", "upload_fileobj"),  # s3transfer aborts a failed multipart upload
+    # Ground Truth (the labeling role) invokes the Lambdas the job names.
+    "lambda:InvokeFunction": ("PreHumanTaskLambdaArn", "AnnotationConsolidationLambdaArn"),
 }
 
 #: Grants whose caller is outside this repository, with the reason.
