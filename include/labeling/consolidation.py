@@ -23,7 +23,9 @@ def _answer(annotation):
         answer = json.loads(content) if isinstance(content, str) else content
     except ValueError:
         return "answer is not JSON"
-    return answer if isinstance(answer, dict) else "answer is not a JSON object"
+    if not isinstance(answer, dict):
+        return "answer is not a JSON object"
+    return answer or "empty answer"
 
 
 def _scale(value):

@@ -98,12 +98,14 @@ def ingest_labels(run: Run, job_result: Mapping[str, Any]) -> dict[str, Any]:
     job, s3, bucket = description["LabelingJobName"], run.client("s3"), run.settings.bucket
     objects = _lines(read_object(s3, bucket, layout.objects_key(job)))
     lines = parse_output_manifest(get_if_exists(s3, bucket, layout.output_manifest_key(job)))
+    if set(lines) - {str(o["id"]) for o in objects}:
+        raise AirflowFailException(f"labeling job {job}: the output names objects that were not sent")
     outcomes = judge_all(objects, lines, max_caption_chars=run.settings.max_caption_chars)
     written = store_outcomes(outcomes, dynamodb=run.client("dynamodb"), table=run.settings.table, ledger=run.ledger,
                              job=job, run_key=run.key, bucket=bucket)
-    tally = counts(outcomes)
-    if tally["in"] != len(objects) or set(lines) - {str(o["id"]) for o in objects}:
-        raise AirflowFailException(f"labeling job {job}: output does not match the {len(objects)} objects sent")
+    tally = counts(outcomes)  # objects in = labeled + rejected + expired, or it raises
+    if tally["in"] != len(objects):
+        raise AirflowFailException(f"labeling job {job}: {tally['in']} outcomes for {len(objects)} objects sent")
     s3.put_object(Bucket=bucket, Key=layout.labels_key(job), Body=_jsonl(o.to_dict() for o in outcomes),
                   ContentType="application/jsonlines")
     s3.put_object(Bucket=bucket, Key=layout.rejects_key(job), Body=_jsonl(r for o in outcomes for r in o.rejects),
