@@ -480,7 +480,8 @@ def test_policies_fit_iam_size_limits_even_with_the_longest_names(template):
 
 
 def test_the_lambdas_ship_the_code_in_include_labeling(template):
-    """The template embeds include/labeling/*.py (inline ZipFile, within its 4,096 characters)."""
+    """The template embeds include/labeling/*.py (inline ZipFile, within its 4,096 characters); after
+    editing a handler, run python infra/embed_lambdas.py."""
     res = template["Resources"]
     for logical, name in [("PreAnnotationFunction", "pre_annotation.py"), ("ConsolidationFunction", "consolidation.py")]:
         code = res[logical]["Properties"]["Code"]["ZipFile"]
