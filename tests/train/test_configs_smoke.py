@@ -364,3 +364,38 @@ def test_rating_params_validate_and_rating_weight_reaches_the_training_job():
     assert [json.loads(j["HyperParameters"]["rating_weight"]) for j in jobs] == [2.0, 0.5]
     assert json.loads(configs.training_job_request(get_settings(), RunNames.for_run(KEY), form_defaults(), DATASET,
                                                    SOURCE, "img")["HyperParameters"]["rating_weight"]) == 0
+
+
+def test_build_dataset_step_applies_min_rating_and_the_rated_metric_reaches_the_pick(sm, monkeypatch):
+    """The run's min_rating reaches the dataset build; evaluate.py's rated-test metrics ride with the winner's
+    metrics (what decide_deployment records in the ledger's evaluation row)."""
+    from decimal import Decimal
+
+    from ogiri import catalog
+    from ogiri.train import steps
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
+    monkeypatch.setenv("OGIRI_BUCKET", "rated-bucket")
+    monkeypatch.setenv("OGIRI_TABLE", "rated-captions")
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="rated-bucket")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(**catalog.table_definition("rated-captions"))
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("rated-captions")
+    for i in range(30):
+        for cid, rating in (("low", "2"), ("high", "4.5")):
+            key = f"{i:064x}"
+            table.put_item(Item={catalog.IMAGE_KEY: key, catalog.CAPTION_ID: cid, catalog.CAPTION: f"{cid} {i}",
+                                 catalog.S3_URI: f"s3://rated-bucket/{catalog.image_s3_key(key)}",
+                                 catalog.INGEST_DATE: "2026-01-01", catalog.RATING: Decimal(rating)})
+    key = run_key("ogiri_train", "manual__2026-01-04T00:00:00")
+    plain = steps.build_dataset(steps.run_for_key(key, min_new_images=0))
+    filtered = steps.build_dataset(steps.run_for_key(key, min_new_images=0, min_rating=3))
+    assert plain["dropped_captions"] == 0 and filtered["min_rating"] == 3 and filtered["version"] != plain["version"]
+    trained = {name: d["counts"]["train"] + d["counts"]["val"] for name, d in (("plain", plain), ("filtered", filtered))}
+    assert trained["filtered"] == filtered["dropped_captions"] == trained["plain"] // 2 > 0  # the 2s went
+    assert filtered["counts"]["test"] == plain["counts"]["test"]
+
+    run = steps.run_for_key(key)
+    rated = {"bleu4": 0.2, "cider": 0.5, "rated_mean_rating": 3.75, "rated_test_images": 4, "rated_exact_matches": 1}
+    pick, _ = steps._report_metrics(run, {"models": {run.names.training_job: {"metrics": rated}}})
+    assert pick.metrics == rated
