@@ -103,7 +103,7 @@ def _summary(env, dr) -> dict:
 def test_rate_job_with_a_noisy_oracle_then_a_rerun_re_attaches(aws, label_env):
     from ogiri import catalog
 
-    workforce(aws, noise=0.5, abandon=0.0, seed=1)
+    workforce(aws, noise=0.5, seed=1)
     conf = {"task": "rate", "max_objects": 4, "audit_fraction": 0.5, "source_dates": [DAY], "workers_per_object": 3}
     dr = _run(conf)
     assert str(dr.state) == "success", {t.task_id: t.state for t in dr.get_task_instances()}
@@ -131,8 +131,9 @@ def test_caption_job_abandoned_objects_expire_and_bad_answers_are_rejected(aws, 
     uri = {k: f"s3://{BUCKET}/{catalog.image_s3_key(k)}" for k in keys}
     workforce(aws, answers={uri[keys[0]]: {"caption": "a cat that files taxes"},
                             uri[keys[1]]: {"caption": "x" * 400},
-                            uri[keys[2]]: {"caption": ""}},
-              abandon_refs=[uri[keys[3]]], noise=0.0, seed=2)
+                            uri[keys[2]]: {"caption": ""},
+                            uri[keys[3]]: []},  # nobody answers it: it expires
+              noise=0.0, seed=2)
     dr = _run({"task": "caption", "max_objects": 10, "min_captions": 2, "source_dates": [DAY],
                "workers_per_object": 2, "task_availability_s": 60})
     assert str(dr.state) == "success", {t.task_id: t.state for t in dr.get_task_instances()}

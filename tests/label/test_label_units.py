@@ -120,9 +120,13 @@ def test_accounting_labeled_rejected_expired():
     lines = parse_output_manifest("\n".join([
         json.dumps({"ogiri-id": "o0", layout.LABEL_ATTRIBUTE: {"ratings": [{"workerId": "w", "fit": 3, "humour": 3}]}}),
         json.dumps({"ogiri-id": "o1", layout.LABEL_ATTRIBUTE: {"ratings": [], "invalid": [{"workerId": "w"}]}}),
-        "{not json", json.dumps({"ogiri-id": "o2", f"{layout.LABEL_ATTRIBUTE}-metadata": {"failure-reason": "x"}})]))
-    outcomes = judge_all(objs, lines, max_caption_chars=280)
-    assert counts(outcomes) == {"in": 3, "labeled": 1, "rejected": 1, "expired": 1}
+        "{not json", json.dumps({"ogiri-id": "o2", f"{layout.LABEL_ATTRIBUTE}-metadata": {
+            "failure-reason": "ClientError: The data object expired: 0 of 3 workers submitted"}}),
+        json.dumps({"ogiri-id": "o3", f"{layout.LABEL_ATTRIBUTE}-metadata": {
+            "failure-reason": "ClientError: The annotation consolidation Lambda failed"}})]))
+    outcomes = judge_all([*objs, _obj("rate", 3), _obj("rate", 4)], lines, max_caption_chars=280)
+    assert counts(outcomes) == {"in": 5, "labeled": 1, "rejected": 2, "expired": 2}
+    assert [r["reason"] for r in outcomes[3].rejects] == ["labeling_failed"]
 
 
 def test_report_summary_and_pictures():

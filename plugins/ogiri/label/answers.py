@@ -2,8 +2,9 @@
 
 Every selected object ends exactly one way (``objects in = labeled + rejected + expired``):
 
-* ``expired``: no label in the output manifest (a worker never answered before the task expired,
-  the job was stopped, or Ground Truth recorded a ``failure-reason``);
+* ``expired``: no label in the output manifest (no worker answered before the task expired, or the
+  job was stopped before the object); an object Ground Truth failed for another reason (a Lambda
+  error) is rejected as ``labeling_failed``;
 * ``rejected``: answered, but no answer passed the rules (reasons in ``rejects.jsonl``);
 * ``labeled``: at least one valid answer. Invalid answers of a labeled object are rejected one by one.
 
@@ -152,7 +153,11 @@ def judge(obj: Mapping[str, Any], line: Mapping[str, Any] | None, *, max_caption
     out = Outcome(obj=dict(obj))
     label = (line or {}).get(LABEL_ATTRIBUTE)
     if not isinstance(label, Mapping):
-        return out  # expired: never labeled (or Ground Truth recorded a failure-reason)
+        failure = str(((line or {}).get(f"{LABEL_ATTRIBUTE}-metadata") or {}).get("failure-reason") or "")
+        if failure and "expired" not in failure.lower():  # a Lambda or the service failed the object
+            out.status = "rejected"
+            out.rejects.append(_reject(out.obj, "labeling_failed", level="object", answer=failure))
+        return out  # else expired: nobody answered in time, or the job stopped before it
     for entry in label.get("invalid") or []:
         reason = "empty_answer" if "empty" in str(entry.get("reason", "")) else "malformed_answer"
         out.rejects.append(_reject(out.obj, reason, str(entry.get("workerId"))))
