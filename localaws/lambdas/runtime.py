@@ -34,7 +34,7 @@ def find_function(account: str, region: str, arn: str) -> Any:
     from moto.awslambda.models import lambda_backends
 
     try:
-        return lambda_backends[account][region].get_function_by_name_or_arn_with_qualifier(arn)
+        return lambda_backends[account][region].get_function(arn)
     except Exception as exc:  # noqa: BLE001 - moto's UnknownFunctionException and friends
         raise LambdaUnavailable(f"Function not found: {arn}") from exc
 
