@@ -20,6 +20,9 @@ from ogiri_local.emulator import REPO, Emulator
 from ogiri_local.image_server import ImageServer
 
 STACK_NAME = "ogiri-local"
+#: The private work team of local labeling jobs: the emulator's simulated workforce serves any
+#: ``workteam/private-crowd/<name>`` of its account and region (docs/interfaces.md).
+LOCAL_WORKTEAM_ARN = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/ogiri-local"
 
 
 def load_deploy_stack():
@@ -98,7 +101,8 @@ class LocalEnvironment:
             ),
         }
         outputs = deploy_stack.deploy(
-            STACK_NAME, {"EnvironmentName": "local"}, poll_s=0.5, timeout_s=120, **admin
+            STACK_NAME, {"EnvironmentName": "local", "WorkteamArn": LOCAL_WORKTEAM_ARN}, poll_s=0.5, timeout_s=120,
+            **admin
         )
         self.settings = deploy_stack.ogiri_settings(outputs)
         self.principals = deploy_stack.local_principals(outputs, STACK_NAME, **admin)

@@ -216,7 +216,9 @@ def test_provision_service_deploys_what_the_airflow_services_expect(model, aws, 
     exports = dict(re.findall(r"^export (OGIRI_[A-Z_]+)=(.*)$", capsys.readouterr().out, re.M))
     env = model["services"]["airflow-scheduler"]["environment"]
     assert exports == {k: env[k] for k in exports}
-    assert set(exports) == {"OGIRI_BUCKET", "OGIRI_TABLE", "OGIRI_SAGEMAKER_ROLE_ARN", "OGIRI_REGION"}
+    assert set(exports) == {"OGIRI_BUCKET", "OGIRI_TABLE", "OGIRI_SAGEMAKER_ROLE_ARN", "OGIRI_REGION",
+                            "OGIRI_WORKTEAM_ARN", "OGIRI_LABELING_ROLE_ARN", "OGIRI_LABELING_PRE_LAMBDA_ARN",
+                            "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN"}
 
 
 @pytest.mark.postgres
