@@ -53,3 +53,21 @@ def lambdas():
         yield pre_annotation, consolidation
     finally:
         sys.path.remove(str(LAMBDAS))
+
+
+@pytest.fixture
+def workforce(aws):
+    """Configure the emulator's simulated workforce (``POST /_localaws/workforce``, docs/interfaces.md);
+    every configuration is cleared before and after the test."""
+    import urllib.request
+
+    def call(method: str, config: dict | None = None) -> None:
+        data = json.dumps(config).encode() if config is not None else None
+        request = urllib.request.Request(f"{aws.url}/_localaws/workforce", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status in (200, 201)
+
+    call("DELETE")
+    yield lambda **config: call("POST", config)
+    call("DELETE")

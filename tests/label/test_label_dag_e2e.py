@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,14 +33,6 @@ def _jpeg(i: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), ((40 * i) % 255, (90 * i) % 255, (150 + 20 * i) % 255)).save(buf, "JPEG")
     return buf.getvalue()
-
-
-def workforce(aws, **config) -> None:
-    """Configure the emulator's simulated workforce (docs/interfaces.md)."""
-    request = urllib.request.Request(f"{aws.url}/_localaws/workforce", data=json.dumps(config).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201)
 
 
 @pytest.fixture
@@ -100,10 +91,10 @@ def _summary(env, dr) -> dict:
     return json.loads(env["s3"].get_object(Bucket=BUCKET, Key=layout.summary_key(job))["Body"].read())
 
 
-def test_rate_job_with_a_noisy_oracle_then_a_rerun_re_attaches(aws, label_env):
+def test_rate_job_with_a_noisy_oracle_then_a_rerun_re_attaches(workforce, label_env):
     from ogiri import catalog
 
-    workforce(aws, noise=0.5, seed=1)
+    workforce(noise=0.5, seed=1)
     conf = {"task": "rate", "max_objects": 4, "audit_fraction": 0.5, "source_dates": [DAY], "workers_per_object": 3}
     dr = _run(conf)
     assert str(dr.state) == "success", {t.task_id: t.state for t in dr.get_task_instances()}
@@ -124,12 +115,12 @@ def test_rate_job_with_a_noisy_oracle_then_a_rerun_re_attaches(aws, label_env):
     assert [j["LabelingJobName"] for j in jobs] == [summary["job_name"]]
 
 
-def test_caption_job_abandoned_objects_expire_and_bad_answers_are_rejected(aws, label_env):
+def test_caption_job_abandoned_objects_expire_and_bad_answers_are_rejected(workforce, label_env):
     from ogiri import catalog
 
     keys = label_env["keys"]
     uri = {k: f"s3://{BUCKET}/{catalog.image_s3_key(k)}" for k in keys}
-    workforce(aws, answers={uri[keys[0]]: {"caption": "a cat that files taxes"},
+    workforce(answers={uri[keys[0]]: {"caption": "a cat that files taxes"},
                             uri[keys[1]]: {"caption": "x" * 400},
                             uri[keys[2]]: {"caption": ""},
                             uri[keys[3]]: []},  # nobody answers it: it expires

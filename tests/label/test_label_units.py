@@ -160,3 +160,13 @@ def test_ledger_labeling_job_row_and_batch_ratings(sqlite_ledger):
     assert sqlite_ledger.get_labeling_job("j")["expired"] == 1
     with pytest.raises(LedgerError):
         LabelingJob(job_name="j", task_type="rate", status="Completed", objects_in=3, labeled=1)
+
+
+def test_demo_summary_lines():
+    from ogiri_local.labeling_demo import format_summary
+
+    label = {"ratings": [{"workerId": "w1", "fit": 4, "humour": 2}]}
+    outcomes = [judge({**_obj("rate"), "caption": "a cat"}, {layout.LABEL_ATTRIBUTE: label}, max_caption_chars=280)]
+    text = format_summary(summarize(job="j", task="rate", status="Completed", outcomes=outcomes,
+                                    objects=counts(outcomes), times=[]))
+    assert "1 objects = 1 labeled + 0 rejected + 0 expired" in text and "'a cat'" in text

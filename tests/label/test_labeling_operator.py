@@ -4,9 +4,7 @@ a failed job fails the task without retries."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 from label_env import BUCKET, TABLE
@@ -35,22 +33,16 @@ def job_config(aws, stack, monkeypatch):
                             task_time_limit_s=60, task_availability_s=600, settings=get_settings())
 
 
-def _workforce(aws, **config):
-    req = urllib.request.Request(f"{aws.url}/_localaws/workforce", data=json.dumps(config).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=10).close()
-
-
 def _operator(config, **kwargs):
     from ogiri.label.operators import GroundTruthLabelingOperator
 
     return GroundTruthLabelingOperator(task_id="label_objects", config=config, check_interval=1, **kwargs)
 
 
-def test_a_retry_re_attaches_to_the_job_in_progress_and_kill_stops_it(aws, job_config):
+def test_a_retry_re_attaches_to_the_job_in_progress_and_kill_stops_it(aws, workforce, job_config):
     from airflow.exceptions import TaskDeferred
 
-    _workforce(aws, rule="constant", answer={"fit": 3, "humour": 4}, pace_seconds=5)
+    workforce(rule="constant", answer={"fit": 3, "humour": 4}, pace_seconds=5)
     with pytest.raises(TaskDeferred) as first:
         _operator(job_config).execute({})
     assert first.value.trigger.job_name == job_config["LabelingJobName"]
