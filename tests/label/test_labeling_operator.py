@@ -40,7 +40,7 @@ def _operator(config, **kwargs):
 
 
 def test_a_retry_re_attaches_to_the_job_in_progress_and_kill_stops_it(aws, workforce, job_config):
-    from airflow.exceptions import TaskDeferred
+    from airflow.sdk.exceptions import TaskDeferred
 
     workforce(rule="constant", answer={"fit": 3, "humour": 4}, pace_seconds=5)
     with pytest.raises(TaskDeferred) as first:
