@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,6 @@ from gt_helpers import (  # noqa: E402
     read_json,
     request,
     upload_inputs,
-    workforce,
 )
 from iam_helpers import allow, role_with, user_with  # noqa: E402
 from sm_helpers import SAGEMAKER_TRUST, poll  # noqa: E402
@@ -162,8 +163,8 @@ def test_a_raising_lambda_fails_its_object_and_the_job_completes(gt):
 def test_noise_gives_disagreement_and_abandonment_expires_objects(gt):
     aws, s3, sm, pre, post, role = gt
     base = upload_inputs(s3, _lines(images(s3, 4)))
-    workforce(aws, labeling_job="noisy", noise=0.7, seed=3)
-    workforce(aws, labeling_job="abandoned", abandonment=1.0)
+    aws.workforce(labeling_job="noisy", noise=0.7, seed=3)
+    aws.workforce(labeling_job="abandoned", abandonment=1.0)
     noisy, _ = _run(sm, request("noisy", base, role, pre, post))
     assert noisy["LabelCounters"]["TotalLabeled"] == 4
     assert any(len({json.dumps(a, sort_keys=True) for a in line["rating"]["answers"]}) > 1
@@ -179,7 +180,7 @@ def test_noise_gives_disagreement_and_abandonment_expires_objects(gt):
 def test_stop_keeps_what_was_labeled(gt):
     aws, s3, sm, pre, post, role = gt
     base = upload_inputs(s3, _lines(images(s3, 5) * 3))
-    workforce(aws, labeling_job="stopped", pace_seconds=1.0)
+    aws.workforce(labeling_job="stopped", pace_seconds=1.0)
     sm.create_labeling_job(**request("stopped", base, role, pre, post))
     poll(lambda: {**(d := sm.describe_labeling_job(LabelingJobName="stopped")),
                   "Started": "yes" if d["LabelCounters"]["TotalLabeled"] else "no"}, "Started", until={"yes"})
@@ -218,3 +219,21 @@ def test_caller_needs_create_labeling_job(gt):
     assert f"sagemaker:CreateLabelingJob on resource: {job_arn}" in err.value.response["Error"]["Message"]
     granted = user_with(aws, allow("iam:PassRole", role), allow("sagemaker:CreateLabelingJob", job_arn))
     granted.client("sagemaker").create_labeling_job(**request("by-user", base, role, pre, post))
+
+
+def test_workforce_admin_api_sets_answers_and_refuses_bad_configs(gt):
+    aws, s3, sm, pre, post, role = gt
+    refs = images(s3, 2)
+    base = upload_inputs(s3, _lines(refs))
+    exact = [{"fit": 5, "humour": 1}, {"fit": 4, "humour": 2}, {"fit": 3, "humour": 3}]
+    aws.workforce(labeling_job="oracle", answers={refs[0]: exact, refs[1]: {"fit": 2, "humour": 5}},
+                  fields={"humour": "funny"})
+    desc, _ = _run(sm, request("oracle", base, role, pre, post))
+    first, second = (line["rating"]["answers"] for line in _manifest(s3, desc))
+    assert first == [{"fit": 5, "funny": 1}, {"fit": 4, "funny": 2}, {"fit": 3, "funny": 3}]
+    assert second == [{"fit": 2, "funny": 5}] * 3
+    with pytest.raises(urllib.error.HTTPError) as err:
+        aws.workforce(noise=2)
+    assert err.value.code == 400 and "noise must be a number between 0 and 1" in err.value.read().decode()
+    with urllib.request.urlopen(f"{aws.url}/_localaws/workforce", timeout=10) as r:
+        assert set(json.load(r)["configs"]) == {"oracle"}
