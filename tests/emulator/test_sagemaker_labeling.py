@@ -146,6 +146,9 @@ def test_job_completes_with_lambdas_workers_and_ground_truth_layout(gt):
     logs = aws.client("logs").filter_log_events(logGroupName="/aws/lambda/gt-pre")["events"]
     assert any("pre-annotation for" in e["message"] for e in logs)
     assert [j["LabelingJobName"] for j in sm.list_labeling_jobs()["LabelingJobSummaryList"]] == ["rate-three"]
+    with urllib.request.urlopen(f"{aws.url}/_localaws/sagemaker/labeling/rate-three", timeout=10) as r:
+        page = r.read().decode()
+    assert "<strong>Completed</strong>" in page and "3 data objects" in page
 
 
 def test_a_raising_lambda_fails_its_object_and_the_job_completes(gt):
