@@ -87,6 +87,11 @@ def test_create_validates_as_sagemaker_does(gt):
     for attribute, words in (("rating-metadata", '-metadata"'), ("rating-ref", '-ref"')):
         with pytest.raises(ClientError, match=words):
             raw.create_labeling_job(**{**request("ok", base, role, pre, post), "LabelAttributeName": attribute})
+    no_task = {k: v for k, v in request("ok", base, role, pre, post).items() if k != "HumanTaskConfig"}
+    with pytest.raises(ClientError) as err:
+        raw.create_labeling_job(**no_task)
+    assert err.value.response["Error"]["Message"] == "1 validation error detected: Value null at 'humanTaskConfig' " \
+        "failed to satisfy constraint: Member must not be null"
     other_team = {**request("ok", base, role, pre, post)}
     other_team["HumanTaskConfig"]["WorkteamArn"] = f"arn:aws:sagemaker:{REGION}:999999999999:workteam/private-crowd/x"
     with pytest.raises(ClientError, match="does not exist"):
