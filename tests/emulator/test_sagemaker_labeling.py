@@ -245,3 +245,25 @@ def test_workforce_admin_api_sets_answers_and_refuses_bad_configs(gt):
     assert err.value.code == 400 and "noise must be a number between 0 and 1" in err.value.read().decode()
     with urllib.request.urlopen(f"{aws.url}/_localaws/workforce", timeout=10) as r:
         assert set(json.load(r)["configs"]) == {"oracle"}
+
+
+def test_lambdas_deployed_by_cloudformation_run_and_a_raising_consolidation_fails_objects(gt):
+    aws, s3, sm, _, _, _ = gt
+    fn_role = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": LAMBDA_TRUST}}
+    inline = {
+        "Pre": "def handler(event, context):\n    return {'taskInput': {'task': 'caption'}}\n",
+        "Post": "def handler(event, context):\n    raise RuntimeError('cannot consolidate')\n",
+    }
+    template = {"Resources": {"FnRole": fn_role, **{name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "FunctionName": f"cfn-{name.lower()}", "Runtime": "python3.12", "Handler": "index.handler",
+        "Role": {"Fn::GetAtt": ["FnRole", "Arn"]}, "Code": {"ZipFile": code}}} for name, code in inline.items()}}}
+    aws.client("cloudformation").create_stack(StackName="gt-lambdas", TemplateBody=json.dumps(template))
+    pre, post = (f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:cfn-{n}" for n in ("pre", "post"))
+    role = role_with(aws, "gt-cfn", SAGEMAKER_TRUST, *_role_statements(pre, post))
+    base = upload_inputs(s3, _lines(images(s3, 2)))
+    desc, _ = _run(sm, request("cfn-lambdas", base, role, pre, post))
+    assert desc["LabelingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["LabelCounters"]["FailedNonRetryableError"] == 2
+    reasons = [line["rating-metadata"]["failure-reason"] for line in _manifest(s3, desc)]
+    assert all(f"annotation consolidation Lambda {post} failed: RuntimeError: cannot consolidate" in r for r in reasons)
+    assert keys(s3, "labeling/job/output/cfn-lambdas/annotations/worker-response/iteration-1/")
