@@ -22,6 +22,7 @@ from gt_helpers import (  # noqa: E402
     POST,
     PRE,
     REGION,
+    WORKTEAM,
     images,
     keys,
     make_function,
@@ -151,6 +152,9 @@ def test_job_completes_with_lambdas_workers_and_ground_truth_layout(gt):
     logs = aws.client("logs").filter_log_events(logGroupName="/aws/lambda/gt-pre")["events"]
     assert any("pre-annotation for" in e["message"] for e in logs)
     assert [j["LabelingJobName"] for j in sm.list_labeling_jobs()["LabelingJobSummaryList"]] == ["rate-three"]
+    team = sm.list_labeling_jobs_for_workteam(WorkteamArn=WORKTEAM)["LabelingJobSummaryList"]
+    assert [(j["LabelingJobName"], j["LabelCounters"]) for j in team] == [
+        ("rate-three", {"HumanLabeled": 3, "PendingHuman": 0, "Total": 3})]
     with urllib.request.urlopen(f"{aws.url}/_localaws/sagemaker/labeling/rate-three", timeout=10) as r:
         page = r.read().decode()
     assert "<strong>Completed</strong>" in page and "3 data objects" in page
