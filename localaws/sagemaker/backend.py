@@ -180,6 +180,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             raise labeling_models.not_found(name)
         return job
 
+    def describe_labeling_job(self, name: str) -> dict[str, Any]:
+        """DescribeLabelingJob's answer (also for the local job page)."""
+        return self.localaws_labeling_job(name).describe()
+
     def localaws_stop_labeling_job(self, name: str) -> None:
         """StopLabelingJob: Stopping → Stopped with the objects labeled so far."""
         job = self.localaws_labeling_job(name)

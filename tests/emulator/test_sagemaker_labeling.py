@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,13 @@ from gt_helpers import (  # noqa: E402
     POST,
     PRE,
     REGION,
+    WORKTEAM,
     images,
     keys,
     make_function,
     read_json,
     request,
     upload_inputs,
-    workforce,
 )
 from iam_helpers import allow, role_with, user_with  # noqa: E402
 from sm_helpers import SAGEMAKER_TRUST, poll  # noqa: E402
@@ -86,6 +88,11 @@ def test_create_validates_as_sagemaker_does(gt):
     for attribute, words in (("rating-metadata", '-metadata"'), ("rating-ref", '-ref"')):
         with pytest.raises(ClientError, match=words):
             raw.create_labeling_job(**{**request("ok", base, role, pre, post), "LabelAttributeName": attribute})
+    no_task = {k: v for k, v in request("ok", base, role, pre, post).items() if k != "HumanTaskConfig"}
+    with pytest.raises(ClientError) as err:
+        raw.create_labeling_job(**no_task)
+    assert err.value.response["Error"]["Message"] == "1 validation error detected: Value null at 'humanTaskConfig' " \
+        "failed to satisfy constraint: Member must not be null"
     other_team = {**request("ok", base, role, pre, post)}
     other_team["HumanTaskConfig"]["WorkteamArn"] = f"arn:aws:sagemaker:{REGION}:999999999999:workteam/private-crowd/x"
     with pytest.raises(ClientError, match="does not exist"):
@@ -145,6 +152,12 @@ def test_job_completes_with_lambdas_workers_and_ground_truth_layout(gt):
     logs = aws.client("logs").filter_log_events(logGroupName="/aws/lambda/gt-pre")["events"]
     assert any("pre-annotation for" in e["message"] for e in logs)
     assert [j["LabelingJobName"] for j in sm.list_labeling_jobs()["LabelingJobSummaryList"]] == ["rate-three"]
+    team = sm.list_labeling_jobs_for_workteam(WorkteamArn=WORKTEAM)["LabelingJobSummaryList"]
+    assert [(j["LabelingJobName"], j["LabelCounters"]) for j in team] == [
+        ("rate-three", {"HumanLabeled": 3, "PendingHuman": 0, "Total": 3})]
+    with urllib.request.urlopen(f"{aws.url}/_localaws/sagemaker/labeling/rate-three", timeout=10) as r:
+        page = r.read().decode()
+    assert "<strong>Completed</strong>" in page and "3 data objects" in page
 
 
 def test_a_raising_lambda_fails_its_object_and_the_job_completes(gt):
@@ -162,8 +175,8 @@ def test_a_raising_lambda_fails_its_object_and_the_job_completes(gt):
 def test_noise_gives_disagreement_and_abandonment_expires_objects(gt):
     aws, s3, sm, pre, post, role = gt
     base = upload_inputs(s3, _lines(images(s3, 4)))
-    workforce(aws, labeling_job="noisy", noise=0.7, seed=3)
-    workforce(aws, labeling_job="abandoned", abandonment=1.0)
+    aws.workforce(labeling_job="noisy", noise=0.7, seed=3)
+    aws.workforce(labeling_job="abandoned", abandonment=1.0)
     noisy, _ = _run(sm, request("noisy", base, role, pre, post))
     assert noisy["LabelCounters"]["TotalLabeled"] == 4
     assert any(len({json.dumps(a, sort_keys=True) for a in line["rating"]["answers"]}) > 1
@@ -179,7 +192,7 @@ def test_noise_gives_disagreement_and_abandonment_expires_objects(gt):
 def test_stop_keeps_what_was_labeled(gt):
     aws, s3, sm, pre, post, role = gt
     base = upload_inputs(s3, _lines(images(s3, 5) * 3))
-    workforce(aws, labeling_job="stopped", pace_seconds=1.0)
+    aws.workforce(labeling_job="stopped", pace_seconds=1.0)
     sm.create_labeling_job(**request("stopped", base, role, pre, post))
     poll(lambda: {**(d := sm.describe_labeling_job(LabelingJobName="stopped")),
                   "Started": "yes" if d["LabelCounters"]["TotalLabeled"] else "no"}, "Started", until={"yes"})
@@ -218,3 +231,43 @@ def test_caller_needs_create_labeling_job(gt):
     assert f"sagemaker:CreateLabelingJob on resource: {job_arn}" in err.value.response["Error"]["Message"]
     granted = user_with(aws, allow("iam:PassRole", role), allow("sagemaker:CreateLabelingJob", job_arn))
     granted.client("sagemaker").create_labeling_job(**request("by-user", base, role, pre, post))
+
+
+def test_workforce_admin_api_sets_answers_and_refuses_bad_configs(gt):
+    aws, s3, sm, pre, post, role = gt
+    refs = images(s3, 2)
+    base = upload_inputs(s3, _lines(refs))
+    exact = [{"fit": 5, "humour": 1}, {"fit": 4, "humour": 2}, {"fit": 3, "humour": 3}]
+    aws.workforce(labeling_job="oracle", answers={refs[0]: exact, refs[1]: {"fit": 2, "humour": 5}},
+                  fields={"humour": "funny"})
+    desc, _ = _run(sm, request("oracle", base, role, pre, post))
+    first, second = (line["rating"]["answers"] for line in _manifest(s3, desc))
+    assert first == [{"fit": 5, "funny": 1}, {"fit": 4, "funny": 2}, {"fit": 3, "funny": 3}]
+    assert second == [{"fit": 2, "funny": 5}] * 3
+    with pytest.raises(urllib.error.HTTPError) as err:
+        aws.workforce(noise=2)
+    assert err.value.code == 400 and "noise must be a number between 0 and 1" in err.value.read().decode()
+    with urllib.request.urlopen(f"{aws.url}/_localaws/workforce", timeout=10) as r:
+        assert set(json.load(r)["configs"]) == {"oracle"}
+
+
+def test_lambdas_deployed_by_cloudformation_run_and_a_raising_consolidation_fails_objects(gt):
+    aws, s3, sm, _, _, _ = gt
+    fn_role = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": LAMBDA_TRUST}}
+    inline = {
+        "Pre": "def handler(event, context):\n    return {'taskInput': {'task': 'caption'}}\n",
+        "Post": "def handler(event, context):\n    raise RuntimeError('cannot consolidate')\n",
+    }
+    template = {"Resources": {"FnRole": fn_role, **{name: {"Type": "AWS::Lambda::Function", "Properties": {
+        "FunctionName": f"cfn-{name.lower()}", "Runtime": "python3.12", "Handler": "index.handler",
+        "Role": {"Fn::GetAtt": ["FnRole", "Arn"]}, "Code": {"ZipFile": code}}} for name, code in inline.items()}}}
+    aws.client("cloudformation").create_stack(StackName="gt-lambdas", TemplateBody=json.dumps(template))
+    pre, post = (f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:cfn-{n}" for n in ("pre", "post"))
+    role = role_with(aws, "gt-cfn", SAGEMAKER_TRUST, *_role_statements(pre, post))
+    base = upload_inputs(s3, _lines(images(s3, 2)))
+    desc, _ = _run(sm, request("cfn-lambdas", base, role, pre, post))
+    assert desc["LabelingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["LabelCounters"]["FailedNonRetryableError"] == 2
+    reasons = [line["rating-metadata"]["failure-reason"] for line in _manifest(s3, desc)]
+    assert all(f"annotation consolidation Lambda {post} failed: RuntimeError: cannot consolidate" in r for r in reasons)
+    assert keys(s3, "labeling/job/output/cfn-lambdas/annotations/worker-response/iteration-1/")

@@ -65,13 +65,30 @@ def _get(req: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def _member(path: tuple[str, ...]) -> str:
+    """The API's member path of a request path (``humanTaskConfig.uiConfig.uiTemplateS3Uri``)."""
+    return ".".join(part[0].lower() + part[1:] for part in path)
+
+
+def _missing(req: dict[str, Any], path: tuple[str, ...]) -> str | None:
+    """The member path of the first absent structure or value on ``path``, or None."""
+    value: Any = req
+    for depth, key in enumerate(path):
+        value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            return _member(path[:depth + 1])
+    return None
+
+
 def _shape_errors(req: dict[str, Any]) -> list[str]:
-    errors = []
+    errors: list[str] = []
+    null = "Value null at '{}' failed to satisfy constraint: Member must not be null"
     for path, member, pattern, required in _STRINGS:
         value = _get(req, path)
         if value is None:
-            if required:
-                errors.append(f"Value null at '{member}' failed to satisfy constraint: Member must not be null")
+            missing = _missing(req, path)
+            if required and null.format(missing) not in errors:
+                errors.append(null.format(missing))
         elif not isinstance(value, str) or not value:
             errors.append(f"Value '{value}' at '{member}' failed to satisfy constraint: Member must have length "
                           "greater than or equal to 1")
@@ -81,8 +98,8 @@ def _shape_errors(req: dict[str, Any]) -> list[str]:
     for path, member, low, high, required in _NUMBERS:
         value = _get(req, path)
         if value is None:
-            if required:
-                errors.append(f"Value null at '{member}' failed to satisfy constraint: Member must not be null")
+            if required and null.format(_missing(req, path)) not in errors:
+                errors.append(null.format(_missing(req, path)))
         elif not isinstance(value, int) or value < low:
             errors.append(f"Value '{value}' at '{member}' failed to satisfy constraint: Member must have value "
                           f"greater than or equal to {low}")

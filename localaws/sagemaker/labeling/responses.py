@@ -19,7 +19,7 @@ def create_labeling_job(self: Any) -> ActionResult:
 
 
 def describe_labeling_job(self: Any) -> ActionResult:
-    return ActionResult(self.sagemaker_backend.localaws_labeling_job(self._get_param("LabelingJobName")).describe())
+    return ActionResult(self.sagemaker_backend.describe_labeling_job(self._get_param("LabelingJobName")))
 
 
 def stop_labeling_job(self: Any) -> EmptyResult:

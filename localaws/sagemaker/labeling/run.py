@@ -121,7 +121,7 @@ class LabelingRun(JobRun):
         if not self.stop_event.is_set():
             self.job.set(status="InProgress")
         s3 = self._assume_role()
-        log = self.sink(self.name)
+        log = self.sink(f"{self.name}/labeling")
         objects = [DataObject(i, line) for i, line in enumerate(self._read_inputs(s3))]
         self.job.set(counters=counters(objects))
         self._start_lambdas()
