@@ -19,6 +19,7 @@ CONSOLE_PATHS = {
     "transform": "transform-jobs",
     "endpoint": "endpoints",
     "tuning": "hyper-tuning-jobs",
+    "labeling": "labeling-jobs",
 }
 _DOMAINS = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
 

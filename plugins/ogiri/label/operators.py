@@ -31,6 +31,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import ClientError
 
+from ogiri import links
 from ogiri.aws import fail_fast_on_access_denied, not_found
 
 WAITING = frozenset({"Initializing", "InProgress", "Stopping"})
@@ -117,6 +118,8 @@ class GroundTruthLabelingOperator(AwsBaseOperator[SageMakerHook]):
     """
 
     aws_hook_class = SageMakerHook
+    #: "SageMaker job": the AWS console, or the emulator's page of the job in local mode.
+    operator_extra_links = (links.SageMakerResourceLink(),)
     template_fields: Sequence[str] = aws_template_fields("config")
     template_fields_renderers = {"config": "json"}
     ui_color = "#f4c98b"
@@ -150,6 +153,7 @@ class GroundTruthLabelingOperator(AwsBaseOperator[SageMakerHook]):
         else:
             self.log.info("Labeling job %s already exists (%s): re-attaching, creating nothing.",
                           self.job_name, description["LabelingJobStatus"])
+        self.log.info("SageMaker labeling job page: %s", links.persist(context, self.hook, "labeling", self.job_name))
         if description["LabelingJobStatus"] not in WAITING:
             return self._result(description)
         poll = self._poll_seconds()
