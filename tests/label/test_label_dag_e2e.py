@@ -136,3 +136,17 @@ def test_caption_job_abandoned_objects_expire_and_bad_answers_are_rejected(workf
     assert [i[catalog.CAPTION] for i in human] == ["a cat that files taxes"]
     assert human[0][catalog.WORKER_COUNT] == 2 and len(human[0][catalog.WORKER_IDS]) == 2
     assert human[0][catalog.INGEST_DATE] == DAY and human[0][catalog.LABELING_JOB] == summary["job_name"]
+
+
+def test_an_abandoned_job_records_every_object_as_expired(workforce, label_env):
+    from ogiri import catalog
+
+    workforce(abandonment=1.0, seed=3)  # no worker submits in time: every object expires
+    dr = _run({"task": "rate", "max_objects": 3, "audit_fraction": 1.0, "source_dates": [DAY], "workers_per_object": 2})
+    assert str(dr.state) == "success", {t.task_id: t.state for t in dr.get_task_instances()}
+    summary = _summary(label_env, dr)
+    assert summary["objects"] == {"in": 3, "labeled": 0, "rejected": 0, "expired": 3}
+    assert summary["agreement"]["mean"] is None and summary["gallery"] == {"best": [], "worst": []}
+    assert not [i for i in catalog.scan_items(label_env["db"], TABLE) if catalog.RATING in i]
+    row = label_env["ledger"].get_labeling_job(summary["job_name"])
+    assert (row["objects_in"], row["expired"], row["labeled"]) == (3, 3, 0)
