@@ -149,7 +149,8 @@ class GroundTruthLabelingOperator(AwsBaseOperator[SageMakerHook]):
         if description is None:
             self.log.info("No labeling job %s yet: creating it.", self.job_name)
             sm.create_labeling_job(**self.config)
-            description = sm.describe_labeling_job(LabelingJobName=self.job_name)
+            # a job just created may not be visible to Describe yet: it is starting either way
+            description = describe_or_none(sm, self.job_name) or {"LabelingJobStatus": "Initializing"}
         else:
             self.log.info("Labeling job %s already exists (%s): re-attaching, creating nothing.",
                           self.job_name, description["LabelingJobStatus"])
