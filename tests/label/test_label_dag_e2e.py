@@ -150,3 +150,15 @@ def test_an_abandoned_job_records_every_object_as_expired(workforce, label_env):
     assert not [i for i in catalog.scan_items(label_env["db"], TABLE) if catalog.RATING in i]
     row = label_env["ledger"].get_labeling_job(summary["job_name"])
     assert (row["objects_in"], row["expired"], row["labeled"]) == (3, 3, 0)
+
+
+def test_the_demo_hook_runs_a_rate_job_and_returns_its_summary(workforce, label_env, aws):
+    from types import SimpleNamespace
+
+    from ogiri_local.labeling_demo import format_summary, run_rate_job
+
+    workforce(noise=0.3, seed=4)
+    env = SimpleNamespace(emulator=aws, settings={"OGIRI_BUCKET": BUCKET})
+    summary = run_rate_job(env, [datetime.fromisoformat(DAY).date()], max_objects=4)
+    assert summary["task"] == "rate" and summary["objects"]["in"] == 4
+    assert "labeled" in format_summary(summary)
