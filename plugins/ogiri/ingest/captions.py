@@ -1,4 +1,5 @@
-"""The caption policy: which (already NFC-normalised, stripped) captions are accepted.
+"""The caption policy of ingest: which (already NFC-normalised, stripped) captions are accepted (the
+rules live in the core, :mod:`ogiri.caption_policy`, shared with ``ogiri_label``'s answers).
 
 Refused, each with its own :class:`~ogiri.ingest.reasons.Reason`:
 
@@ -16,43 +17,19 @@ CSV export must escape such cells itself (see the README).
 
 from __future__ import annotations
 
-import unicodedata
-
+from ogiri.caption_policy import BIDI_CONTROLS, caption_problem
 from ogiri.ingest.reasons import Reason, Rejected
 
-BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
-#: Letters/symbols that render as nothing (fillers, blank patterns), beyond the categories below.
-_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-#: Categories without a glyph of their own: spaces/separators, controls, format (ZWJ, ZWSP, ...),
-#: combining marks (nothing to combine with when alone), surrogates, private use, unassigned.
-_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me", "Cs", "Co", "Cn"})
+__all__ = ["BIDI_CONTROLS", "CaptionRejected", "check_caption"]
 
 
 class CaptionRejected(Rejected):
     """The caption breaks the policy; ``reason`` says which rule."""
 
 
-def _is_control(ch: str) -> bool:
-    return ch != "\t" and unicodedata.category(ch) == "Cc"
-
-
-def _is_visible(ch: str) -> bool:
-    return ch not in _BLANK_GLYPHS and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
-
-
 def check_caption(caption: str) -> None:
-    """Raise :class:`CaptionRejected` when ``caption`` breaks the policy; the detail names the
-    first offending code point and its position (deterministic: no timings, no reprs)."""
-    for i, ch in enumerate(caption):
-        if _is_control(ch):
-            raise CaptionRejected(
-                Reason.CAPTION_CONTROL_CHARACTER, f"caption has control character U+{ord(ch):04X} at {i}"
-            )
-    for i, ch in enumerate(caption):
-        if ch in BIDI_CONTROLS:
-            raise CaptionRejected(
-                Reason.CAPTION_BIDI_CONTROL,
-                f"caption has bidi control U+{ord(ch):04X} ({unicodedata.name(ch)}) at {i}",
-            )
-    if not any(_is_visible(ch) for ch in caption):
-        raise CaptionRejected(Reason.CAPTION_INVISIBLE, f"caption of {len(caption)} characters has none visible")
+    """Raise :class:`CaptionRejected` when ``caption`` breaks the policy (:mod:`ogiri.caption_policy`,
+    shared with the labeling answers); the detail names the first offending code point and its position."""
+    problem = caption_problem(caption)
+    if problem is not None:
+        raise CaptionRejected(Reason(problem[0]), problem[1])

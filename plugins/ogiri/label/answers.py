@@ -9,7 +9,8 @@ Every selected object ends exactly one way (``objects in = labeled + rejected + 
 * ``labeled``: at least one valid answer. Invalid answers of a labeled object are rejected one by one.
 
 Caption rules (those of ``ogiri_ingest``): NFC, stripped, not empty, at most ``max_caption_chars``,
-no control characters (tab aside), no bidi controls, something visible. Ratings: integers 1-5.
+and :mod:`ogiri.caption_policy` (no control characters but tab, no bidi controls, something visible).
+Ratings: integers 1-5.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from ogiri.caption_policy import caption_problem as policy_problem
 from ogiri.label.layout import LABEL_ATTRIBUTE
 
 OUTCOMES = ("labeled", "rejected", "expired")
-_BIDI = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
-_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me", "Cs", "Co", "Cn"})
 
 
 @dataclass
@@ -83,13 +83,8 @@ def caption_problem(text: Any, max_chars: int) -> str | None:
         return "empty_answer"
     if len(text) > max_chars:
         return "caption_too_long"
-    if any(ch != "\t" and unicodedata.category(ch) == "Cc" for ch in text):
-        return "caption_control_character"
-    if any(ch in _BIDI for ch in text):
-        return "caption_bidi_control"
-    if not any(unicodedata.category(ch) not in _INVISIBLE for ch in text):
-        return "caption_invisible"
-    return None
+    problem = policy_problem(text)
+    return problem[0] if problem else None
 
 
 def _reject(obj: Mapping[str, Any], reason: str, worker: str | None = None, level: str = "answer",
