@@ -101,7 +101,12 @@ def test_rate_job_with_a_noisy_oracle_then_a_rerun_re_attaches(workforce, label_
     summary = _summary(label_env, dr)
     assert summary["objects"] == {"in": 4, "labeled": 4, "rejected": 0, "expired": 0}
     assert summary["agreement"]["mean"] < 1
-    assert sum(summary["ratings"]["fit"].values()) == 12
+    assert sum(summary["ratings"]["fit"].values()) == 12 == sum(summary["per_worker"].values())
+    assert 5 <= summary["time_per_task_s"]["median"] <= 60  # from Ground Truth's worker responses
+    assert all(w.startswith("private.us-east-1.") for w in summary["per_worker"])
+    report = label_env["s3"].list_objects_v2(Bucket=BUCKET, Prefix=f"labeling/{summary['job_name']}/report/")
+    assert {o["Key"].rsplit("/", 1)[1] for o in report["Contents"]} == {
+        "summary.json", "per_worker.svg", "ratings.svg", "agreement.svg", "time_per_task.svg"}
     rated = [i for i in catalog.scan_items(label_env["db"], TABLE) if catalog.RATING in i]
     assert len(rated) == 2 and all(1 <= i[catalog.RATING] <= 5 and i[catalog.RATING_COUNT] == 3 for i in rated)
     model = label_env["ledger"].latest_batch_captions()
