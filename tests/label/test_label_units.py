@@ -170,3 +170,17 @@ def test_demo_summary_lines():
     text = format_summary(summarize(job="j", task="rate", status="Completed", outcomes=outcomes,
                                     objects=counts(outcomes), times=[]))
     assert "1 objects = 1 labeled + 0 rejected + 0 expired" in text and "'a cat'" in text
+
+
+def test_empty_source_dates_mean_the_lookback_days_before_the_run():
+    from datetime import UTC, datetime
+
+    from ogiri.label.params import form_defaults
+    from ogiri.label.tasks import choice_of
+    from ogiri.runs import Run
+
+    run = Run.for_key("ogiri_label:scheduled__x", form_defaults(lookback_days=3))
+    run.logical_date = datetime(2026, 3, 9, 6, tzinfo=UTC)
+    assert choice_of(run).dates == ("2026-03-06", "2026-03-07", "2026-03-08")
+    run.params["source_dates"] = ["2026-01-02"]
+    assert choice_of(run).dates == ("2026-01-02",)

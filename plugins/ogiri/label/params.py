@@ -1,7 +1,7 @@
 """The ``ogiri_label`` trigger form: every per-run choice and its default, in one place.
 
-An empty ``source_dates`` means the day before the run's logical date (the week's last day for the
-weekly schedule); :data:`SETTING_DEFAULTS` names the Params that fall back to a setting.
+An empty ``source_dates`` means the ``lookback_days`` days before the run's date (the week before, for
+the weekly schedule); :data:`SETTING_DEFAULTS` names the Params that fall back to a setting.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ PARAMS = {
                             "run) from accepted captions of the source dates, to audit them."),
     "source_dates": Param([], type="array", items={"type": "string", "format": "date"},
                           title="Source dates",
-                          description="Ingest dates (YYYY-MM-DD) to select from. Empty: the day before the "
-                          "run's date."),
+                          description="Ingest dates (YYYY-MM-DD) to select from. Empty: the lookback_days "
+                          "days before the run's date."),
+    "lookback_days": Param(7, type="integer", minimum=1, maximum=90, title="Lookback days",
+                           description="With no source dates: select from this many days before the run's date "
+                           "(7 = the week before, for the weekly schedule)."),
     "workers_per_object": Param(3, type="integer", minimum=1, maximum=9, title="Workers per object",
                                 description="NumberOfHumanWorkersPerDataObject."),
     "task_time_limit_s": Param(300, type="integer", minimum=30, maximum=28800, title="Task time limit (s)",

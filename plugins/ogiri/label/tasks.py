@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -47,10 +48,14 @@ def _lines(body: bytes | None) -> list[dict[str, Any]]:
 
 
 def choice_of(run: Run) -> Choice:
-    """The run's selection choices; an empty ``source_dates`` means the run's partition date."""
+    """The run's selection choices; an empty ``source_dates`` means the ``lookback_days`` days before the
+    run's date (its partition date and the days before it)."""
     p = run.params
+    last = run.partition_date()
+    default = [(date.fromisoformat(last) - timedelta(days=n)).isoformat()
+               for n in range(int(p["lookback_days"]))] if last else []
     try:
-        dates = check_dates(p.get("source_dates") or ([run.partition_date()] if run.partition_date() else []))
+        dates = check_dates(p.get("source_dates") or default)
     except ValueError as exc:
         raise InvalidParam("source_dates", p.get("source_dates"), str(exc)) from exc
     if p["task"] not in ("caption", "rate"):
