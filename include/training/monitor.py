@@ -152,7 +152,7 @@ def detect_labels(images: list[bytes], min_confidence: float, max_labels: int) -
 
 def compute_features(baseline: dict, tarball: Path, window, args) -> dict:
     """The window's report features: statistics in the baseline's bins, scored against it."""
-    acc = ImageAccumulator()
+    acc = ImageAccumulator(baseline)
     for rec in window.records:
         acc.add(rec.image)
     to_embed = [r.image for r in window.records[: max(args.max_embed_images, 0)]]

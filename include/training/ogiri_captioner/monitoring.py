@@ -1,8 +1,9 @@
 """Drift of a monitoring window against its model's baseline, feature by feature (pure numpy).
 
 Histogram and categorical features get PSI and the Jensen-Shannon distance (see ``drift``) on
-their fixed bins, after adding ``SMOOTHING`` (half a count) to every bin of both sides, so a bin the
-baseline never saw does not blow PSI up for a single window record. The headline metric (what
+their fixed bins, after mixing both distributions with ``SMOOTHING`` (1%) of the uniform one, so a bin
+the baseline never saw caps PSI's log ratio instead of blowing it up for a single window record, and
+two histograms of the same shape still score 0 whatever their sizes. The headline metric (what
 ``threshold`` and ``violation`` refer to):
 
 * numeric histograms (``input_*``, ``output_caption_length``, ``output_score``): PSI, threshold
@@ -27,8 +28,8 @@ from .drift import JS_THRESHOLD, PSI_THRESHOLD, js_distance, psi
 
 #: Normalised Frechet distance above which the embedding is reported as drifted.
 DISTANCE_THRESHOLD = 0.25
-#: Pseudo-count added to every bin of both histograms before PSI/JS.
-SMOOTHING = 0.5
+#: Share of the uniform distribution mixed into both histograms before PSI/JS.
+SMOOTHING = 0.01
 CATEGORICAL = ("rekognition_labels", "output_char_frequency")
 STATUSES = ("ok", "violation", "empty", "no_baseline")
 
@@ -58,6 +59,10 @@ def frechet_distance(baseline: dict, window: dict) -> float:
     return max(fd, 0.0) / max(float(np.trace(sb)), 1e-12)
 
 
+def _smooth(counts: np.ndarray) -> np.ndarray:
+    return (1 - SMOOTHING) * counts / counts.sum() + SMOOTHING / counts.size
+
+
 def _unavailable(metric: str, threshold: float, reason: str) -> dict:
     return {"metric": metric, "value": None, "threshold": threshold, "violation": False, "psi": None, "js": None,
             "available": False, "reason": reason}
@@ -80,7 +85,8 @@ def score_feature(name: str, base: dict, window: dict | None, limits: dict) -> d
     if w.sum() <= 0 or b.sum() <= 0:
         return _unavailable(metric, limits[metric], "no values in the window" if w.sum() <= 0 else
                             "no values in the baseline")
-    scores = {"psi": psi(b + SMOOTHING, w + SMOOTHING), "js": js_distance(b + SMOOTHING, w + SMOOTHING)}
+    b, w = _smooth(b), _smooth(w)
+    scores = {"psi": psi(b, w), "js": js_distance(b, w)}
     value = scores[metric]
     return {"metric": metric, "value": value, "threshold": limits[metric], "violation": bool(value > limits[metric]),
             **scores, "available": True}

@@ -36,8 +36,7 @@ PIXEL_EDGES = [float(x) for x in range(0, 257, 16)]
 SIZE_EDGES = [1.0, 32.0, 64.0, 96.0, 128.0, 192.0, 256.0, 384.0, 512.0, 768.0, 1024.0, 1536.0, 2048.0, 4096.0,
               8192.0]
 CAPTION_LENGTH_EDGES = [float(x) for x in range(0, 65, 2)]
-SCORE_EDGES = [-8.0, -6.0, -5.0, -4.0, -3.0, -2.5, -2.0, -1.5, -1.25, -1.0, -0.8, -0.6, -0.5, -0.4, -0.3, -0.2,
-               -0.15, -0.1, -0.05, -0.02, 0.0]
+SCORE_EDGES = [-8.0, -4.0, -3.0, -2.0, -1.5, -1.0, -0.7, -0.5, -0.3, -0.2, -0.1, -0.05, 0.0]
 EMBED_DIM = 16
 PROJECTION_SEED = 20261207
 TOP_LABELS = 20
@@ -66,11 +65,18 @@ def top_categories(items: Iterable[str], n: int) -> list[str]:
     return [x for x, _ in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[:n]] + [OTHER]
 
 
-class ImageAccumulator:
-    """Pixel and size histograms, accumulated image by image (no image is kept)."""
+def edges_of(baseline: dict | None, name: str, default: list[float]) -> list[float]:
+    """A histogram feature's edges: the baseline's (a window uses its baseline's bins), else ``default``."""
+    return list(baseline["features"][name]["edges"]) if baseline else list(default)
 
-    def __init__(self):
-        self.pixels = {c: np.zeros(len(PIXEL_EDGES) - 1) for c in ("brightness", "red", "green", "blue")}
+
+class ImageAccumulator:
+    """Pixel and size histograms, accumulated image by image (no image is kept), in ``baseline``'s bins."""
+
+    def __init__(self, baseline: dict | None = None):
+        self.edges = {name: edges_of(baseline, name, PIXEL_EDGES) for name in INPUT_FEATURES[:4]}
+        self.edges.update({name: edges_of(baseline, name, SIZE_EDGES) for name in INPUT_FEATURES[4:]})
+        self.pixels = {name: np.zeros(len(self.edges[name]) - 1) for name in INPUT_FEATURES[:4]}
         self.widths: list[int] = []
         self.heights: list[int] = []
 
@@ -81,15 +87,14 @@ class ImageAccumulator:
         small.thumbnail((PIXEL_SIDE, PIXEL_SIDE), Image.Resampling.BILINEAR)
         rgb = np.asarray(small, dtype=float).reshape(-1, 3)
         luma = np.asarray(small.convert("L"), dtype=float).ravel()
-        edges = np.asarray(PIXEL_EDGES)
-        for name, values in (("brightness", luma), ("red", rgb[:, 0]), ("green", rgb[:, 1]), ("blue", rgb[:, 2])):
-            self.pixels[name] += histogram(values, edges)
+        for name, values in zip(INPUT_FEATURES[:4], (luma, rgb[:, 0], rgb[:, 1], rgb[:, 2]), strict=True):
+            self.pixels[name] += histogram(values, np.asarray(self.edges[name]))
 
     def features(self) -> dict:
-        out = {f"input_{c}": {"kind": "histogram", "edges": list(PIXEL_EDGES), "counts": [int(x) for x in v]}
-               for c, v in self.pixels.items()}
-        out["input_width"] = _hist(self.widths, SIZE_EDGES)
-        out["input_height"] = _hist(self.heights, SIZE_EDGES)
+        out = {name: {"kind": "histogram", "edges": self.edges[name], "counts": [int(x) for x in v]}
+               for name, v in self.pixels.items()}
+        out["input_width"] = _hist(self.widths, self.edges["input_width"])
+        out["input_height"] = _hist(self.heights, self.edges["input_height"])
         return out
 
 
@@ -113,11 +118,13 @@ def mean_token_logprob(caption: str, score: float) -> float:
     return float(score) / (len(caption) + 1)
 
 
-def output_features(outputs: list[tuple[str, float]], char_categories: list[str]) -> dict:
+def output_features(outputs: list[tuple[str, float]], char_categories: list[str], baseline: dict | None = None) -> dict:
     """Caption length, mean token log-probability and character histograms of ``(caption, score)`` pairs."""
     return {
-        "output_caption_length": _hist((len(c) for c, _ in outputs), CAPTION_LENGTH_EDGES),
-        "output_score": _hist((mean_token_logprob(c, s) for c, s in outputs), SCORE_EDGES),
+        "output_caption_length": _hist((len(c) for c, _ in outputs),
+                                       edges_of(baseline, "output_caption_length", CAPTION_LENGTH_EDGES)),
+        "output_score": _hist((mean_token_logprob(c, s) for c, s in outputs),
+                              edges_of(baseline, "output_score", SCORE_EDGES)),
         "output_char_frequency": _categorical((ch for c, _ in outputs for ch in c), char_categories),
     }
 
@@ -147,7 +154,7 @@ def window_features(baseline: dict, acc: ImageAccumulator, pooled: np.ndarray | 
     """A window's features in the baseline's bins (``embedding``/``rekognition_labels`` None when unavailable)."""
     base = baseline["features"]
     emb = base["embedding"]
-    out = {**acc.features(), **output_features(outputs, base["output_char_frequency"]["categories"])}
+    out = {**acc.features(), **output_features(outputs, base["output_char_frequency"]["categories"], baseline)}
     out["embedding"] = (embedding_stats(pooled, emb["dim"], emb["projection_seed"])
                         if pooled is not None and len(pooled) else None)
     out["rekognition_labels"] = (label_feature(label_lists, base["rekognition_labels"]["categories"])
