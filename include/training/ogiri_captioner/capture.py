@@ -144,7 +144,7 @@ def parse_line(line: str) -> tuple[list[CapturedRecord], list[str]]:
     except json.JSONDecodeError:
         return [], ["invalid_json"]
     try:
-        data = obj["captureData"] if isinstance(obj, dict) else None
+        data = obj.get("captureData") if isinstance(obj, dict) else None
         if not isinstance(data, dict):
             raise BadRecord("invalid_json")
         batch, images = input_images(data.get("endpointInput"))
