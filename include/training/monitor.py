@@ -116,7 +116,7 @@ def _rekognition_client():
     import boto3
     from botocore.config import Config
 
-    return boto3.client("rekognition", config=Config(connect_timeout=5, read_timeout=30,
+    return boto3.session.Session().client("rekognition", config=Config(connect_timeout=5, read_timeout=30,
                                                      retries={"mode": "standard", "max_attempts": 5}))
 
 

@@ -7,6 +7,7 @@ from malformed lines (counted, never raised, never logged).
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -246,3 +247,41 @@ def test_rekognition_unreachable_marks_labels_unavailable(model, synthetic, tmp_
     assert labels["available"] is False and labels["violation"] is False and labels["value"] is None
     assert "unreachable" in labels["reason"]
     assert report["features"]["input_brightness"]["available"]
+
+
+STACK_PARAMS = {"EnvironmentName": "test", "BucketName": "ogiri-test", "TableName": "ogiri-test-captions"}
+
+
+def _keys_with_policy(iam, name: str, policy: str | None) -> dict[str, str]:
+    iam.create_user(UserName=name)
+    if policy:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def test_rekognition_labels_under_the_execution_roles_policy(aws, stack, model, synthetic, tmp_path, monkeypatch):
+    """monitor.py's DetectLabels is allowed by the template's execution-role policy (IAM enforced), and a
+    principal without it gets the feature marked unavailable instead of a crash."""
+    stack(STACK_PARAMS)
+    iam = aws.client("iam")
+    role = "ogiri-test-sagemaker-execution"
+    doc = iam.get_role_policy(RoleName=role, PolicyName="ogiri-sagemaker-execution")["PolicyDocument"]
+    if isinstance(doc, str):  # the emulator hands a CloudFormation-made inline policy back as a Python literal
+        doc = ast.literal_eval(doc)
+    as_role = _keys_with_policy(iam, "as-execution-role", json.dumps(doc))
+    nobody = _keys_with_policy(iam, "nobody", None)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)  # long-term user keys carry no token
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    capture = write_window(tmp_path / "capture", model, baseline_images(synthetic)[:6])
+    for k, v in as_role.items():
+        monkeypatch.setenv(k, v)
+    report, _ = run_monitor(tmp_path, capture, model["tarball"].parent, "--max-images", "4")
+    labels = report["features"]["rekognition_labels"]
+    assert labels["available"] is True and labels["metric"] == "js" and 0.0 <= labels["value"] <= 1.0, labels["reason"]
+    for k, v in nobody.items():
+        monkeypatch.setenv(k, v)
+    report, _ = run_monitor(tmp_path, capture, model["tarball"].parent, "--max-images", "4")
+    labels = report["features"]["rekognition_labels"]
+    assert labels["available"] is False and "AccessDenied" in labels["reason"]
