@@ -210,7 +210,7 @@ def test_jsonlines_batches_pair_inputs_with_output_lines(tmp_path):
     from ogiri_captioner.capture import parse_line
 
     records, bad = parse_line(json.dumps(record))
-    assert [(r.image.size, r.caption, r.score) for r in records] == [((40, 30), "赤", -0.5)]
+    assert [(r.size, r.caption, r.score) for r in records] == [((40, 30), "赤", -0.5)]
     assert bad == ["undecodable"]
 
 
