@@ -285,3 +285,22 @@ def test_rekognition_labels_under_the_execution_roles_policy(aws, stack, model, 
     report, _ = run_monitor(tmp_path, capture, model["tarball"].parent, "--max-images", "4")
     labels = report["features"]["rekognition_labels"]
     assert labels["available"] is False and "AccessDenied" in labels["reason"]
+
+
+def test_monitor_script_runs_as_the_processing_entry_point(tmp_path):
+    """``python monitor.py`` with CONTRACTS' arguments, as the processing container runs it: exit 0."""
+    import subprocess
+    import sys
+
+    script = Path(monitor.__file__)
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--capture", str(tmp_path / "capture"), "--model", str(tmp_path / "model"),
+         "--output", str(out), "--endpoint", "ogiri-ep", "--window-start", "2026-12-07T15:00:00+00:00",
+         "--window-end", "2026-12-07T16:00:00+00:00", "--model-name", "m", "--max-images", "200",
+         "--psi-threshold", "0.25", "--js-threshold", "0.1", "--distance-threshold", "0.3"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "empty" and report["thresholds"]["distance"] == 0.3
+    assert json.loads((out / "constraint_violations.json").read_text(encoding="utf-8")) == {"violations": []}
