@@ -1,4 +1,4 @@
-"""Server-side SVG charts: stacked bars, histograms, lines over time, and a timeline.
+"""Server-side SVG charts: stacked bars, histograms, lines over time, a timeline and drift against a threshold.
 
 Hand-written rather than a charting library: the pages need four plain chart kinds, and an SVG
 that takes its colours from CSS custom properties (``var(--fg)``, ``var(--c1)``…) follows the page's
@@ -137,3 +137,47 @@ def timeline(label: str, events: Sequence[dict]) -> str:
                     f"{escape(str(ev['when'])[:16])}</text>")
     body.append("</svg>")
     return "".join(body)
+
+
+def drift(label: str, x_labels: Sequence[str], values: Sequence[float | None],
+          thresholds: Sequence[float | None], violations: Sequence[bool]) -> str:
+    """A feature's drift score per window (points joined by a line; ``None`` = no score that window)
+    against its threshold (a dashed line); a window over the threshold is a larger ringed mark with
+    class ``violation``, so the chart reads the same in colour and in grey."""
+    known = [v for v in (*values, *thresholds) if v is not None]
+    y_max = _nice_max(max(known, default=0) * 1.1)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_w / max(1, len(x_labels) - 1) if len(x_labels) > 1 else 0
+    xs = [LEFT + (step * i if len(x_labels) > 1 else plot_w / 2) for i in range(len(x_labels))]
+
+    def y(v: float) -> float:
+        return TOP + plot_h - plot_h * min(v, y_max) / y_max
+
+    label_every = max(1, len(x_labels) // 12)
+    body = [_x_label(x, text, len(x_labels) > 8) for i, (x, text) in enumerate(zip(xs, x_labels, strict=True))
+            if i % label_every == 0]
+    limits = [(xs[i], y(t), t) for i, t in enumerate(thresholds) if t is not None]
+    if limits:
+        ends = [(LEFT, limits[0][1])] if len(limits) == 1 else []
+        ends += [(x, ty) for x, ty, _ in limits] + ([(WIDTH - RIGHT, limits[0][1])] if len(limits) == 1 else [])
+        body.append(f'<polyline class="threshold" points="{" ".join(f"{x:.1f},{ty:.1f}" for x, ty in ends)}" '
+                    f'fill="none" stroke="var(--c4)" stroke-width="1.5" stroke-dasharray="6 4">'
+                    f"<title>threshold {_fmt(limits[-1][2])}</title></polyline>")
+    points = [(xs[i], y(v), v, i) for i, v in enumerate(values) if v is not None]
+    if len(points) > 1:
+        path = " ".join(f"{x:.1f},{py:.1f}" for x, py, _, _ in points)
+        body.append(f'<polyline class="line" points="{path}" fill="none" stroke="var(--c1)" stroke-width="2"/>')
+    for x, py, v, i in points:
+        tip = f"{x_labels[i]}: {_fmt(v)}" + (f" (threshold {_fmt(thresholds[i])})" if thresholds[i] is not None else "")
+        if violations[i]:
+            body.append(f'<circle class="point violation" cx="{x:.1f}" cy="{py:.1f}" r="6" fill="var(--c4)" '
+                        f'stroke="var(--fg)" stroke-width="2"><title>{escape(tip)} · violation</title></circle>')
+        else:
+            body.append(f'<circle class="point" cx="{x:.1f}" cy="{py:.1f}" r="3.5" fill="var(--c1)">'
+                        f"<title>{escape(tip)}</title></circle>")
+    body += ['<rect x="56" y="6" width="12" height="12" fill="var(--c1)"/><text x="72" y="16" class="tick">score</text>',
+             '<line x1="206" x2="222" y1="12" y2="12" stroke="var(--c4)" stroke-width="2" stroke-dasharray="4 2"/>'
+             '<text x="226" y="16" class="tick">threshold</text>',
+             '<circle cx="362" cy="12" r="5" fill="var(--c4)" stroke="var(--fg)" stroke-width="2"/>'
+             '<text x="372" y="16" class="tick">violation</text>']
+    return _frame(label, body, y_max)
