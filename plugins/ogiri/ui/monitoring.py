@@ -42,6 +42,10 @@ def _run_id(run_key: str | None) -> str | None:
     return rest if "__" in rest else f"scheduled__{rest}"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _in_range(windows: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
     """The windows of the ``days`` days up to the newest one (not "now": the page shows the last
     monitored days even when the monitor has been paused)."""
@@ -115,9 +119,10 @@ def monitoring(reader: Reader, ctx: Ctx) -> tuple[list[str], list[str]]:
         return body, banners
     windows = _in_range(windows, days)
     violating = [w for w in windows if _violated(w)]
-    body.append(f"<p>{len(windows)} windows from {escape(windows[0]['window_start'][:16])} to "
+    body.append(f"<p>{_count(len(windows), 'window')} from {escape(windows[0]['window_start'][:16])} to "
                 f"{escape(windows[-1]['window_start'][:16])} (UTC): <strong class=\"violations\">"
-                f"{sum(len(_violated(w)) for w in violating)} violations</strong> in {len(violating)} windows.</p>")
+                f"{_count(sum(len(_violated(w)) for w in violating), 'violation')}</strong> in "
+                f"{_count(len(violating), 'window')}.</p>")
     body += ["<h2>Drift per feature</h2>", *_charts(windows), "<h2>Windows</h2>", html.table(
         ["Window (UTC)", "Model", "Status", "Records", "Bad records", "Violated features", "Report", "Run"],
         _rows(windows, endpoint, ctx), raw=True)]
