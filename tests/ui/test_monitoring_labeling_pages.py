@@ -12,13 +12,18 @@ import io
 import json
 import re
 from contextlib import closing
+from datetime import datetime, timedelta
 
+import pendulum
 import pytest
 from PIL import Image
 from plugin_client import PARAMS, image_bytes, token, viewer
 
 HOURS = ("2026-12-07T12", "2026-12-07T13", "2026-12-07T14", "2026-12-07T15")
 OLD_HOUR = "2026-11-20T09"  # more than 7 days before the newest window
+MANUAL_RUN = "manual__2026-12-07T16:05:00+00:00"
+#: The scheduled run that checked HOURS[1]: Airflow names it after its run_after (the window's end).
+SCHEDULED_RUN = "scheduled__2026-12-07T14:00:00+00:00"
 RATE_JOB, CAPTION_JOB = "ogiri-label-rate-0b1c", "ogiri-label-caption-9a8f"
 
 
@@ -45,12 +50,19 @@ def _score(value: float, threshold: float, metric: str = "psi") -> dict:
             "psi": value if metric == "psi" else None, "js": value if metric == "js" else None}
 
 
+def _start(hour: str) -> datetime:
+    return datetime.fromisoformat(f"{hour}:00:00+00:00")
+
+
 def _window(endpoint: str, hour: str, status: str, scores: dict, **extra) -> dict:
-    start = f"{hour}:00:00+00:00"
-    end = f"{hour[:11]}{int(hour[11:]) + 1:02d}:00:00+00:00"
+    from ogiri.naming import run_key
+
+    start = _start(hour)
     violations = [f for f, s in scores.items() if s["violation"]]
-    return {"endpoint_name": endpoint, "window_start": start, "window_end": end, "model_name": "ogiri-model-r1",
-            "run_key": f"ogiri_monitor:{start}", "status": status, "records": 40, "scores": scores,
+    return {"endpoint_name": endpoint, "window_start": start.isoformat(),
+            "window_end": (start + timedelta(hours=1)).isoformat(), "model_name": "ogiri-model-r1",
+            # a scheduled run is keyed by its logical date (the window's start), as ogiri.runs does
+            "run_key": run_key("ogiri_monitor", "scheduled__x", pendulum.instance(start)), "status": status, "records": 40, "scores": scores,
             "violations": violations, "report_uri": f"s3://{PARAMS['BucketName']}/monitoring/{endpoint}/{hour}/report.json",
             **extra}
 
@@ -65,7 +77,7 @@ def _seed_monitoring(ledger, aws) -> str:
         _window(endpoint, HOURS[1], "violation", {"input_brightness": _score(0.41, 0.25),
                                                   "output_caption_length": _score(0.03, 0.1, "js")}, bad_records=2),
         _window(endpoint, HOURS[2], "empty", {}, records=0),
-        _window(endpoint, HOURS[3], "failed", {}, records=0, report_uri=None),
+        _window(endpoint, HOURS[3], "failed", {}, records=0, report_uri=None, run_key=f"ogiri_monitor:{MANUAL_RUN}"),
         _window("other-endpoint", HOURS[0], "no_baseline", {}),
     ]
     for row in rows:
@@ -74,6 +86,18 @@ def _seed_monitoring(ledger, aws) -> str:
     aws.client("s3").put_object(Bucket=PARAMS["BucketName"], Key=f"monitoring/{endpoint}/{HOURS[1]}/report.json",
                                 Body=json.dumps(report).encode())
     return endpoint
+
+
+def _seed_dag_run(logical: datetime, run_id: str) -> None:
+    """The ogiri_monitor run in Airflow's metadata DB (the page reads its run id there)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        session.execute(delete(DagRun).where(DagRun.dag_id == "ogiri_monitor"))
+        session.add(DagRun(dag_id="ogiri_monitor", run_id=run_id, logical_date=logical, run_after=logical + timedelta(hours=1),
+                           run_type="scheduled", state="success", data_interval=(logical, logical + timedelta(hours=1))))
 
 
 def _seed_images(aws) -> list[str]:
@@ -212,6 +236,7 @@ def test_a_bad_report_path_gets_400_and_a_missing_one_404(client, product):
 
 def test_the_monitoring_page_charts_drift_against_thresholds_and_marks_violations(client, product, aws):
     endpoint = _seed_monitoring(product, aws)
+    _seed_dag_run(_start(HOURS[1]), SCHEDULED_RUN)
     c = viewer(client)
     r = c.get("/ogiri/monitoring")
     assert r.status_code == 200, r.text
@@ -232,7 +257,9 @@ def test_the_monitoring_page_charts_drift_against_thresholds_and_marks_violation
     report_href = f"/ogiri/monitoring/{endpoint}/{HOURS[1]}/report.json"
     assert f'href="{report_href}"' in r.text
     assert r.text.count('>report.json</a>') == 3  # the failed window has no report
-    assert 'href="/dags/ogiri_monitor/runs/scheduled__2026-12-07T13%3A00%3A00%2B00%3A00"' in r.text
+    assert 'href="/dags/ogiri_monitor/runs/scheduled__2026-12-07T14%3A00%3A00%2B00%3A00"' in r.text
+    assert 'href="/dags/ogiri_monitor/runs/manual__2026-12-07T16%3A05%3A00%2B00%3A00"' in r.text
+    assert '<a target="_top" href="/dags/ogiri_monitor/runs">run of 2026-12-07 12:00:00</a>' in r.text  # not in the DB
     report = c.get(report_href)
     assert report.status_code == 200 and report.headers["content-type"] == "application/json"
     assert report.json()["features"]["input_brightness"]["violation"] is True

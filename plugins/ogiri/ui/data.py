@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ogiri import catalog
@@ -209,6 +210,29 @@ class Reader:
         """``labeling/<job>/report/summary.json``, or None when the job has no report yet."""
         body = self.cached_object(labeling_summary_key(job))
         return json.loads(body) if body else None
+
+    # -- Airflow's metadata DB (the API server's own) -----------------------------------------------
+
+    def scheduled_run_ids(self, dag_id: str, logical_dates: tuple[str, ...]) -> dict[str, str]:
+        """Airflow's run id of each run of ``dag_id`` at ``logical_dates`` (ISO-8601; a scheduled run's
+        id comes from its ``run_after``, which the ledger's run key does not hold), keyed by the given text."""
+        wanted = {datetime.fromisoformat(d).astimezone(UTC): d for d in logical_dates}
+
+        def read() -> dict[str, str]:
+            from airflow.models.dagrun import DagRun
+            from airflow.utils.session import create_session
+            from sqlalchemy import select
+
+            query = select(DagRun.logical_date, DagRun.run_id).where(
+                DagRun.dag_id == dag_id, DagRun.logical_date.in_(list(wanted)))
+            with create_session() as session:
+                rows = session.execute(query).all()
+            return {wanted[ld.astimezone(UTC)]: run_id for ld, run_id in rows if ld.astimezone(UTC) in wanted}
+
+        if not wanted:
+            return {}
+        return self.cache.get(("run_ids", dag_id, logical_dates),
+                              lambda: self._source("Airflow metadata database", read))
 
 
 def monitoring_report_key(endpoint: str, hour: str) -> str:

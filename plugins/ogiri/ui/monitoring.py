@@ -33,13 +33,30 @@ def _violated(window: dict[str, Any]) -> list[str]:
     return names or sorted(f for f, s in (window.get("scores") or {}).items() if isinstance(s, dict) and s.get("violation"))
 
 
-def _run_id(run_key: str | None) -> str | None:
-    """The DAG run id behind a ``run_key`` (``ogiri.naming.run_key``: a scheduled run is keyed by its
-    logical date, whose run id is ``scheduled__<date>``; other runs by their run id)."""
-    if not run_key or not run_key.startswith(f"{MONITOR_DAG}:"):
-        return None
-    rest = run_key.split(":", 1)[1]
-    return rest if "__" in rest else f"scheduled__{rest}"
+def _run_links(reader: Reader, windows: list[dict[str, Any]], ctx: Ctx, banners: list[str]) -> dict[str, str]:
+    """Per ``run_key``: a link to its DAG run. A run key (``ogiri.naming.run_key``) holds a manual or
+    asset-triggered run's id, but only the logical date of a scheduled one: its run id is looked up in
+    Airflow's metadata DB; one not found there links to the DAG's runs."""
+    keys = {w["run_key"] for w in windows if (w.get("run_key") or "").startswith(f"{MONITOR_DAG}:")}
+    rests = {key: key.split(":", 1)[1] for key in keys}
+    dates = []
+    for rest in rests.values():
+        try:
+            if "__" not in rest:
+                datetime.fromisoformat(rest)
+                dates.append(rest)
+        except ValueError:
+            pass
+    found = (_guard(banners, reader.scheduled_run_ids, MONITOR_DAG, tuple(sorted(dates))) or {}) if dates else {}
+    links = {}
+    for key, rest in rests.items():
+        run_id = rest if "__" in rest else found.get(rest)
+        if run_id:
+            links[key] = ctx.run_link(MONITOR_DAG, run_id)
+        else:
+            href = f"{ctx.airflow}/dags/{MONITOR_DAG}/runs"
+            links[key] = f'<a target="_top" href="{escape(href)}">run of {escape(rest[:19])}</a>'
+    return links
 
 
 def _count(n: int, noun: str) -> str:
@@ -79,7 +96,7 @@ def _charts(windows: list[dict[str, Any]]) -> list[str]:
     return ['<div class="charts">', *parts, "</div>"]
 
 
-def _rows(windows: list[dict[str, Any]], endpoint: str, ctx: Ctx) -> list[list[str]]:
+def _rows(windows: list[dict[str, Any]], endpoint: str, ctx: Ctx, runs: dict[str, str]) -> list[list[str]]:
     rows = []
     for w in reversed(windows):
         status = w.get("status") or "?"
@@ -90,7 +107,7 @@ def _rows(windows: list[dict[str, Any]], endpoint: str, ctx: Ctx) -> list[list[s
                      f'<span class="status-{escape(status)}">{escape(status)}</span>',
                      str(w.get("records") or 0), str(w.get("bad_records") or 0),
                      escape(", ".join(_violated(w))) or "–", report,
-                     ctx.run_link(MONITOR_DAG, _run_id(w.get("run_key")))])
+                     runs.get(w.get("run_key") or "", "–")])
     return rows
 
 
@@ -125,5 +142,5 @@ def monitoring(reader: Reader, ctx: Ctx) -> tuple[list[str], list[str]]:
                 f"{_count(len(violating), 'window')}.</p>")
     body += ["<h2>Drift per feature</h2>", *_charts(windows), "<h2>Windows</h2>", html.table(
         ["Window (UTC)", "Model", "Status", "Records", "Bad records", "Violated features", "Report", "Run"],
-        _rows(windows, endpoint, ctx), raw=True)]
+        _rows(windows, endpoint, ctx, _run_links(reader, windows, ctx, banners)), raw=True)]
     return body, banners
