@@ -40,9 +40,10 @@ def _bin_labels(bins: list[Any], counts: list[Any]) -> list[str]:
 def _histogram(title: str, label: str, block: dict[str, Any] | None, unit: str) -> list[str]:
     counts = [c if isinstance(c, int | float) else 0 for c in (block or {}).get("counts") or []]
     if not any(counts):
-        return [f"<h3>{escape(title)}</h3>", html.empty(f"No {unit} recorded.")]
-    return [f"<h3>{escape(title)}</h3>",
-            svg.bars(label, _bin_labels(list((block or {}).get("bins") or []), counts), [(unit, counts)])]
+        return [f"<figcaption><strong>{escape(title)}</strong></figcaption>", html.empty(f"No {unit} recorded.")]
+    return [f"<figcaption><strong>{escape(title)}</strong></figcaption>",
+            svg.bars(label, _bin_labels(list((block or {}).get("bins") or []), counts), [(unit, counts)],
+                     size=svg.SMALL)]
 
 
 def _ratings(summary: dict[str, Any]) -> list[str]:
@@ -55,7 +56,8 @@ def _ratings(summary: dict[str, Any]) -> list[str]:
         grades = [str(g) for g in range(1, 6)]
         counts = [hist.get(g, 0) for g in grades]
         parts.append(f'<figure class="small"><figcaption><strong>{escape(title)}</strong></figcaption>'
-                     + (svg.bars(f"{scale} ratings, 1 to 5", grades, [("ratings", counts)]) if any(counts)
+                     + (svg.bars(f"{scale} ratings, 1 to 5", grades, [("ratings", counts)], size=svg.SMALL)
+                        if any(counts)
                         else html.empty(f"No {scale} rating recorded.")) + "</figure>")
     return [*parts, "</div>"]
 

@@ -37,7 +37,7 @@ table { border-collapse:collapse; margin:.5rem 0; } td, th { border-bottom:1px s
 .gallery { display:grid; grid-template-columns:repeat(auto-fill, minmax(220px, 1fr)); gap:1rem; }
 .card { background:var(--card); border:1px solid var(--grid); border-radius:6px; padding:.5rem; }
 .card img { width:100%; height:auto; border-radius:4px; display:block; } .muted { color:var(--muted); }
-.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(360px, 1fr)); gap:.4rem 1.2rem; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(380px, 1fr)); gap:.8rem 1.2rem; max-width:1400px; }
 .charts figure.small { margin:0; } .bad, .status-violation, .status-failed { color:var(--c4); font-weight:700; }
 .champion { font-weight:700; } form.filters { display:flex; gap:.8rem; align-items:end; flex-wrap:wrap; }
 """
