@@ -91,6 +91,9 @@ CREATE TABLE IF NOT EXISTS batch_captions (
 
 CREATE INDEX IF NOT EXISTS ix_batch_captions_job ON batch_captions (job_name);
 
+-- Monitoring (issue 14): one row per endpoint and hourly capture window (ogiri_monitor).
+-- status: ok | violation | empty | no_baseline (as report.json) | failed; scores = report.json
+-- "features"; violations = the violated feature names (JSON list).
 CREATE TABLE IF NOT EXISTS monitoring_windows (
     endpoint_name       TEXT NOT NULL,
     window_start        TEXT NOT NULL,
@@ -110,6 +113,7 @@ CREATE TABLE IF NOT EXISTS monitoring_windows (
     PRIMARY KEY (endpoint_name, window_start)
 );
 
+-- Ground Truth labeling jobs of ogiri_label (issue 16): objects in = labeled + rejected + expired.
 CREATE TABLE IF NOT EXISTS labeling_jobs (
     job_name            TEXT PRIMARY KEY,
     run_key             TEXT,

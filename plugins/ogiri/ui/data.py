@@ -193,18 +193,18 @@ class Reader:
     def monitoring_windows(self, endpoint: str, limit: int) -> list[dict[str, Any]]:
         """The endpoint's latest ``limit`` monitoring windows, oldest first."""
         rows = self.cache.get(("monitoring", endpoint, limit), lambda: self._source(
-            "run ledger", lambda: self.ledger().monitoring_windows(endpoint, limit)))
+            "run ledger", lambda: self.ledger().latest_monitoring_windows(endpoint, limit)))
         return sorted(rows, key=lambda r: r["window_start"])
 
     def monitoring_endpoints(self) -> list[str]:
         """Every endpoint with monitoring windows."""
         return self.cache.get(("monitoring_endpoints",), lambda: self._source(
-            "run ledger", lambda: self.ledger().monitoring_endpoints()))
+            "run ledger", lambda: self.ledger().monitored_endpoints()))
 
     def labeling_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest labeling jobs, newest first."""
         return self.cache.get(("labeling", limit), lambda: self._source(
-            "run ledger", lambda: self.ledger().labeling_jobs(limit)))
+            "run ledger", lambda: self.ledger().latest_labeling_jobs(limit)))
 
     def labeling_summary(self, job: str) -> dict[str, Any] | None:
         """``labeling/<job>/report/summary.json``, or None when the job has no report yet."""
