@@ -11,6 +11,8 @@ Routes:
   ``GET /_localaws/iam/calls``       -> ``{"calls": [{"principal", "action", "allowed", "denied",
                                         "resources"}]}``: every decision under enforcement;
                                         ``DELETE`` clears it
+  ``GET|POST|DELETE /_localaws/workforce`` -> the simulated Ground Truth workforce's configurations
+                                        (``localaws.sagemaker.labeling.workforce``)
   ``GET /_localaws/sagemaker/<kind>/<name>`` -> an HTML page of one job or endpoint (Describe + log),
                                         where the Airflow tasks' extra links point locally
 Every other request goes to moto, unless IAM enforcement denies it or a fault rule fires for it
@@ -113,6 +115,8 @@ class LocalAwsMiddleware:
             if method == "GET":
                 return _json(start_response, 200, {"calls": self.iam.calls.snapshot()})
             return _json(start_response, 200, {"removed": self.iam.calls.clear()})
+        if route == "/workforce":
+            return _admin_workforce(environ, start_response, method)
         if route.startswith("/sagemaker/") and method in ("GET", "HEAD"):
             from localaws import job_pages
 
@@ -139,6 +143,26 @@ class LocalAwsMiddleware:
             return _json(start_response, 400, {"error": 'body must be {"enforce": true} or {"enforce": false}'})
         self.iam.set(data["enforce"])
         return _json(start_response, 200, self.iam.state())
+
+
+def _admin_workforce(environ: dict[str, Any], start_response: Callable, method: str) -> Iterable[bytes]:
+    """GET: every configuration; POST: set one (a job's or the default); DELETE: clear them."""
+    from localaws.sagemaker.labeling.workforce import STORE, WorkforceConfigError
+
+    if method == "GET":
+        return _json(start_response, 200, {"configs": STORE.snapshot()})
+    if method == "DELETE":
+        return _json(start_response, 200, {"removed": STORE.clear()})
+    if method != "POST":
+        return _json(start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/workforce"})
+    try:
+        data = json.loads(_read_body(environ) or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+    try:
+        return _json(start_response, 201, STORE.set(data))
+    except WorkforceConfigError as e:
+        return _json(start_response, 400, {"error": str(e)})
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

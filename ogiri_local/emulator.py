@@ -83,6 +83,11 @@ class Emulator:
         """Add a fault rule (see docs/interfaces.md)."""
         self._call("POST", "/_localaws/faults", fault)
 
+    def workforce(self, **config) -> None:
+        """Configure the simulated Ground Truth workforce (``POST /_localaws/workforce``, see
+        docs/interfaces.md), e.g. ``workforce(noise=0.3, abandonment=0.1)``."""
+        self._call("POST", "/_localaws/workforce", config)
+
     def client(self, service: str, **kwargs):
         """A boto3 client for ``service`` pointed at the emulator."""
         import boto3
