@@ -288,10 +288,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         """DescribeEndpointConfig; an unknown name answers like AWS."""
         if endpoint_config_name not in self.endpoint_configs:
             raise messages.endpoint_config(endpoint_config_name, self.account_id, self.region_name)
-        response = dict(super().describe_endpoint_config(endpoint_config_name))
-        if not response.get("DataCaptureConfig"):  # AWS leaves out what the request did not set
-            response.pop("DataCaptureConfig", None)
-        return response
+        return super().describe_endpoint_config(endpoint_config_name)
 
     def delete_endpoint_config(self, endpoint_config_name: str) -> None:
         """DeleteEndpointConfig; an unknown name answers like AWS."""
@@ -306,10 +303,11 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
         response = dict(super().describe_endpoint(endpoint_name))
         endpoint = self.endpoints[endpoint_name]
-        response.pop("DataCaptureConfig", None)  # DescribeEndpoint answers the summary only
+        # DescribeEndpoint's DataCaptureConfig is a DataCaptureConfigSummary (of the config in service)
+        response.pop("DataCaptureConfig", None)
         summary = capture.summary(getattr(endpoint, "data_capture_config", None))
         if summary is not None:
-            response["DataCaptureConfigSummary"] = summary
+            response["DataCaptureConfig"] = summary
         if getattr(endpoint, "last_deployment_config", None):
             response["LastDeploymentConfig"] = copy.deepcopy(endpoint.last_deployment_config)
         runtime = self.endpoint_runtime(endpoint_name)
@@ -452,6 +450,13 @@ def stop_hyper_parameter_tuning_job(self: Any) -> EmptyResult:
     return EmptyResult()
 
 
+def describe_endpoint_config(self: Any) -> ActionResult:
+    response = dict(self.sagemaker_backend.describe_endpoint_config(self._get_param("EndpointConfigName")))
+    if not response.get("DataCaptureConfig"):  # AWS leaves out what the request did not set
+        response.pop("DataCaptureConfig", None)
+    return ActionResult(response)
+
+
 def update_endpoint(self: Any) -> ActionResult:
     endpoint = self.sagemaker_backend.update_endpoint(
         self._get_param("EndpointName"),
@@ -474,6 +479,7 @@ RESPONSE_METHODS = {
         create_hyper_parameter_tuning_job,
         list_training_jobs_for_hyper_parameter_tuning_job,
         stop_hyper_parameter_tuning_job,
+        describe_endpoint_config,
         update_endpoint,
     )
 }

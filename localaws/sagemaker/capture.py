@@ -111,7 +111,7 @@ def validate(config: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def summary(config: dict[str, Any] | None) -> dict[str, Any] | None:
-    """DescribeEndpoint's DataCaptureConfigSummary for the endpoint's current config (None: no capture)."""
+    """DescribeEndpoint's DataCaptureConfig (shape DataCaptureConfigSummary) of the config in service."""
     if not config:
         return None
     enabled = bool(config.get("EnableCapture", True))

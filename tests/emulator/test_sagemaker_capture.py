@@ -86,8 +86,7 @@ def test_capture_writes_sagemaker_lines_in_the_offset_hour(env):
     _config(sm, "cfg", "m", _capture(bucket))
     assert sm.describe_endpoint_config(EndpointConfigName="cfg")["DataCaptureConfig"] == _capture(bucket)
     desc = _serve(sm, "ep", "cfg")
-    assert "DataCaptureConfig" not in desc
-    assert desc["DataCaptureConfigSummary"] == {"EnableCapture": True, "CaptureStatus": "Started",
+    assert desc["DataCaptureConfig"] == {"EnableCapture": True, "CaptureStatus": "Started",
                                                 "CurrentSamplingPercentage": 100,
                                                 "DestinationS3Uri": f"s3://{bucket}/capture"}
     assert _admin(aws, "/clock", {"offset_seconds": -7200}) == {"offset_seconds": -7200}
@@ -141,7 +140,7 @@ def test_sampling_counts_and_an_update_switches_capture(env):
     sm.update_endpoint(EndpointName="ep", EndpointConfigName="none")
     desc, _ = poll(lambda: sm.describe_endpoint(EndpointName="ep"), "EndpointStatus", until={"InService"})
     assert desc["EndpointConfigName"] == "none"
-    assert desc["DataCaptureConfigSummary"]["CurrentSamplingPercentage"] == 0
+    assert desc["DataCaptureConfig"]["CurrentSamplingPercentage"] == 0
     for x in range(4):
         _invoke(runtime, "ep", json.dumps({"x": x}))
     assert _admin(aws, "/flush", {})["records"] == 0
@@ -157,8 +156,8 @@ def test_disabled_capture_is_stopped_and_a_plain_endpoint_has_no_summary(env):
     assert "DataCaptureConfig" not in sm.describe_endpoint_config(EndpointConfigName="plain")
     sm.create_endpoint(EndpointName="off", EndpointConfigName="off")
     sm.create_endpoint(EndpointName="plain", EndpointConfigName="plain")
-    assert sm.describe_endpoint(EndpointName="off")["DataCaptureConfigSummary"]["CaptureStatus"] == "Stopped"
-    assert "DataCaptureConfigSummary" not in sm.describe_endpoint(EndpointName="plain")
+    assert sm.describe_endpoint(EndpointName="off")["DataCaptureConfig"]["CaptureStatus"] == "Stopped"
+    assert "DataCaptureConfig" not in sm.describe_endpoint(EndpointName="plain")
     sm.delete_endpoint(EndpointName="off")
     sm.delete_endpoint(EndpointName="plain")
 
