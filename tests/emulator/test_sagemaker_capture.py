@@ -7,12 +7,13 @@ import base64
 import json
 import re
 import sys
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+
+from ogiri_local.emulator import capture_admin
 
 sys.path.insert(0, str(Path(__file__).with_name("fixtures")))
 from sm_helpers import ROLE, make_bucket, make_role, model_tarball, poll, with_platform  # noqa: E402
@@ -24,12 +25,7 @@ IMAGE = b"\x89PNG\r\n\x1a\n\xff\xfe\x00" + bytes(range(256))
 
 
 def _admin(aws, route, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"{aws.url}/_localaws/sagemaker/capture{route}", data=data,
-                                 method="GET" if body is None else "POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)
+    return capture_admin(aws.url, "GET" if body is None else "POST", route, body)
 
 
 def _capture(bucket, percent=100, modes=("Input", "Output"), **extra):
@@ -89,13 +85,13 @@ def test_capture_writes_sagemaker_lines_in_the_offset_hour(env):
     assert desc["DataCaptureConfig"] == {"EnableCapture": True, "CaptureStatus": "Started",
                                                 "CurrentSamplingPercentage": 100,
                                                 "DestinationS3Uri": f"s3://{bucket}/capture"}
-    assert _admin(aws, "/clock", {"offset_seconds": -7200}) == {"offset_seconds": -7200}
+    assert aws.capture_clock(-7200) == {"offset_seconds": -7200}
     before = datetime.now(UTC) - timedelta(seconds=7200)
     body = json.dumps({"x": 2, "text": "大喜利"})
     assert _invoke(runtime, "ep", body, InferenceId="req-1") == {"y": 4, "text": "大喜利"}
     _invoke(runtime, "ep", IMAGE, "application/x-image")
     assert _captured(s3, bucket, "ep") == {}  # buffered until a flush
-    assert _admin(aws, "/flush", {}) == {"objects": 1, "records": 2, "dropped": 0}
+    assert aws.capture_flush() == {"objects": 1, "records": 2, "dropped": 0}
 
     [(key, lines)] = _captured(s3, bucket, "ep").items()
     match = KEY.match(key)
@@ -210,3 +206,15 @@ def test_capture_is_written_only_with_the_execution_role_grant(env):
     _invoke(runtime, "ep", json.dumps({"x": 2}))
     assert _admin(aws, "/flush", {}) == {"objects": 1, "records": 1, "dropped": 0}
     assert [len(v) for v in _captured(s3, bucket, "ep").values()] == [1]
+
+
+def test_clock_admin_route_refuses_a_bad_body_and_reset_clears_it(aws):
+    from urllib.error import HTTPError
+
+    with pytest.raises(HTTPError) as err:
+        _admin(aws, "/clock", {"offset": 5})
+    assert err.value.code == 400
+    assert _admin(aws, "/clock", {"offset_seconds": 3600.5}) == {"offset_seconds": 3600.5}
+    aws.reset()
+    assert _admin(aws, "/clock") == {"offset_seconds": 0.0}
+    assert _admin(aws, "") == {"endpoints": {}, "offset_seconds": 0.0}
