@@ -142,6 +142,10 @@ class Settings:
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
     #: Seconds the Ogiri UI pages keep a ledger/S3/DynamoDB answer before reading it again.
     ui_cache_s: float = 30.0
+    # Monitoring: endpoint data capture (s3://<bucket>/capture/)
+    #: Share of the endpoint's requests captured (0-100) when the ogiri_train form leaves
+    #: ``capture_sampling_percent`` empty; 0 turns capture off (EnableCapture false).
+    capture_sampling_percent: int = 100
     # Labeling (Ground Truth; the template's outputs)
     #: Private work team (``OGIRI_WORKTEAM_ARN``).
     workteam_arn: str = ""
@@ -220,6 +224,7 @@ def get_settings() -> Settings:
         deploy_wait_interval_s=_env_int("OGIRI_DEPLOY_WAIT_INTERVAL_S", d.deploy_wait_interval_s),
         instance_prices=prices,
         ui_cache_s=_env_float("OGIRI_UI_CACHE_S", d.ui_cache_s),
+        capture_sampling_percent=_env_percent("OGIRI_CAPTURE_SAMPLING_PERCENT", d.capture_sampling_percent),
         workteam_arn=_env("OGIRI_WORKTEAM_ARN", d.workteam_arn),
         labeling_pre_lambda_arn=_env("OGIRI_LABELING_PRE_LAMBDA_ARN", d.labeling_pre_lambda_arn),
         labeling_consolidation_lambda_arn=_env(
@@ -227,6 +232,13 @@ def get_settings() -> Settings:
         ),
         labeling_role_arn=_env("OGIRI_LABELING_ROLE_ARN", d.labeling_role_arn),
     )
+
+
+def _env_percent(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name}={value} must be between 0 and 100")
+    return value
 
 
 @dataclass(frozen=True)

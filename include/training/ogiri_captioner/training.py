@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .artifacts import save_model_dir
+from .baseline import write_baseline
 from .data import rating_weight_of, read_manifests
 from .decoding import decode_features
 from .features import FeatureCache, extract_features
@@ -66,6 +67,7 @@ class TrainConfig:
     val_max_images: int = 500
     #: Loss weight of rated captions (:func:`~ogiri_captioner.data.rating_weight_of`); 0: ratings ignored.
     rating_weight: float = 0.0
+    baseline_max_images: int = 256
 
     def model_config(self) -> dict:
         """The part of the config the saved model needs to rebuild itself."""
@@ -263,6 +265,9 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     metrics = _final_metrics(history, weights_source, len(train_recs), len(val_recs), feature_s, t_start)
     if rank == 0:
         _write_outputs(cfg, encoder, opt.decoder, tokenizer, metrics)
+        write_baseline(cfg.model_dir, train_split.records, train_split.rows, features, opt.decoder, tokenizer,
+                       cfg.max_len, cfg.beam_width, device, cfg.baseline_max_images,
+                       {"config": cfg.model_config(), "encoder_weights": weights_source})
     return {"history": history, "metrics": metrics, "weights_sha256": digest, "encoder_weights": weights_source}
 
 
