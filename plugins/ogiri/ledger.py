@@ -1,4 +1,4 @@
-"""The run ledger: ingest runs, training runs, evaluations, deployments and batch captions in SQL.
+"""The run ledger: ingest runs, training runs, evaluations, deployments, batch captions and monitoring windows in SQL.
 
 The SQL lives in ``include/sql/ledger/*.sql`` (portable between SQLite and PostgreSQL, ``:name``
 bind parameters, converted here to the driver's style). Access goes through the common-sql
@@ -31,12 +31,15 @@ DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _JSON_COLUMNS = frozenset(
-    {"rejected_by_reason", "hyperparameters", "metrics", "candidate_metrics", "champion_metrics", "alarms"}
+    {"rejected_by_reason", "hyperparameters", "metrics", "candidate_metrics", "champion_metrics", "alarms",
+     "scores", "violations"}
 )
 #: Columns added to existing tables after their first release: ``ensure_schema`` adds the missing
 #: ones to a ledger created before (SQLite and PostgreSQL both take ``ALTER TABLE … ADD COLUMN``).
 ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "deployments": {"strategy": "TEXT", "alarms": "TEXT", "outcome": "TEXT", "outcome_alarm": "TEXT"},
+    # issue 14: what started the training run (captions | drift | manual); see TrainingRun.triggered_by
+    "training_runs": {"triggered_by": "TEXT"},
 }
 
 DEPLOY_ACTIONS = ("create", "update", "rollback", "skip")
@@ -142,10 +145,13 @@ class TrainingRun:
     failure_reason: str | None = None
     model_artifact: str | None = None
     metrics: dict[str, Any] | None = None
+    #: What started the run: ``captions`` (new data), ``drift`` (an ``ogiri_drift`` event) or ``manual``.
+    triggered_by: str | None = None
 
     @classmethod
     def from_description(cls, job: Mapping[str, Any], *, run_key: str, dataset_version: str | None,
-                         hyperparameters: dict[str, Any], cost: Any, metrics: dict[str, Any]) -> TrainingRun:
+                         hyperparameters: dict[str, Any], cost: Any, metrics: dict[str, Any],
+                         triggered_by: str | None = None) -> TrainingRun:
         """The row of a ``DescribeTrainingJob`` answer and its :class:`~ogiri.train.cost.JobCost`."""
         return cls(
             job_name=job["TrainingJobName"],
@@ -160,6 +166,7 @@ class TrainingRun:
             failure_reason=job.get("FailureReason"),
             model_artifact=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
             metrics=metrics,
+            triggered_by=triggered_by,
         )
 
 
@@ -219,6 +226,33 @@ class BatchCaption:
     error: str | None = None
     job_name: str | None = None
     run_key: str | None = None
+
+
+#: ``monitoring_windows.status``: report.json's statuses, plus ``failed`` (the job did not complete).
+MONITOR_STATUSES = ("ok", "violation", "empty", "no_baseline", "failed")
+
+
+@dataclass
+class MonitoringWindow:
+    """The drift check of one endpoint's hourly capture window (``ogiri_monitor``)."""
+
+    endpoint_name: str
+    window_start: str
+    window_end: str
+    status: str
+    run_key: str | None = None
+    model_name: str | None = None
+    records: int = 0
+    bad_records: int = 0
+    scores: dict[str, Any] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    report_uri: str | None = None
+    processing_job: str | None = None
+    alert_message_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in MONITOR_STATUSES:
+            raise LedgerError(f"monitoring status {self.status!r} not in {MONITOR_STATUSES}")
 
 
 class Ledger:
@@ -341,6 +375,15 @@ class Ledger:
         now = utcnow()
         return self.execute_many("upsert_batch_caption", (_row(c, now) for c in captions))
 
+    def record_monitoring_window(self, window: MonitoringWindow) -> None:
+        """Insert or overwrite the result of (endpoint_name, window_start)."""
+        self.execute("upsert_monitoring_window", _row(window))
+
+    def set_monitoring_alert(self, endpoint_name: str, window_start: str, message_id: str) -> None:
+        """Attach the SNS message id of the alert sent for one window."""
+        self.execute("set_monitoring_alert", {"endpoint_name": endpoint_name, "window_start": window_start,
+                                              "alert_message_id": message_id, "now": utcnow()})
+
     # -- lookups --------------------------------------------------------------------------------
 
     def get_ingest_run(self, run_key: str) -> dict[str, Any] | None:
@@ -375,6 +418,10 @@ class Ledger:
     def batch_captions(self, job_name: str) -> list[dict[str, Any]]:
         """Captions written by one batch transform job."""
         return self.query("select_batch_captions", {"job_name": job_name})
+
+    def monitoring_windows(self, endpoint_name: str) -> list[dict[str, Any]]:
+        """The monitored windows of an endpoint, newest first (scores and violations decoded)."""
+        return self.query("select_monitoring_windows", {"endpoint_name": endpoint_name})
 
     def _select(self, table: str, key: str, value: str) -> list[dict[str, Any]]:
         # table/key come from the fixed method set above, never from callers.

@@ -286,7 +286,7 @@ def _source_upload_keys() -> list[str]:
     """The keys ``package_code`` writes, from the uploader itself (a client that records them)."""
     from botocore.exceptions import ClientError
 
-    from ogiri.train.source import upload_source
+    from ogiri.source import upload_source
 
     class Recorder:
         keys: list[str] = []

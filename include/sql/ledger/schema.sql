@@ -90,3 +90,25 @@ CREATE TABLE IF NOT EXISTS batch_captions (
 );
 
 CREATE INDEX IF NOT EXISTS ix_batch_captions_job ON batch_captions (job_name);
+
+-- Monitoring (issue 14): one row per endpoint and hourly capture window (ogiri_monitor).
+-- status: ok | violation | empty | no_baseline (as report.json) | failed; scores = report.json
+-- "features"; violations = the violated feature names (JSON list).
+CREATE TABLE IF NOT EXISTS monitoring_windows (
+    endpoint_name       TEXT NOT NULL,
+    window_start        TEXT NOT NULL,
+    window_end          TEXT NOT NULL,
+    run_key             TEXT,
+    model_name          TEXT,
+    status              TEXT NOT NULL,
+    records             INTEGER NOT NULL DEFAULT 0,
+    bad_records         INTEGER NOT NULL DEFAULT 0,
+    scores              TEXT NOT NULL DEFAULT '{}',
+    violations          TEXT NOT NULL DEFAULT '[]',
+    report_uri          TEXT,
+    processing_job      TEXT,
+    alert_message_id    TEXT,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    PRIMARY KEY (endpoint_name, window_start)
+);

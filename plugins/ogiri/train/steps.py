@@ -102,7 +102,7 @@ def skip_training(run: Run, dataset: dict[str, Any]) -> str:
 
 def package_code(run: Run, source_dir: str | Path = TRAINING_SOURCE_DIR) -> dict[str, Any]:
     """Upload ``include/training`` as ``sourcedir.tar.gz`` at its content-hashed key."""
-    from ogiri.train.source import upload_source
+    from ogiri.source import upload_source
 
     bundle = upload_source(run.client("s3"), run.settings.bucket, source_dir)
     log.info("training code %s (%s)", bundle.sourcedir_uri, "uploaded" if bundle.uploaded else "already in S3")
@@ -115,7 +115,7 @@ def package_code(run: Run, source_dir: str | Path = TRAINING_SOURCE_DIR) -> dict
 def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
     """The CreateTrainingJob requests of this run, one per candidate (``train_model`` maps over them).
     A bad candidate (unknown hyperparameter, …) fails here, before any job starts, without retries."""
-    from ogiri.train.images import training_image_uri
+    from ogiri.images import training_image_uri
 
     image = training_image_uri(run.settings, run.params["instance_type"])
     try:
@@ -137,7 +137,7 @@ def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]
 
 def configure_tuning(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request of the ``tuning`` param; skipped when it is null."""
-    from ogiri.train.images import training_image_uri
+    from ogiri.images import training_image_uri
 
     if configs.tuning_spec(run.params) is None:
         _skip("no tuning in this run (the tuning param is empty)")
@@ -271,7 +271,7 @@ def configure_evaluation(run: Run, dataset: dict[str, Any], source: dict[str, An
     """The CreateProcessingJob request scoring every completed candidate and the serving champion on the
     frozen test manifest, in one job. Candidates whose job did not complete are left out (logged)."""
     from ogiri.endpoints import serving
-    from ogiri.train.images import training_image_uri
+    from ogiri.images import training_image_uri
 
     jobs = _candidate_jobs(run)
     completed = {name: job["ModelArtifacts"]["S3ModelArtifacts"] for name, job in jobs.items()
@@ -410,8 +410,8 @@ def record_skip(run: Run) -> str:
 def configure_deployment(run: Run) -> dict[str, Any]:
     """Model, endpoint-config and endpoint requests, whether to create or update, and what to roll back to."""
     from ogiri.endpoints import serving
+    from ogiri.images import inference_image_uri
     from ogiri.ledger import Deployment
-    from ogiri.train.images import inference_image_uri
 
     settings, names, winner = run.settings, run.names, winner_job(run)
     artifact = _training_job(run)["ModelArtifacts"]["S3ModelArtifacts"]
