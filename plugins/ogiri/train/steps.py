@@ -57,12 +57,28 @@ def _training_job(run: Run) -> dict[str, Any]:
 # -- 1. dataset -------------------------------------------------------------------------------------
 
 
+def triggered_by(run: Run) -> str:
+    """``drift`` when an ``ogiri_drift`` event triggered the run (also alongside captions), ``captions``
+    for new captions only, else ``manual`` (the form, the API, a test)."""
+    from ogiri.assets import CAPTIONS_ASSET_NAME, DRIFT_ASSET_NAME
+    from ogiri.train.datasets import TRIGGER_CAPTIONS, TRIGGER_DRIFT, TRIGGER_MANUAL
+
+    if run.asset_events.get(DRIFT_ASSET_NAME):
+        return TRIGGER_DRIFT
+    return TRIGGER_CAPTIONS if CAPTIONS_ASSET_NAME in run.asset_events else TRIGGER_MANUAL
+
+
 def build_dataset(run: Run) -> dict[str, Any]:
     """Write the dataset version's manifests. Too little new data since the last trained version
     is not an error: ``skip_reason`` says why, and :func:`check_new_data` routes the run to
-    ``skip_training``."""
+    ``skip_training``. A drift-triggered run trains below ``min_new_images``."""
+    from ogiri.assets import DRIFT_ASSET_NAME
     from ogiri.train.datasets import build_dataset_version
 
+    trigger = triggered_by(run)
+    for event in run.asset_events.get(DRIFT_ASSET_NAME, []):
+        log.warning("retraining on drift: endpoint %s, window %s, features %s (%s)", event.get("endpoint"),
+                    event.get("window_start"), event.get("violations"), event.get("report_uri"))
     summary = build_dataset_version(
         run.client("s3"),
         run.client("dynamodb"),
@@ -70,8 +86,10 @@ def build_dataset(run: Run) -> dict[str, Any]:
         table=run.settings.table,
         min_new_images=int(run.params["min_new_images"]),
         run_key=run.key,
+        triggered_by=trigger,
     )
-    log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images")}))
+    log.info("dataset %s (%s-triggered run): %s", summary["version"], trigger,
+             json.dumps({k: summary[k] for k in ("counts", "new_images")}))
     return summary
 
 
@@ -88,7 +106,7 @@ def skip_training(run: Run, dataset: dict[str, Any]) -> str:
     (shown as the task's XCom), so the run's grid shows a green ``skip_training`` and why."""
     from ogiri.ledger import Deployment
 
-    reason = f"training skipped: {dataset['skip_reason']}"
+    reason = f"training skipped: {dataset['skip_reason']} ({dataset.get('triggered_by', 'manual')}-triggered run)"
     run.ledger.record_deployment(
         Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip",
                    status="succeeded", reason=reason)
@@ -227,6 +245,7 @@ def _record_candidate(run: Run, job: dict[str, Any], overrides: dict[str, Any],
         TrainingRun.from_description(
             job, run_key=run.key, dataset_version=(dataset or {}).get("version"),
             hyperparameters=configs.candidate_hyperparameters(run.params, overrides), cost=cost, metrics=metrics,
+            triggered_by=(dataset or {}).get("triggered_by"),
         )
     )
     log.info(
