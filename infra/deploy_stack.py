@@ -27,6 +27,7 @@ OUTPUT_TO_SETTING = {
     "OgiriTable": "OGIRI_TABLE",
     "OgiriSageMakerRoleArn": "OGIRI_SAGEMAKER_ROLE_ARN",
     "OgiriRegion": "OGIRI_REGION",
+    "OgiriAlertTopicArn": "OGIRI_ALERT_TOPIC_ARN",
 }
 
 _DONE_OK = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})

@@ -62,6 +62,8 @@ def _physical_ids(template: dict[str, Any], params: dict[str, str], conditions: 
     for logical in ("SageMakerExecutionRole", "WorkerRole"):
         name = _resolve(res[logical]["Properties"]["RoleName"], ctx)
         physical[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"}
+    topic = _resolve(res["AlertTopic"]["Properties"]["TopicName"], ctx)
+    physical["AlertTopic"] = {"Ref": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{topic}"}
     for logical in ("WorkerPolicy", "ProducerPolicy"):
         policy_name = _resolve(res[logical]["Properties"]["ManagedPolicyName"], ctx)
         physical[logical] = {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{policy_name}"}

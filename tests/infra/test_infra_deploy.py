@@ -44,6 +44,7 @@ def test_stack_creates_bucket_table_gsi_roles_and_outputs(aws):
         "OGIRI_TABLE": "ogiri-captions",
         "OGIRI_SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/ogiri-local-sagemaker-execution",
         "OGIRI_REGION": "us-east-1",
+        "OGIRI_ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:ogiri-local-alerts",
     }
     assert outputs["WorkerPolicyArn"] == "arn:aws:iam::123456789012:policy/ogiri-local-airflow-worker"
 

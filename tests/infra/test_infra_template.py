@@ -123,6 +123,7 @@ def _allowed_scopes(resolved) -> list[str]:
         rf"arn:aws:ecr:{REGION}:{dlc}:repository/pytorch-(training|inference)",
         rf"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ogiri-\*",
         re.escape(resolved.physical["SageMakerExecutionRole"]["Arn"]),
+        re.escape(resolved.physical["AlertTopic"]["Ref"]),
     ]
 
 
@@ -460,6 +461,7 @@ def test_outputs_feed_every_ogiri_setting(resolved, monkeypatch):
     assert settings.region == REGION
     assert settings.sagemaker_role_arn == resolved.physical["SageMakerExecutionRole"]["Arn"]
     assert resolved.outputs["WorkerPolicyArn"] == f"arn:aws:iam::{ACCOUNT}:policy/ogiri-test-airflow-worker"
+    assert settings.alert_topic_arn == f"arn:aws:sns:{REGION}:{ACCOUNT}:ogiri-test-alerts"
 
 
 def test_policies_fit_iam_size_limits_even_with_the_longest_names(template):
