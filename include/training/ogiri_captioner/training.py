@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .artifacts import save_model_dir
+from .baseline import write_baseline
 from .data import read_manifests
 from .decoding import decode_features
 from .features import FeatureCache, extract_features
@@ -64,6 +65,7 @@ class TrainConfig:
     min_freq: int = 1
     clip_grad: float = 1.0
     val_max_images: int = 500
+    baseline_max_images: int = 256
 
     def model_config(self) -> dict:
         """The part of the config the saved model needs to rebuild itself."""
@@ -248,6 +250,9 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     metrics = _final_metrics(history, weights_source, len(train_recs), len(val_recs), feature_s, t_start)
     if rank == 0:
         _write_outputs(cfg, encoder, opt.decoder, tokenizer, metrics)
+        write_baseline(cfg.model_dir, train_split.records, train_split.rows, features, opt.decoder, tokenizer,
+                       cfg.max_len, cfg.beam_width, device, cfg.baseline_max_images,
+                       {"config": cfg.model_config(), "encoder_weights": weights_source})
     return {"history": history, "metrics": metrics, "weights_sha256": digest, "encoder_weights": weights_source}
 
 
