@@ -21,8 +21,9 @@ PARAMS = {
         description="YYYY-MM-DDTHH: check that hour's capture. Empty: the hour before the run's logical "
                     "date (scheduled, backfill and manual runs alike).",
     ),
-    "max_images": Param(200, type="integer", minimum=1, maximum=100_000, title="Max images",
-                        description="At most this many captured requests are decoded and scored per window."),
+    "max_images": Param(200, type="integer", minimum=0, maximum=100_000, title="Max images labelled",
+                        description="At most this many of the window's images are labelled with Rekognition "
+                                    "DetectLabels for the rekognition_labels feature (0: none)."),
     "psi_threshold": Param(0.25, type="number", exclusiveMinimum=0, title="PSI threshold",
                            description="Population stability index of a histogram feature above which it "
                                        "drifted (0.1 = moderate, 0.25 = major shift)."),
