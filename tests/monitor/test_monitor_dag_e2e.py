@@ -191,3 +191,29 @@ def test_in_distribution_shifted_and_empty_hours_backfilled(env, tiny_model):
     jobs = env["aws"].client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]
     assert len(jobs) == 2  # one per non-empty window
     assert len(env["aws"].sns_published(env["topic"])[env["topic"]]) == 1
+
+    # 4. The drift event retrains: an ogiri_train run that consumed it trains below min_new_images
+    #    (only build_dataset runs here; every other task is marked success).
+    drift_triggered_dataset(env)
+
+
+def drift_triggered_dataset(env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from ogiri_local.drift import test_on_drift
+
+    ddb = env["aws"].client("dynamodb")
+    for i in range(60):
+        key = f"{i:064x}"
+        ddb.put_item(TableName=env["settings"].table, Item={
+            "ImageKey": {"S": key}, "CaptionId": {"S": "c0"}, "Caption": {"S": f"caption {i}"},
+            "S3Uri": {"S": f"s3://{BUCKET}/images/{key[:2]}/{key}.jpg"}, "Labels": {"L": []}})
+    bag = DagBag(dag_folder=str(REPO / "dags" / "ogiri_train.py"))
+    assert bag.import_errors == {}
+    dr = test_on_drift(bag.dags["ogiri_train"], logical_date=NOW_HOUR, run_conf={"min_new_images": 1000},
+                       mark_success_pattern=r"(?!build_dataset$).*")
+    [ti] = [ti for ti in dr.get_task_instances() if ti.task_id == "build_dataset"]
+    assert ti.state == "success"
+    dataset = ti.xcom_pull(task_ids="build_dataset")
+    assert dataset["triggered_by"] == "drift" and dataset["skip_reason"] is None, dataset
+    assert dataset["new_images"] == 60  # below min_new_images=1000, and it trains

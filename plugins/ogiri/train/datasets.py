@@ -217,8 +217,7 @@ def build_dataset_version(
     New images are counted against the last *trained* version. When the data is exactly that
     version, a retry of the run that trained it (same ``run_key``) keeps its decision (counted
     against the version before), while any other run (a re-ingest or backfill that added nothing)
-    sees 0 new images and skips: unchanged data is not retrained. A drift-triggered run
-    (``triggered_by="drift"``) trains below ``min_new_images``; the summary says what triggered it."""
+    sees 0 new images and skips: unchanged data is not retrained; unless ``triggered_by="drift"``."""
     latest_raw = get_if_exists(s3_client, bucket, LATEST_POINTER)
     latest = json.loads(latest_raw) if latest_raw else None
     frozen_raw = get_if_exists(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
@@ -231,15 +230,9 @@ def build_dataset_version(
         previous_keys = latest.get("previous_image_keys")
     else:
         previous_keys = latest.get("image_keys", [])
-    plan = plan_dataset(
-        items,
-        bucket=bucket,
-        previous_image_keys=previous_keys,
-        frozen_test=frozen,
-        min_new_images=required_new_images(min_new_images, triggered_by),
-        val_pct=val_pct,
-        test_pct=test_pct,
-    )
+    plan = plan_dataset(items, bucket=bucket, previous_image_keys=previous_keys, frozen_test=frozen,
+                        min_new_images=required_new_images(min_new_images, triggered_by),
+                        val_pct=val_pct, test_pct=test_pct)
     summary = {**plan.summary(bucket), "triggered_by": triggered_by}
     if plan.skip_reason:
         return summary
