@@ -94,9 +94,9 @@ def load_baseline(tarball: Path | None) -> dict | None:
     return baseline
 
 
-def embedding_of(tarball: Path, images: list) -> object:
-    """Pooled encoder features of ``images`` with the model's own encoder; None when it cannot be loaded."""
-    if not images:
+def embedding_of(tarball: Path, records: list) -> object:
+    """Pooled encoder features of the records' images with the model's own encoder; None when it cannot be loaded."""
+    if not records:
         return None
     from ogiri_captioner.artifacts import load_model_dir
 
@@ -109,14 +109,14 @@ def embedding_of(tarball: Path, images: list) -> object:
         except (ValueError, OSError, RuntimeError, KeyError) as exc:
             log.warning("model could not be loaded (%s): embedding unavailable", type(exc).__name__)
             return None
-    return pooled_features(captioner, images)
+    return pooled_features(captioner, (r.image() for r in records))
 
 
 def _rekognition_client():
     import boto3
     from botocore.config import Config
 
-    return boto3.client("rekognition", config=Config(connect_timeout=5, read_timeout=30,
+    return boto3.session.Session().client("rekognition", config=Config(connect_timeout=5, read_timeout=30,
                                                      retries={"mode": "standard", "max_attempts": 5}))
 
 
@@ -154,9 +154,8 @@ def compute_features(baseline: dict, tarball: Path, window, args) -> dict:
     """The window's report features: statistics in the baseline's bins, scored against it."""
     acc = ImageAccumulator(baseline)
     for rec in window.records:
-        acc.add(rec.image)
-    to_embed = [r.image for r in window.records[: max(args.max_embed_images, 0)]]
-    pooled = embedding_of(tarball, to_embed)
+        acc.add(rec.thumbnail, rec.size)
+    pooled = embedding_of(tarball, window.records[: max(args.max_embed_images, 0)])
     raw = [r.raw for r in window.records[: max(args.max_images, 0)]]
     labels, reason = detect_labels(raw, args.min_confidence, args.max_labels)
     outputs = [(r.caption, r.score) for r in window.records]

@@ -7,6 +7,7 @@ from malformed lines (counted, never raised, never logged).
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -209,7 +210,7 @@ def test_jsonlines_batches_pair_inputs_with_output_lines(tmp_path):
     from ogiri_captioner.capture import parse_line
 
     records, bad = parse_line(json.dumps(record))
-    assert [(r.image.size, r.caption, r.score) for r in records] == [((40, 30), "赤", -0.5)]
+    assert [(r.size, r.caption, r.score) for r in records] == [((40, 30), "赤", -0.5)]
     assert bad == ["undecodable"]
 
 
@@ -246,3 +247,60 @@ def test_rekognition_unreachable_marks_labels_unavailable(model, synthetic, tmp_
     assert labels["available"] is False and labels["violation"] is False and labels["value"] is None
     assert "unreachable" in labels["reason"]
     assert report["features"]["input_brightness"]["available"]
+
+
+STACK_PARAMS = {"EnvironmentName": "test", "BucketName": "ogiri-test", "TableName": "ogiri-test-captions"}
+
+
+def _keys_with_policy(iam, name: str, policy: str | None) -> dict[str, str]:
+    iam.create_user(UserName=name)
+    if policy:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def test_rekognition_labels_under_the_execution_roles_policy(aws, stack, model, synthetic, tmp_path, monkeypatch):
+    """monitor.py's DetectLabels is allowed by the template's execution-role policy (IAM enforced), and a
+    principal without it gets the feature marked unavailable instead of a crash."""
+    stack(STACK_PARAMS)
+    iam = aws.client("iam")
+    role = "ogiri-test-sagemaker-execution"
+    doc = iam.get_role_policy(RoleName=role, PolicyName="ogiri-sagemaker-execution")["PolicyDocument"]
+    if isinstance(doc, str):  # the emulator hands a CloudFormation-made inline policy back as a Python literal
+        doc = ast.literal_eval(doc)
+    as_role = _keys_with_policy(iam, "as-execution-role", json.dumps(doc))
+    nobody = _keys_with_policy(iam, "nobody", None)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)  # long-term user keys carry no token
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    capture = write_window(tmp_path / "capture", model, baseline_images(synthetic)[:6])
+    for k, v in as_role.items():
+        monkeypatch.setenv(k, v)
+    report, _ = run_monitor(tmp_path, capture, model["tarball"].parent, "--max-images", "4")
+    labels = report["features"]["rekognition_labels"]
+    assert labels["available"] is True and labels["metric"] == "js" and 0.0 <= labels["value"] <= 1.0, labels["reason"]
+    for k, v in nobody.items():
+        monkeypatch.setenv(k, v)
+    report, _ = run_monitor(tmp_path, capture, model["tarball"].parent, "--max-images", "4")
+    labels = report["features"]["rekognition_labels"]
+    assert labels["available"] is False and "AccessDenied" in labels["reason"]
+
+
+def test_monitor_script_runs_as_the_processing_entry_point(tmp_path):
+    """``python monitor.py`` with CONTRACTS' arguments, as the processing container runs it: exit 0."""
+    import subprocess
+    import sys
+
+    script = Path(monitor.__file__)
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--capture", str(tmp_path / "capture"), "--model", str(tmp_path / "model"),
+         "--output", str(out), "--endpoint", "ogiri-ep", "--window-start", "2026-12-07T15:00:00+00:00",
+         "--window-end", "2026-12-07T16:00:00+00:00", "--model-name", "m", "--max-images", "200",
+         "--psi-threshold", "0.25", "--js-threshold", "0.1", "--distance-threshold", "0.3"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "empty" and report["thresholds"]["distance"] == 0.3
+    assert json.loads((out / "constraint_violations.json").read_text(encoding="utf-8")) == {"violations": []}

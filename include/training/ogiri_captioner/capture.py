@@ -26,6 +26,7 @@ from PIL import Image
 
 from .data import open_image
 from .serving import IMAGE_TYPES, JSON_TYPES, JSONL_TYPES
+from .statistics import thumbnail
 
 BAD_KINDS = ("invalid_json", "undecodable", "unsupported_content_type")
 
@@ -40,12 +41,19 @@ class BadRecord(Exception):
 
 @dataclass
 class CapturedRecord:
-    """One captured inference: the decoded image, its raw bytes, the endpoint's caption and score."""
+    """One captured inference: its raw image bytes, original size and small thumbnail, caption and score.
 
-    image: Image.Image
+    Only the thumbnail is kept decoded (a window may hold many large images); ``image()`` decodes again.
+    """
+
     raw: bytes
+    size: tuple[int, int]
+    thumbnail: Image.Image
     caption: str
     score: float
+
+    def image(self) -> Image.Image:
+        return open_image(self.raw)
 
 
 @dataclass
@@ -159,7 +167,8 @@ def parse_line(line: str) -> tuple[list[CapturedRecord], list[str]]:
             bad.append(raw.kind if isinstance(raw, BadRecord) else res.kind)
             continue
         try:
-            records.append(CapturedRecord(open_image(raw), raw, res[0], res[1]))
+            img = open_image(raw)
+            records.append(CapturedRecord(raw, img.size, thumbnail(img), res[0], res[1]))
         except ValueError:
             bad.append("undecodable")
     return records, bad

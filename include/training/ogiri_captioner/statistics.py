@@ -65,6 +65,13 @@ def top_categories(items: Iterable[str], n: int) -> list[str]:
     return [x for x, _ in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[:n]] + [OTHER]
 
 
+def thumbnail(img: Image.Image) -> Image.Image:
+    """The RGB image shrunk to at most ``PIXEL_SIDE`` a side (what the pixel histograms count)."""
+    small = img.convert("RGB")
+    small.thumbnail((PIXEL_SIDE, PIXEL_SIDE), Image.Resampling.BILINEAR)
+    return small
+
+
 def edges_of(baseline: dict | None, name: str, default: list[float]) -> list[float]:
     """A histogram feature's edges: the baseline's (a window uses its baseline's bins), else ``default``."""
     return list(baseline["features"][name]["edges"]) if baseline else list(default)
@@ -80,11 +87,12 @@ class ImageAccumulator:
         self.widths: list[int] = []
         self.heights: list[int] = []
 
-    def add(self, img: Image.Image) -> None:
-        self.widths.append(img.width)
-        self.heights.append(img.height)
-        small = img.convert("RGB")
-        small.thumbnail((PIXEL_SIDE, PIXEL_SIDE), Image.Resampling.BILINEAR)
+    def add(self, img: Image.Image, size: tuple[int, int] | None = None) -> None:
+        """Count ``img`` (or its ``thumbnail``, given the original ``size``)."""
+        width, height = size or img.size
+        self.widths.append(width)
+        self.heights.append(height)
+        small = thumbnail(img)
         rgb = np.asarray(small, dtype=float).reshape(-1, 3)
         luma = np.asarray(small.convert("L"), dtype=float).ravel()
         for name, values in zip(INPUT_FEATURES[:4], (luma, rgb[:, 0], rgb[:, 1], rgb[:, 2]), strict=True):
@@ -162,15 +170,24 @@ def window_features(baseline: dict, acc: ImageAccumulator, pooled: np.ndarray | 
     return {name: out[name] for name in FEATURES}
 
 
-def pooled_features(captioner, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
-    """The captioner's encoder features of ``images``, averaged over the grid: ``(N, C)`` float64."""
+def pooled_features(captioner, images: Iterable[Image.Image], batch_size: int = 32) -> np.ndarray:
+    """The captioner's encoder features of ``images`` (consumed batch by batch), averaged over the grid."""
     import torch
 
     from .features import encode_images
 
-    rows = []
+    rows, batch = [], []
+
+    def flush() -> None:
+        feats = encode_images(captioner.encoder, torch.stack(batch), captioner.device)
+        rows.append(feats.float().mean(1).cpu().numpy())
+        batch.clear()
+
     with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            batch = torch.stack([captioner.transform(img) for img in images[i : i + batch_size]])
-            rows.append(encode_images(captioner.encoder, batch, captioner.device).float().mean(1).cpu().numpy())
+        for img in images:
+            batch.append(captioner.transform(img))
+            if len(batch) == batch_size:
+                flush()
+        if batch:
+            flush()
     return np.concatenate(rows).astype(np.float64) if rows else np.zeros((0, captioner.encoder.feat_dim))
