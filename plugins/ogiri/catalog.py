@@ -4,7 +4,10 @@ One item per (image, caption). Key: ``ImageKey`` (SHA-256 hex of the normalised 
 ``CaptionId`` (:func:`caption_id`). Attributes: ``Caption``, ``SourceUrl``, ``S3Uri``, ``Width``,
 ``Height``, ``Labels`` (list of ``{Name, Confidence}``), ``LabelNames``, ``LabelModelVersion``,
 ``IngestDate`` (partition date, hash key of the ``IngestDateIndex`` GSI), ``SourceRef``
-(``<csv key>#L<record number>``, the row that created the item) and ``RunKey``.
+(``<csv key>#L<record number>``, the row that created the item), ``RunKey`` and ``CaptionSource``.
+Labeling (issue 16) adds provenance (``WorkerIds``, ``WorkerCount``, ``Agreement``,
+``LabelingJob``) and ratings (``RatingFit``, ``RatingHumour``, ``Rating``, ``RatingCount``,
+``RatingJob``); see the labeling block below.
 
 Writers build items with :class:`CaptionItem`; readers use the attribute constants and
 :func:`from_typed` / :func:`labels_of`, never string literals of their own.
@@ -32,6 +35,28 @@ LABEL_MODEL_VERSION = "LabelModelVersion"
 INGEST_DATE = "IngestDate"
 SOURCE_REF = "SourceRef"
 RUN_KEY = "RunKey"
+
+# --- Labeling (issue 16): caption provenance and human ratings -------------------------------
+#: Where a caption came from; a missing attribute means :data:`SOURCE_SUBMITTED`.
+CAPTION_SOURCE = "CaptionSource"
+SOURCE_SUBMITTED = "submitted"
+SOURCE_HUMAN = "human"
+SOURCE_MODEL = "model"
+CAPTION_SOURCES = (SOURCE_SUBMITTED, SOURCE_HUMAN, SOURCE_MODEL)
+#: Labeling workers of a human caption: ids only (string set), never personal data.
+WORKER_IDS = "WorkerIds"
+WORKER_COUNT = "WorkerCount"
+#: Agreement of the workers on a human caption (N, 0..1).
+AGREEMENT = "Agreement"
+LABELING_JOB = "LabelingJob"
+#: Ratings on a rated caption: medians (N, 1-5) of fit and humour, and their mean ``Rating``
+#: (what ``min_rating`` / ``rating_weight`` of ``ogiri_train`` use).
+RATING_FIT = "RatingFit"
+RATING_HUMOUR = "RatingHumour"
+RATING = "Rating"
+RATING_COUNT = "RatingCount"
+RATING_JOB = "RatingJob"
+# --- end labeling ------------------------------------------------------------------------------
 
 #: Global secondary index serving partitions and backfills: ``IngestDate`` (HASH), ``ImageKey`` (RANGE).
 INGEST_DATE_INDEX = "IngestDateIndex"
@@ -142,6 +167,7 @@ class CaptionItem:
             INGEST_DATE: {"S": self.ingest_date},
             SOURCE_REF: {"S": self.source_ref},
             RUN_KEY: {"S": self.run_key},
+            CAPTION_SOURCE: {"S": SOURCE_SUBMITTED},
         }
         if self.labels.names:
             item[LABEL_NAMES] = {"L": [{"S": n} for n in self.labels.names]}

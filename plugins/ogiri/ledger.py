@@ -437,6 +437,25 @@ class Ledger:
             conn.rollback()
         return [_decode(dict(zip(columns, row, strict=True))) for row in rows]
 
+    # -- reads for the UI's Monitoring and Labeling pages (ui-pages) ------------------------------
+
+    def latest_monitoring_windows(self, endpoint_name: str, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` monitoring windows of an endpoint, newest first (``scores``, ``violations`` decoded)."""
+        rows = self.query("ui_monitoring", {"endpoint_name": endpoint_name, "limit": limit})
+        for row in rows:
+            for key, empty in (("scores", "{}"), ("violations", "[]")):
+                if isinstance(row.get(key), str) or row.get(key) is None:
+                    row[key] = json.loads(row.get(key) or empty)
+        return rows
+
+    def monitored_endpoints(self) -> list[str]:
+        """Every endpoint that has at least one monitoring window, by name."""
+        return [r["endpoint_name"] for r in self.query("ui_monitoring_endpoints")]
+
+    def latest_labeling_jobs(self, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` labeling jobs, newest first."""
+        return self.query("ui_labeling", {"limit": limit})
+
 
 def _add_missing_columns(cur: Any) -> None:
     """``ALTER TABLE … ADD COLUMN`` for each :data:`ADDED_COLUMNS` entry an older ledger lacks."""

@@ -50,6 +50,7 @@ def test_checkpoint_dir_is_the_hyperparameter_else_sagemakers_default(tmp_path, 
     (["--epochs", "0"], "epochs must be >= 1"),
     (["--val_max_images", "0"], "val_max_images must be >= 1"),  # else "no captions to score" after epoch 1
     (["--decoder", "gru"], "decoder must be 'lstm' or 'transformer'"),
+    (["--rating_weight", "-0.5"], "rating_weight must be >= 0"),
 ])
 def test_bad_hyperparameters(tmp_path, argv, message):
     with pytest.raises(ValueError, match=message):

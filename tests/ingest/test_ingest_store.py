@@ -56,6 +56,7 @@ def test_records_are_written_once_and_reruns_change_nothing(account):
     assert item["LabelModelVersion"]["S"] == "3.0"
     assert [lab["M"]["Name"]["S"] for lab in item["Labels"]["L"]] == ["Red", "Circle"]
     assert item["IngestDate"]["S"] == "2026-01-01" and item["SourceRef"]["S"].endswith("#L1")
+    assert item["CaptionSource"]["S"] == "submitted"  # issue 16: labeling writes "human"
 
     again = writer.write(records)  # the same rows (a retry / a rerun of the date)
     assert (len(again.accepted), len(again.duplicates), again.written) == (130, 0, 0)

@@ -340,3 +340,62 @@ def test_configure_training_fails_without_retry_on_a_bad_candidate_or_range_and_
     assert [r["TrainingJobName"] for r in two] == RunNames.for_run(KEY).candidate_jobs(2)
     tuned = {"tuning": {**bad_range["tuning"], "ranges": {"lr": {"min": 0.001, "max": 0.01}}}}
     assert steps.configure_training(steps.run_for_key(KEY, **tuned), DATASET, SOURCE) == []  # tune_model trains
+
+
+def test_rating_params_validate_and_rating_weight_reaches_the_training_job():
+    """Issue 16: min_rating (null or 1-5) filters the dataset; rating_weight (>= 0) is a hyperparameter
+    that a candidate may override."""
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from ogiri.train.params import PARAMS
+
+    min_rating, weight = copy.deepcopy(PARAMS["min_rating"]), copy.deepcopy(PARAMS["rating_weight"])
+    assert min_rating.resolve(None) is None and min_rating.resolve(3.5) == 3.5
+    assert weight.resolve() == 0 and weight.resolve(1.5) == 1.5
+    for param, bad in ((min_rating, 0.5), (min_rating, 6), (min_rating, "4"), (weight, -0.1)):
+        with pytest.raises(ParamValidationError):
+            copy.deepcopy(param).resolve(bad)
+    params = form_defaults(rating_weight=2.0, candidates=[{}, {"rating_weight": 0.5}])
+    assert "min_rating" not in configs.hyperparameters(params)  # a dataset choice, not the trainer's
+    jobs = [configs.training_job_request(get_settings(), RunNames.for_run(KEY), params, DATASET, SOURCE, "img", i, c)
+            for i, c in enumerate(configs.candidates(params))]
+    assert [json.loads(j["HyperParameters"]["rating_weight"]) for j in jobs] == [2.0, 0.5]
+    assert json.loads(configs.training_job_request(get_settings(), RunNames.for_run(KEY), form_defaults(), DATASET,
+                                                   SOURCE, "img")["HyperParameters"]["rating_weight"]) == 0
+
+
+def test_build_dataset_step_applies_min_rating_and_the_rated_metric_reaches_the_pick(sm, monkeypatch):
+    """The run's min_rating reaches the dataset build; evaluate.py's rated-test metrics ride with the winner's
+    metrics (what decide_deployment records in the ledger's evaluation row)."""
+    from decimal import Decimal
+
+    from ogiri import catalog
+    from ogiri.train import steps
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}))
+    monkeypatch.setenv("OGIRI_BUCKET", "rated-bucket")
+    monkeypatch.setenv("OGIRI_TABLE", "rated-captions")
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="rated-bucket")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(**catalog.table_definition("rated-captions"))
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("rated-captions")
+    for i in range(30):
+        for cid, rating in (("low", "2"), ("high", "4.5")):
+            key = f"{i:064x}"
+            table.put_item(Item={catalog.IMAGE_KEY: key, catalog.CAPTION_ID: cid, catalog.CAPTION: f"{cid} {i}",
+                                 catalog.S3_URI: f"s3://rated-bucket/{catalog.image_s3_key(key)}",
+                                 catalog.INGEST_DATE: "2026-01-01", catalog.RATING: Decimal(rating)})
+    key = run_key("ogiri_train", "manual__2026-01-04T00:00:00")
+    plain = steps.build_dataset(steps.run_for_key(key, min_new_images=0))
+    filtered = steps.build_dataset(steps.run_for_key(key, min_new_images=0, min_rating=3))
+    assert plain["dropped_captions"] == 0 and filtered["min_rating"] == 3 and filtered["version"] != plain["version"]
+    trained = {name: d["counts"]["train"] + d["counts"]["val"] for name, d in (("plain", plain), ("filtered", filtered))}
+    assert trained["filtered"] == filtered["dropped_captions"] == trained["plain"] // 2 > 0  # the 2s went
+    assert filtered["counts"]["test"] == plain["counts"]["test"]
+
+    run = steps.run_for_key(key)
+    rated = {"bleu4": 0.2, "cider": 0.5, "rated_mean_rating": 3.75, "rated_test_images": 4, "rated_exact_matches": 1}
+    pick, _ = steps._report_metrics(run, {"models": {run.names.training_job: {"metrics": rated}}})
+    assert pick.metrics == rated

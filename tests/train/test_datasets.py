@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from moto import mock_aws
 from ogiri.train.datasets import (
     FROZEN_TEST_DIR,
     build_dataset_version,
+    dataset_version,
     manifest_record,
     mark_trained,
     plan_dataset,
@@ -187,3 +189,77 @@ def test_reingesting_unchanged_data_does_not_retrain(aws):
     assert later["skip_reason"].startswith("too little new data: 0 new image(s)")
     retry = build(s3, ddb, run_key="ogiri_train:asset-1")  # the training run itself, retried
     assert retry["skip_reason"] is None and retry["new_images"] == 40
+
+
+# -- issue 16: ratings ------------------------------------------------------------------------------
+
+
+def rated(i: int, caption_id: str, rating: str | None) -> dict:
+    out = item(i, caption_id, caption=f"猫が{i}匹 ({caption_id})")
+    if rating is not None:
+        out.update({"Rating": Decimal(rating), "RatingFit": Decimal(rating), "RatingHumour": Decimal(rating),
+                    "RatingCount": Decimal(3), "RatingJob": "ogiri-rate-1", "CaptionSource": "submitted"})
+    return out
+
+
+def _rated_table() -> list[dict]:
+    """60 images, each with a low-rated (1.5), a threshold (3) and an unrated caption."""
+    return [rated(i, c, r) for i in range(60) for c, r in (("low", "1.5"), ("mid", "3"), ("none", None))]
+
+
+def _lines(s3, key) -> list[dict]:
+    return [json.loads(x) for x in read(s3, key).decode().splitlines()]
+
+
+def test_min_rating_drops_captions_rated_below_it_from_train_and_val_only(aws):
+    s3, table, ddb = aws
+    put(table, _rated_table())
+    summary = build_dataset_version(s3, ddb, bucket=BUCKET, table=TABLE, min_new_images=0, min_rating=3)
+    base = f"datasets/{summary['version']}"
+    kept = _lines(s3, f"{base}/train.jsonl") + _lines(s3, f"{base}/val.jsonl")
+    assert {r["caption"].split("(")[1] for r in kept} == {"mid)", "none)"}  # unrated and rating == 3 stay
+    assert all(r["rating"] == 3.0 for r in kept if r["caption"].endswith("(mid)"))
+    assert all("rating" not in r for r in kept if r["caption"].endswith("(none)"))
+    assert summary["dropped_captions"] == len(kept) // 2 > 0 and summary["min_rating"] == 3
+    test = _lines(s3, f"{base}/test.jsonl")  # the frozen test set is never filtered, and carries ratings
+    assert len(test) == summary["counts"]["test"] == 3 * len({r["image_key"] for r in test})
+    assert sorted({r.get("rating") for r in test}, key=str) == [1.5, 3.0, None]
+    assert all("rating" not in r for r in _lines(s3, f"{FROZEN_TEST_DIR}/test.jsonl"))  # frozen: no ratings
+
+
+def test_version_changes_with_min_rating_and_ratings_but_not_for_unrated_data():
+    items = _rated_table()
+
+    def plan(rows, m=None):
+        return plan_dataset(rows, bucket=BUCKET, previous_image_keys=None, frozen_test=None, min_new_images=0,
+                            min_rating=m)
+
+    versions = {m: plan(items, m).version for m in (None, 2, 3, 3.0)}
+    assert len({versions[None], versions[2], versions[3]}) == 3 and versions[3] == versions[3.0]
+    assert plan(items, 2).dropped_captions > 0 and plan(items, 1).dropped_captions == 0
+    rerated = [{**i, "Rating": Decimal("4")} if "Rating" in i else i for i in items]
+    assert plan(rerated).version != versions[None]  # a changed rating is changed content
+    unrated = [item(i) for i in range(30)]  # data without ratings keeps the version it had before ratings
+    assert plan(unrated).version == dataset_version(unrated, BUCKET) == "ds-" + hashlib.sha256(
+        "\n".join(_legacy_line(i) for i in range(30)).encode()
+    ).hexdigest()[:12]
+    with pytest.raises(ValueError, match="min_rating must be between 1 and 5"):
+        plan(items, 6)
+
+
+def _legacy_line(i: int) -> str:
+    key = f"{i:064x}"
+    return f"{key}\x00c0\x00猫が{i}匹\x00{key[:2]}/{key}.jpg"
+
+
+def test_frozen_test_records_carry_the_current_rating(aws):
+    s3, table, ddb = aws
+    put(table, [rated(i, "a", None) for i in range(40)])
+    first = build(s3, ddb, min_new=0)
+    assert all("rating" not in r for r in _lines(s3, f"datasets/{first['version']}/test.jsonl"))
+    put(table, [rated(i, "a", "4.5") for i in range(40)])  # a rating job rates every caption
+    second = build(s3, ddb, min_new=0)
+    assert second["version"] != first["version"]
+    test = _lines(s3, f"datasets/{second['version']}/test.jsonl")
+    assert test and all(r["rating"] == 4.5 for r in test)
+    assert [{k: v for k, v in r.items() if k != "rating"} for r in test] == _lines(s3, f"{FROZEN_TEST_DIR}/test.jsonl")

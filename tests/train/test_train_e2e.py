@@ -448,3 +448,37 @@ def test_an_unknown_hyperparameter_fails_the_run_before_any_job_starts(stack):
     assert training_jobs(stack) == jobs_before  # nothing was started, nothing paid
     train_ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "configure_training")
     assert train_ti.try_number == 1  # a bad form is not retried
+
+
+def test_ratings_filter_the_dataset_weigh_the_training_and_score_the_evaluation(stack):
+    """Issue 16: after a rating job (half the images' captions rated 1.5, the rest 4), a run with
+    ``min_rating`` 2 and ``rating_weight`` 1 trains without the 1.5s, passes the weight to the job,
+    and its evaluation row holds the rated-test-set mean rating."""
+    from ogiri.naming import run_key
+    from ogiri.train.configs import RunNames
+
+    ddb, settings = stack["emu"].client("dynamodb"), stack["settings"]
+    keys = [{k: i[k] for k in ("ImageKey", "CaptionId")} for i in ddb.scan(TableName=settings.table)["Items"]]
+    images = sorted({k["ImageKey"]["S"] for k in keys})
+    for key in keys:
+        rating = "1.5" if images.index(key["ImageKey"]["S"]) % 2 else "4"
+        ddb.update_item(TableName=settings.table, Key=key,
+                        UpdateExpression="SET Rating = :r, RatingFit = :r, RatingHumour = :r, RatingCount = :n",
+                        ExpressionAttributeValues={":r": {"N": rating}, ":n": {"N": "3"}})
+    conf = {**FAST, "epochs": 2, "candidates": [{}], "tuning": None, "force_deploy": False, "model_env": {},
+            "min_rating": 2, "rating_weight": 1.0}
+    dr = stack["dag"].test(logical_date=datetime(2026, 5, 9, tzinfo=UTC), run_conf=conf)
+    st = states(dr)
+    assert dr.state == "success", st
+
+    dataset = _xcom(dr, "build_dataset")
+    assert dataset["min_rating"] == 2 and dataset["dropped_captions"] > 0
+    train = stack["s3"].get_object(Bucket=settings.bucket, Key=f"datasets/{dataset['version']}/train.jsonl")
+    assert {json.loads(x)["rating"] for x in train["Body"].read().decode().splitlines()} == {4.0}
+    names = RunNames.for_run(run_key("ogiri_train", dr.run_id, dr.logical_date))
+    job = stack["sm"].describe_training_job(TrainingJobName=names.training_job)
+    assert json.loads(job["HyperParameters"]["rating_weight"]) == 1.0
+    metrics = ledger().latest_evaluation_for_run(names.run_key)["candidate_metrics"]
+    assert metrics["rated_test_images"] == len({json.loads(x)["image_key"] for x in stack["s3"].get_object(
+        Bucket=settings.bucket, Key=f"datasets/{dataset['version']}/test.jsonl")["Body"].read().decode().splitlines()})
+    assert 1.5 <= metrics["rated_mean_rating"] <= 4

@@ -3,7 +3,9 @@
 The data is made by the product itself: one night is landed (synthetic images plus the hostile rows
 ``make up`` lands, so there are rejects), ``ogiri_ingest`` runs it, the asset-triggered
 ``ogiri_train`` trains, evaluates and deploys a champion, and ``ogiri_batch_caption`` captions the
-night's images with it. Then a logged-in user opens every page (top level and inside Airflow's
+night's images with it; then ``ogiri_monitor`` checks the endpoint's captured traffic (the smoke test's
+requests) and ``ogiri_label`` runs a labeling job on the emulator's workforce (both with their default
+conf, so this test needs those DAGs). Then a logged-in user opens every page (top level and inside Airflow's
 navigation frame): charts must have drawn marks, every gallery image must have loaded
 (``naturalWidth > 0``), no console errors; a logged-out browser and a token-less client are refused.
 Screenshots (light and dark) go to ``.local/ui-artifacts/<test>/``; page timings (first byte and full
@@ -28,12 +30,16 @@ from ogiri_local.up import hostile_rows
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 N_IMAGES = 60
-PAGES = ("ingest", "dataset", "models", "gallery")
+PAGES = ("ingest", "dataset", "models", "gallery", "monitoring", "labeling")
+#: Pages with a gallery whose images must load.
+GALLERIES = ("gallery", "labeling")
 
 #: Per chart: how many marks it drew and whether they have a size on screen.
 CHARTS_JS = """return [...document.querySelectorAll('svg.chart')].map(s => {
   const marks = [...s.querySelectorAll('rect.bar, circle.point, polyline.line')];
   return {label: s.getAttribute('aria-label'), marks: marks.length,
+          thresholds: s.querySelectorAll('polyline.threshold').length,
+          violations: s.querySelectorAll('circle.violation').length,
           drawn: marks.filter(m => { const b = m.getBBox(); return b.width > 0 || b.height > 0; }).length,
           width: s.getBoundingClientRect().width};
 });"""
@@ -74,6 +80,19 @@ def _produce_data(stack: AirflowStack, day: str) -> None:
     assert _finished(stack, "ogiri_batch_caption", batch, 420) == "success"
 
 
+def _produce_monitoring_and_labeling_data(stack: AirflowStack) -> None:
+    """``ogiri_monitor`` over the champion endpoint's captured traffic, and one ``ogiri_label`` job,
+    each triggered with its default conf once ``_produce_data`` has deployed a champion."""
+    wait_for(lambda: {"ogiri_monitor", "ogiri_label"} <= {d["dag_id"] for d in stack.request("GET", "/api/v2/dags")["dags"]},
+             180, "the monitoring and labeling DAGs to register")
+    runs = {}
+    for dag_id in ("ogiri_monitor", "ogiri_label"):
+        runs[dag_id] = _trigger(stack, dag_id, {})
+        stack.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    for dag_id, run_id in runs.items():
+        assert _finished(stack, dag_id, run_id, 600) == "success", dag_id
+
+
 def _check_page(ui: AirflowUI, page: str) -> dict:
     """Open ``page`` at top level; the charts, images, banners and timings it shows."""
     ui.open(f"/ogiri/{page}")
@@ -83,7 +102,7 @@ def _check_page(ui: AirflowUI, page: str) -> dict:
     assert not ui.driver.find_elements(By.CSS_SELECTOR, ".banner"), f"{page}: {text[:500]}"
     charts = ui.driver.execute_script(CHARTS_JS)
     images = wait_for(lambda: (imgs := ui.driver.execute_script(IMAGES_JS)) is not None
-                      and all(i["complete"] for i in imgs) and imgs, 30, "gallery images") if page == "gallery" else []
+                      and all(i["complete"] for i in imgs) and imgs, 30, "gallery images") if page in GALLERIES else []
     timing = wait_for(lambda: (t := ui.driver.execute_script(TIMING_JS))["full_render_ms"] > 0 and t, 30, "timings")
     ui.screenshot(f"ogiri-{page}")
     return {"charts": charts, "images": images, "timing": timing, "text": text}
@@ -121,6 +140,7 @@ def test_every_ogiri_page_renders_real_data_in_chromium(tmp_path, postgres_metad
                      "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge", "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large"}
         with AirflowStack(tmp_path / "airflow", env=stack_env, sql_alchemy_conn=postgres_metadata_db) as stack:
             _produce_data(stack, day)
+            _produce_monitoring_and_labeling_data(stack)
             refused = _refused_without_a_session(stack.url)
             ui = AirflowUI(chromium, stack.url, artifacts=ui_artifacts)
             ui.login("admin", stack.password)
@@ -158,9 +178,20 @@ def test_every_ogiri_page_renders_real_data_in_chromium(tmp_path, postgres_metad
     assert refused[2] == 401, refused
     expected_charts = {"ingest": 2, "dataset": 2, "models": 2, "gallery": 0}
     for page, s in seen.items():
-        assert len(s["charts"]) == expected_charts[page], (page, s["charts"], s["text"][:800])
+        if page in expected_charts:
+            assert len(s["charts"]) == expected_charts[page], (page, s["charts"], s["text"][:800])
         for chart in s["charts"]:
             assert chart["marks"] > 0 and chart["drawn"] == chart["marks"] and chart["width"] > 100, (page, chart)
+    # Monitoring: one drift chart per scored feature, each with its threshold line.
+    assert seen["monitoring"]["charts"], seen["monitoring"]["text"][:800]
+    assert all(c["thresholds"] == 1 for c in seen["monitoring"]["charts"]), seen["monitoring"]["charts"]
+    assert "No monitoring windows yet" not in seen["monitoring"]["text"]
+    # Labeling: the latest job's analysis (annotations per worker, agreement, time per task at least)
+    # and its best/worst gallery, every image loaded through the plugin.
+    assert len(seen["labeling"]["charts"]) >= 3, (seen["labeling"]["charts"], seen["labeling"]["text"][:800])
+    labeled = seen["labeling"]["images"]
+    assert labeled and all(i["width"] > 0 for i in labeled), labeled
+    assert all(i["src"].startswith("/ogiri/images/") for i in labeled), labeled
     assert "scheme_not_allowed" in seen["ingest"]["text"] and day in seen["ingest"]["text"]
     assert "★ champion" in seen["models"]["text"] and "deploy" in seen["models"]["text"]
     images = seen["gallery"]["images"]

@@ -5,6 +5,7 @@ Auth is Airflow's own (SimpleAuthManager, JWTs it signs). Data is written by the
 writers (the ledger's ``record_*``, the ingest's image normaliser and rejects writer, the catalog's
 item codec) into the emulator with the template's stack deployed, and the pages read it as the
 Airflow worker principal, so every read is also checked against the worker's IAM policy.
+The fixtures (``airflow_app``, ``client``, ``product``) are in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -14,67 +15,10 @@ import json
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
+from plugin_client import PARAMS, image_bytes, token, viewer
 
-from ogiri_local.environment import load_deploy_stack
-
-PARAMS = {"EnvironmentName": "test", "BucketName": "ogiri-ui-test", "TableName": "ogiri-ui-test-captions"}
 DAY = "2026-11-30"
-
-
-@pytest.fixture
-def airflow_app(airflow_db):
-    """Airflow's API app with the plugins folder loaded (the auth manager initialised by it)."""
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-
-    purge_cached_app()
-    app = create_app("core")
-    for route in app.routes:
-        if getattr(route, "path", None) == "/ogiri":
-            route.app.state.reader = None  # a fresh reader (and cache) per test
-            break
-    else:
-        raise AssertionError("the Ogiri plugin app is not mounted at /ogiri")
-    return app
-
-
-def _token(role: str | None, username: str = "someone") -> str:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
-
-
-@pytest.fixture
-def ledger_env(tmp_path, monkeypatch):
-    """A fresh SQLite ledger behind the ``ogiri_ledger`` connection."""
-    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
-    from ogiri.ledger import Ledger
-
-    ledger = Ledger.from_connection("ogiri_ledger")
-    ledger.ensure_schema()
-    return ledger
-
-
-@pytest.fixture
-def product(stack, ledger_env, monkeypatch):
-    """The template's stack in the emulator, ``OGIRI_*`` pointing at it, the ledger empty."""
-    found = stack(PARAMS)
-    for name, value in load_deploy_stack().ogiri_settings(found.outputs).items():
-        monkeypatch.setenv(name, value)
-    return ledger_env
-
-
-@pytest.fixture
-def client(airflow_app):
-    with TestClient(airflow_app, base_url="http://127.0.0.1") as c:
-        yield c
-
-
-def viewer(client: TestClient) -> TestClient:
-    client.cookies.set("_token", _token("viewer"))
-    return client
 
 
 # -- auth ---------------------------------------------------------------------------------------------------
@@ -99,13 +43,13 @@ def test_a_forged_token_is_refused(client):
 
 
 def test_a_user_who_may_not_read_the_dags_gets_403(client):
-    client.cookies.set("_token", _token(None, "outsider"))  # no role: SimpleAuthManager grants nothing
+    client.cookies.set("_token", token(None, "outsider"))  # no role: SimpleAuthManager grants nothing
     for path in ("/ogiri/ingest", "/ogiri/models", "/ogiri/images/" + "a" * 64 + ".jpg", "/ogiri/dag/ogiri_train"):
         assert client.get(path, follow_redirects=False).status_code == 403, path
 
 
 def test_a_bearer_token_works_like_the_cookie(client, product):
-    r = client.get("/ogiri/ingest", headers={"Authorization": f"Bearer {_token('viewer')}"})
+    r = client.get("/ogiri/ingest", headers={"Authorization": f"Bearer {token('viewer')}"})
     assert r.status_code == 200, r.text
 
 
@@ -182,12 +126,6 @@ def _endpoint() -> str:
     return get_settings().endpoint_name
 
 
-def _jpeg(colour: tuple[int, int, int]) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (48, 32), colour).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _seed_ingest(ledger, aws) -> list[str]:
     """One ingest run of DAY through the product's writers: two images, their items, a reject."""
     from ogiri import catalog
@@ -200,7 +138,7 @@ def _seed_ingest(ledger, aws) -> list[str]:
     s3, ddb = aws.client("s3"), aws.client("dynamodb")
     keys = []
     for i, colour in enumerate([(200, 30, 30), (30, 30, 200)]):
-        img = normalise_image(_jpeg(colour), max_pixels=10**6, max_side=64)
+        img = normalise_image(image_bytes(colour), max_pixels=10**6, max_side=64)
         put_if_absent(s3, PARAMS["BucketName"], img.key, img.jpeg, "image/jpeg")
         labels = catalog.ImageLabels(labels=(("Red" if i == 0 else "Blue", 99.0), ("Shape", 80.0)), model_version="3.0")
         item = catalog.CaptionItem(image_key=img.sha256, caption=f"a {'red' if i == 0 else 'blue'} box",

@@ -70,3 +70,21 @@ def test_the_cache_keeps_answers_for_its_ttl_and_never_keeps_errors():
     with pytest.raises(RuntimeError):
         cache.get(("e",), boom)
     assert cache.get(("e",), lambda: "back") == "back"
+
+
+def test_drift_draws_the_threshold_and_rings_the_windows_over_it():
+    root = _parse(svg.drift("psi", ["a", "b", "c", "d"], [0.1, 0.4, None, 0.2], [0.25, 0.25, 0.25, 0.25],
+                            [False, True, False, False]))
+    threshold = root.findall(f"{NS}polyline[@class='threshold']")
+    assert len(threshold) == 1 and threshold[0].get("stroke-dasharray")
+    ys = {p.split(",")[1] for p in threshold[0].get("points").split()}
+    assert len(ys) == 1  # a constant threshold is one flat line
+    points = root.findall(f"{NS}circle[@class='point']")
+    violations = root.findall(f"{NS}circle[@class='point violation']")
+    assert len(points) == 2 and len(violations) == 1  # the window without a score draws nothing
+    assert float(violations[0].get("cy")) < float(ys.pop())  # above the threshold line (SVG y grows down)
+    assert float(violations[0].get("r")) > float(points[0].get("r"))
+    evil = "<script>alert(1)</script>"
+    markup = svg.drift(evil, [evil], [1.0], [None], [True])
+    _parse(markup)
+    assert "<script>" not in markup

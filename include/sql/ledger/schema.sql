@@ -112,3 +112,20 @@ CREATE TABLE IF NOT EXISTS monitoring_windows (
     updated_at          TEXT NOT NULL,
     PRIMARY KEY (endpoint_name, window_start)
 );
+
+-- Ground Truth labeling jobs of ogiri_label (issue 16): objects in = labeled + rejected + expired.
+CREATE TABLE IF NOT EXISTS labeling_jobs (
+    job_name            TEXT PRIMARY KEY,
+    run_key             TEXT,
+    task_type           TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    objects_in          INTEGER NOT NULL DEFAULT 0,
+    labeled             INTEGER NOT NULL DEFAULT 0,
+    rejected            INTEGER NOT NULL DEFAULT 0,
+    expired             INTEGER NOT NULL DEFAULT 0,
+    workers_per_object  INTEGER,
+    mean_agreement      DOUBLE PRECISION,
+    report_uri          TEXT,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL
+);

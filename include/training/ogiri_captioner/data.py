@@ -1,7 +1,8 @@
 """Manifests, image paths and image loading.
 
 A manifest is JSON Lines, one record per (image, caption):
-``{"image": "<path or s3 key/uri>", "caption": "...", "labels": [...], "image_key": "..."}``.
+``{"image": "<path or s3 key/uri>", "caption": "...", "labels": [...], "image_key": "...",
+"rating": 1-5 (optional: the caption's human rating)}``.
 ``image`` is resolved against the ``images`` channel when there is one, else against the manifest's
 own directory; an S3 URI or key is matched against the mirrored channel by dropping leading path
 components (``s3://bucket/images/ab/x.jpg`` → ``<images channel>/ab/x.jpg``).
@@ -28,6 +29,30 @@ class Record:
     caption: str
     labels: tuple[str, ...] = field(default=())
     image_key: str = ""
+    rating: float | None = None
+
+
+#: Floor of a rated caption's sample weight, so a poorly rated caption still counts a little.
+MIN_RATING_WEIGHT = 0.05
+
+
+def rating_weight_of(rating: float | None, rating_weight: float) -> float:
+    """Sample weight of a caption: ``max(0.05, 1 + rating_weight * (rating - 3) / 2)`` when rated (1-5),
+    1 when unrated. So rating 3 weighs 1, and with ``rating_weight`` 1 a 5 weighs 2 and a 1 weighs 0.05."""
+    if rating_weight < 0:
+        raise ValueError(f"rating_weight must be >= 0, got {rating_weight}")
+    if rating is None:
+        return 1.0
+    return max(MIN_RATING_WEIGHT, 1.0 + rating_weight * (float(rating) - 3.0) / 2.0)
+
+
+def _rating(row: dict, where: str) -> float | None:
+    value = row.get("rating")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 5:
+        raise ValueError(f"{where}: 'rating' must be a number from 1 to 5, got {value!r}")
+    return float(value)
 
 
 def _candidates(ref: str) -> list[str]:
@@ -88,7 +113,7 @@ def read_manifests(channel: str | Path, images_dir: str | Path | None = None) ->
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
             records.append(Record(image, row["caption"], tuple(row.get("labels") or ()),
-                                  str(row.get("image_key") or "")))
+                                  str(row.get("image_key") or ""), _rating(row, where)))
     if not records:
         raise ValueError(f"manifests in {channel} have no records")
     return records

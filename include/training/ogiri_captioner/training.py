@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .artifacts import save_model_dir
 from .baseline import write_baseline
-from .data import read_manifests
+from .data import rating_weight_of, read_manifests
 from .decoding import decode_features
 from .features import FeatureCache, extract_features
 from .metrics import caption_metrics, format_metrics
@@ -66,6 +66,8 @@ class TrainConfig:
     clip_grad: float = 1.0
     val_max_images: int = 500
     baseline_max_images: int = 256
+    #: Loss weight of rated captions (:func:`~ogiri_captioner.data.rating_weight_of`); 0: ratings ignored.
+    rating_weight: float = 0.0
 
     def model_config(self) -> dict:
         """The part of the config the saved model needs to rebuild itself."""
@@ -103,6 +105,8 @@ def coerce_hyperparameters(raw: dict) -> dict:
                  "hidden_dim", "val_max_images"):
         if name in out and out[name] < 1:
             raise ValueError(f"hyperparameter {name} must be >= 1, got {out[name]}")
+    if out.get("rating_weight", 0.0) < 0:
+        raise ValueError(f"hyperparameter rating_weight must be >= 0, got {out['rating_weight']}")
     if "decoder" in out and out["decoder"] not in ("lstm", "transformer"):
         raise ValueError(f"hyperparameter decoder must be 'lstm' or 'transformer', got {out['decoder']!r}")
     return out
@@ -148,23 +152,33 @@ def _pad(seqs: list[list[int]], pad_id: int) -> torch.Tensor:
     return out
 
 
-def sequence_loss(decoder, feats: torch.Tensor, tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
-    """Teacher-forced cross-entropy: inputs ``tokens[:, :-1]`` predict ``tokens[:, 1:]``; pads ignored."""
+def sequence_loss(decoder, feats: torch.Tensor, tokens: torch.Tensor, pad_id: int,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Teacher-forced cross-entropy: inputs ``tokens[:, :-1]`` predict ``tokens[:, 1:]``; pads ignored.
+    With per-caption ``weights``: the token losses' weighted mean (each token weighs its caption's weight)."""
     width = int((tokens != pad_id).sum(1).max())
     tokens = tokens[:, :width]
     logits = decoder(feats, tokens[:, :-1])
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1),
-                           ignore_index=pad_id)
+    flat_logits, targets = logits.float().reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1)
+    if weights is None:
+        return F.cross_entropy(flat_logits, targets, ignore_index=pad_id)
+    per_token = F.cross_entropy(flat_logits, targets, ignore_index=pad_id, reduction="none")
+    token_weights = (weights.float()[:, None] * (tokens[:, 1:] != pad_id)).reshape(-1)
+    return (per_token * token_weights).sum() / token_weights.sum().clamp_min(1e-8)
 
 
 class _Split:
-    """Feature row index + padded token ids for each record of a split."""
+    """Feature row index + padded token ids for each record of a split, and its rating weights
+    (None when ``rating_weight`` is 0 or no record is rated: the plain loss)."""
 
-    def __init__(self, records, row_of: dict, tokenizer: CharTokenizer, max_len: int):
+    def __init__(self, records, row_of: dict, tokenizer: CharTokenizer, max_len: int, rating_weight: float = 0.0):
         self.records = records
         self.rows = torch.tensor([row_of[r.image] for r in records])
         self.tokens = _pad([tokenizer.encode(r.caption, add_special=True, max_len=max_len) for r in records],
                            tokenizer.pad_id)
+        rated = any(r.rating is not None for r in records)
+        self.weights = (torch.tensor([rating_weight_of(r.rating, rating_weight) for r in records])
+                        if rating_weight > 0 and rated else None)
 
 
 @dataclass
@@ -222,14 +236,15 @@ def _train(cfg: TrainConfig, rank: int, world: int, local_rank: int, device: tor
     paths = list(dict.fromkeys([r.image for r in train_recs] + [r.image for r in val_recs]))
     features, feature_s = _cached_features(cfg, encoder, fingerprint, paths, rank, world, device)
     row_of = {p: i for i, p in enumerate(paths)}
-    train_split = _Split(train_recs, row_of, tokenizer, cfg.max_len)
+    train_split = _Split(train_recs, row_of, tokenizer, cfg.max_len, cfg.rating_weight)
     val_split = _Split(val_recs, row_of, tokenizer, cfg.max_len)
 
     opt = _build_optimization(cfg, encoder, tokenizer, features, train_split, world, local_rank, device)
     start_epoch, history = _resume(ckpt, opt, world)
-    log.info("rank %d/%d device=%s train=%d val=%d images=%d vocab=%d features=%.1fs encoder=%s",
-             rank, world, device, len(train_recs), len(val_recs), len(paths), len(tokenizer), feature_s,
-             weights_source)
+    log.info("rank %d/%d device=%s train=%d (rated %d, rating_weight %g) val=%d images=%d vocab=%d "
+             "features=%.1fs encoder=%s", rank, world, device, len(train_recs),
+             sum(r.rating is not None for r in train_recs), cfg.rating_weight, len(val_recs), len(paths),
+             len(tokenizer), feature_s, weights_source)
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         step_losses, train_loss = _train_epoch(cfg, opt, features, train_split, tokenizer.pad_id, epoch, rank,
@@ -331,8 +346,9 @@ def _train_epoch(cfg: TrainConfig, opt: _Optimization, features: torch.Tensor, s
     for idx in order.split(cfg.batch_size):
         feats = features[split.rows[idx].to(features.device)].to(device, non_blocking=True)
         tokens = split.tokens[idx].to(device, non_blocking=True)
+        weights = split.weights[idx].to(device, non_blocking=True) if split.weights is not None else None
         with torch.autocast(device.type, dtype=opt.amp_dtype, enabled=opt.use_amp):
-            loss = sequence_loss(opt.model, feats, tokens, pad_id)
+            loss = sequence_loss(opt.model, feats, tokens, pad_id, weights)
         opt.optimizer.zero_grad(set_to_none=True)
         opt.scaler.scale(loss).backward()
         if cfg.clip_grad > 0:

@@ -27,7 +27,7 @@ METRIC_DEFINITIONS = [{"Name": m, "Regex": rf"{m}=([0-9.eE+-]+)"} for m in LOGGE
 KNOWN_HYPERPARAMETERS = frozenset(
     {"epochs", "batch_size", "lr", "encoder", "decoder", "embed_dim", "hidden_dim", "max_len", "image_size",
      "beam_width", "seed", "num_workers", "grid", "dropout", "weight_decay", "min_freq", "clip_grad",
-     "val_max_images"}
+     "val_max_images", "rating_weight"}
 )
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 MODEL_PACKAGE_GROUP_SUFFIX = "models"
@@ -83,7 +83,8 @@ class RunNames:
 
 def hyperparameters(params: dict[str, Any]) -> dict[str, Any]:
     """The training hyperparameters of a run from its DAG params (``extra_hyperparameters`` merged in)."""
-    hps = {k: params[k] for k in ("epochs", "batch_size", "lr", "encoder", "decoder", "image_size") if k in params}
+    hps = {k: params[k] for k in ("epochs", "batch_size", "lr", "encoder", "decoder", "image_size", "rating_weight")
+           if k in params}
     extra = params.get("extra_hyperparameters") or {}
     if not isinstance(extra, dict):
         raise ValueError(f"extra_hyperparameters must be an object, not {type(extra).__name__}")
@@ -135,6 +136,7 @@ TUNABLE: dict[str, tuple[str, Any]] = {
     "embed_dim": ("Integer", (8, 4096)),
     "hidden_dim": ("Integer", (8, 8192)),
     "beam_width": ("Integer", (1, 20)),
+    "rating_weight": ("Continuous", (0.0, 10.0)),
     "decoder": ("Categorical", ("lstm", "transformer")),
     "encoder": ("Categorical", ("resnet18", "resnet34", "resnet50")),
 }

@@ -5,13 +5,17 @@
 * Frozen test set: the first version's test split is written once to ``datasets/frozen-test/`` and every
   later version's ``test.jsonl`` is a byte copy of it, so scores stay comparable across versions. New
   images that hash into the test bucket are held out (in no split) until the test set is re-frozen.
-* Version id: a hash of the (ImageKey, CaptionId, caption) rows, so rebuilding the same data gives the
-  same version and the same S3 keys.
+* Version id: a hash of the (ImageKey, CaptionId, caption, image, rating) rows and of ``min_rating``
+  (when set), so rebuilding the same data with the same filter gives the same version and S3 keys.
+* Ratings (issue 16): a caption's human ``Rating`` (catalog) rides along as ``"rating"`` in every
+  manifest. ``min_rating`` drops the train/val captions rated below it (unrated captions stay); the
+  test split is never filtered (it is frozen), but its records carry the captions' current ratings
+  (captions and images unchanged, so scores stay comparable) for the rated-test metric of evaluate.py.
 * Skip: when fewer than ``min_new_images`` images are new since the previous version, unless the run
   was triggered by drift (:func:`required_new_images`).
 
-Manifests follow docs/interfaces.md: ``{"image", "caption", "labels", "image_key"}`` with ``image``
-relative to the images channel (``s3://<bucket>/images/``).
+Manifests follow docs/interfaces.md: ``{"image", "caption", "labels", "image_key"}`` plus ``"rating"``
+where rated, with ``image`` relative to the images channel (``s3://<bucket>/images/``).
 """
 
 from __future__ import annotations
@@ -81,12 +85,20 @@ def manifest_record(item: Mapping[str, Any], bucket: str) -> dict[str, Any]:
     prefix = f"s3://{bucket}/{IMAGES_PREFIX}"
     if not str(uri).startswith(prefix):
         raise ValueError(f"item {image_key} image {uri} is not under {prefix}")
-    return {
+    record = {
         "image": str(uri)[len(prefix) :],
         "caption": str(caption),
         "labels": _labels(item.get(catalog.LABELS)),
         "image_key": str(image_key),
     }
+    if item.get(catalog.RATING) is not None:
+        record["rating"] = float(item[catalog.RATING])
+    return record
+
+
+def below_min_rating(record: Mapping[str, Any], min_rating: float | None) -> bool:
+    """Whether ``min_rating`` drops this manifest record: rated below it (unrated records never are)."""
+    return min_rating is not None and record.get("rating") is not None and record["rating"] < min_rating
 
 
 def _jsonl(records: Iterable[Mapping[str, Any]]) -> bytes:
@@ -102,14 +114,32 @@ def _rows(items: Iterable[Mapping[str, Any]], bucket: str) -> list[tuple[str, st
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
-def _version(rows: list[tuple[str, str, dict[str, Any]]]) -> str:
-    text = "\n".join(f"{k}\x00{c}\x00{r['caption']}\x00{r['image']}" for k, c, r in rows)
+def _version(rows: list[tuple[str, str, dict[str, Any]]], min_rating: float | None = None) -> str:
+    def line(k: str, c: str, r: dict[str, Any]) -> str:
+        rated = f"\x00{r['rating']!r}" if "rating" in r else ""  # unrated rows hash as before ratings existed
+        return f"{k}\x00{c}\x00{r['caption']}\x00{r['image']}{rated}"
+
+    text = "\n".join(line(k, c, r) for k, c, r in rows)
+    if min_rating is not None:
+        text += f"\nmin_rating\x00{float(min_rating)!r}"
     return "ds-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def dataset_version(items: Iterable[Mapping[str, Any]], bucket: str) -> str:
-    """``ds-<hash>`` of the (ImageKey, CaptionId, caption, image) rows: same data ⇒ same version."""
-    return _version(_rows(items, bucket))
+def dataset_version(items: Iterable[Mapping[str, Any]], bucket: str, min_rating: float | None = None) -> str:
+    """``ds-<hash>`` of the (ImageKey, CaptionId, caption, image, rating) rows and ``min_rating``:
+    same data and filter ⇒ same version."""
+    return _version(_rows(items, bucket), min_rating)
+
+
+def _with_current_ratings(frozen: list[dict[str, Any]], rows: list[tuple[str, str, dict[str, Any]]]) -> list[dict]:
+    """The frozen test records, each with its caption's current rating (if any) in place of the frozen one."""
+    ratings = {(r["image_key"], r["caption"]): r["rating"] for _, _, r in rows if "rating" in r}
+    out = []
+    for record in frozen:
+        clean = {k: v for k, v in record.items() if k != "rating"}
+        rating = ratings.get((clean.get("image_key"), clean.get("caption")))
+        out.append(clean if rating is None else {**clean, "rating": rating})
+    return out
 
 
 @dataclass
@@ -121,6 +151,8 @@ class DatasetPlan:
     total_images: int
     new_images: int
     held_out_images: int = 0
+    min_rating: float | None = None
+    dropped_captions: int = 0
     frozen_test_created: bool = False
     skip_reason: str | None = None
     image_keys: list[str] = field(default_factory=list)
@@ -134,12 +166,35 @@ class DatasetPlan:
             "total_images": self.total_images,
             "new_images": self.new_images,
             "held_out_images": self.held_out_images,
+            "min_rating": self.min_rating,
+            "dropped_captions": self.dropped_captions,
             "frozen_test_created": self.frozen_test_created,
             "counts": {s: len(self.splits.get(s, [])) for s in SPLITS},
             "uris": {s: f"{base}/{s}.jsonl" for s in SPLITS},
             "channels": {s: f"{base}/{s}/" for s in SPLITS},
             "images_uri": f"s3://{bucket}/{IMAGES_PREFIX}",
         }
+
+
+def _split_rows(rows: list[tuple[str, str, dict[str, Any]]], frozen_keys: set[str] | None,
+                min_rating: float | None, val_pct: int, test_pct: int) -> tuple[dict[str, list], set[str], int]:
+    """Records per split (test left empty when a frozen set exists), held-out image keys (new images of
+    the test bucket), and how many train/val captions ``min_rating`` dropped."""
+    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    held_out: set[str] = set()
+    dropped = 0
+    for key, _, record in rows:
+        split = split_of(key, val_pct=val_pct, test_pct=test_pct)
+        if split == "test":
+            if frozen_keys is not None:
+                if key not in frozen_keys:
+                    held_out.add(key)
+                continue  # the frozen records are used as they were frozen
+        elif below_min_rating(record, min_rating):
+            dropped += 1
+            continue
+        splits[split].append(record)
+    return splits, held_out, dropped
 
 
 def plan_dataset(
@@ -151,29 +206,24 @@ def plan_dataset(
     min_new_images: int,
     val_pct: int = 10,
     test_pct: int = 10,
+    min_rating: float | None = None,
 ) -> DatasetPlan:
-    """Pure planning: split the items, apply the frozen test set, decide whether to skip."""
+    """Pure planning: split the items, apply the frozen test set and ``min_rating`` (train/val only),
+    decide whether to skip."""
     if min_new_images < 0:
         raise ValueError("min_new_images must be >= 0")
+    if min_rating is not None and not 1 <= min_rating <= 5:
+        raise ValueError(f"min_rating must be between 1 and 5 (or null), not {min_rating}")
     rows = _rows(items, bucket)
-    version = _version(rows)
+    version = _version(rows, min_rating)
     image_keys = sorted({k for k, _, _ in rows})
     previous = set(previous_image_keys or ())
     new_images = len(set(image_keys) - previous)
 
     frozen_keys = {r["image_key"] for r in frozen_test} if frozen_test is not None else None
-    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    held_out: set[str] = set()
-    for key, _, record in rows:
-        split = split_of(key, val_pct=val_pct, test_pct=test_pct)
-        if split == "test":
-            if frozen_keys is not None:
-                if key not in frozen_keys:
-                    held_out.add(key)
-                continue  # the frozen records are used as they were frozen
-        splits[split].append(record)
+    splits, held_out, dropped = _split_rows(rows, frozen_keys, min_rating, val_pct, test_pct)
     if frozen_test is not None:
-        splits["test"] = list(frozen_test)
+        splits["test"] = _with_current_ratings(frozen_test, rows)
 
     plan = DatasetPlan(
         version=version,
@@ -181,6 +231,8 @@ def plan_dataset(
         total_images=len(image_keys),
         new_images=new_images,
         held_out_images=len(held_out),
+        min_rating=min_rating,
+        dropped_captions=dropped,
         frozen_test_created=frozen_test is None,
         image_keys=image_keys,
     )
@@ -208,6 +260,7 @@ def build_dataset_version(
     val_pct: int = 10,
     test_pct: int = 10,
     run_key: str = "",
+    min_rating: float | None = None,
     triggered_by: str = TRIGGER_MANUAL,
 ) -> dict[str, Any]:
     """Plan a version from the table and, unless it is skipped, write its manifests and its candidate
@@ -217,27 +270,44 @@ def build_dataset_version(
     New images are counted against the last *trained* version. When the data is exactly that
     version, a retry of the run that trained it (same ``run_key``) keeps its decision (counted
     against the version before), while any other run (a re-ingest or backfill that added nothing)
-    sees 0 new images and skips: unchanged data is not retrained; unless ``triggered_by="drift"``."""
+    sees 0 new images and skips: unchanged data is not retrained. ``min_rating`` (1-5 or None)
+    drops train/val captions rated below it (see the module docstring). A drift-triggered run
+    (``triggered_by="drift"``) trains below ``min_new_images``."""
     latest_raw = get_if_exists(s3_client, bucket, LATEST_POINTER)
     latest = json.loads(latest_raw) if latest_raw else None
     frozen_raw = get_if_exists(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
     frozen = _parse_jsonl(frozen_raw) if frozen_raw is not None else None
     items = catalog.scan_items(dynamodb_client, table)
-    version = dataset_version(items, bucket)
+    version = dataset_version(items, bucket, min_rating)
     if latest is None:
         previous_keys = None
     elif latest.get("version") == version and run_key and latest.get("run_key") == run_key:
         previous_keys = latest.get("previous_image_keys")
     else:
         previous_keys = latest.get("image_keys", [])
-    plan = plan_dataset(items, bucket=bucket, previous_image_keys=previous_keys, frozen_test=frozen,
-                        min_new_images=required_new_images(min_new_images, triggered_by),
-                        val_pct=val_pct, test_pct=test_pct)
+    plan = plan_dataset(
+        items,
+        bucket=bucket,
+        previous_image_keys=previous_keys,
+        frozen_test=frozen,
+        min_new_images=required_new_images(min_new_images, triggered_by),
+        val_pct=val_pct,
+        test_pct=test_pct,
+        min_rating=min_rating,
+    )
     summary = {**plan.summary(bucket), "triggered_by": triggered_by}
-    if plan.skip_reason:
-        return summary
-    if frozen is None:
-        s3_client.put_object(Bucket=bucket, Key=f"{FROZEN_TEST_DIR}/test.jsonl", Body=_jsonl(plan.splits["test"]))
+    if not plan.skip_reason:
+        _write_version(s3_client, bucket, plan, summary, write_frozen=frozen is None,
+                       previous_keys=previous_keys, run_key=run_key)
+    return summary
+
+
+def _write_version(s3_client: Any, bucket: str, plan: DatasetPlan, summary: dict[str, Any], *, write_frozen: bool,
+                   previous_keys: list[str] | None, run_key: str) -> None:
+    """The version's manifests, meta.json and candidate pointer (and the frozen test set, the first time)."""
+    if write_frozen:  # frozen without ratings: they are attached afresh to every version's copy
+        frozen_body = _jsonl({k: v for k, v in r.items() if k != "rating"} for r in plan.splits["test"])
+        s3_client.put_object(Bucket=bucket, Key=f"{FROZEN_TEST_DIR}/test.jsonl", Body=frozen_body)
     base = f"{DATASETS_PREFIX}/{plan.version}"
     for split in SPLITS:
         body = _jsonl(plan.splits[split])
@@ -251,7 +321,6 @@ def build_dataset_version(
     pointer = {"version": plan.version, "image_keys": plan.image_keys, "previous_image_keys": previous_keys,
                "run_key": run_key}
     s3_client.put_object(Bucket=bucket, Key=f"{base}/pointer.json", Body=json.dumps(pointer).encode())
-    return summary
 
 
 def mark_trained(s3_client: Any, bucket: str, version: str) -> None:

@@ -26,6 +26,14 @@ PARAMS = {
     "decoder": Param("lstm", type="string", enum=["lstm", "transformer"], title="Caption decoder"),
     "image_size": Param(None, type=["null", "integer"], minimum=32, title="Image size (pixels)",
                         description="Empty: OGIRI_TRAIN_IMAGE_SIZE (224)."),
+    # Human ratings (issue 16; the caption table's Rating, 1-5 = mean of the fit and humour medians)
+    "min_rating": Param(None, type=["null", "number"], minimum=1, maximum=5, title="Minimum caption rating",
+                        description="Drop training/validation captions rated below this (1-5); unrated "
+                                    "captions are kept and the frozen test set is never filtered. Empty: no filter."),
+    "rating_weight": Param(0.0, type="number", minimum=0, title="Rating weight",
+                           description="Sample weight of a rated caption in the training loss: "
+                                       "max(0.05, 1 + rating_weight * (rating - 3) / 2); unrated captions "
+                                       "weigh 1. 0: ratings do not weigh."),
     "extra_hyperparameters": Param({}, type="object", title="Other hyperparameters",
                                    description="e.g. {\"embed_dim\": 256, \"beam_width\": 3}"),
     "candidates": Param([{}], type="array", minItems=1, maxItems=MAX_CANDIDATES, items={"type": "object"},

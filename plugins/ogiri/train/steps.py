@@ -86,10 +86,11 @@ def build_dataset(run: Run) -> dict[str, Any]:
         table=run.settings.table,
         min_new_images=int(run.params["min_new_images"]),
         run_key=run.key,
+        min_rating=run.params.get("min_rating"),
         triggered_by=trigger,
     )
     log.info("dataset %s (%s-triggered run): %s", summary["version"], trigger,
-             json.dumps({k: summary[k] for k in ("counts", "new_images")}))
+             json.dumps({k: summary[k] for k in ("counts", "new_images", "dropped_captions")}))
     return summary
 
 
@@ -398,6 +399,9 @@ def decide_deployment(run: Run) -> str:
     )
     _log_evaluation_cost(run)
     log.info("candidates: %s", pick.reason)
+    if "rated_mean_rating" in pick.metrics:  # issue 16: where the frozen test set has human ratings
+        log.info("rated test set: the winner's captions match captions rated %.2f on average (%d rated image(s))",
+                 pick.metrics["rated_mean_rating"], pick.metrics.get("rated_test_images", 0))
     log.info("gate: %s %s (%s)", "DEPLOY" if decision.deploy else "SKIP", pick.winner, decision.reason)
     return DEPLOY_BRANCH if decision.deploy else SKIP_BRANCH
 

@@ -21,7 +21,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ogiri.ui import gallery as gallery_page
+from ogiri.ui import labeling as labeling_page
 from ogiri.ui import markup as html
+from ogiri.ui import monitoring as monitoring_page
 from ogiri.ui import pages
 from ogiri.ui.data import Reader, SourceError
 
@@ -31,6 +33,9 @@ MOUNT = "/ogiri"
 IMAGE_KEY = re.compile(r"^[0-9a-f]{64}$")
 VERSION = re.compile(r"^ds-[0-9a-f]{12}$")
 LABEL = re.compile(r"^[\w][\w .,&'()/-]{0,63}$")
+#: SageMaker's rule for endpoint and labeling job names.
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
 
 
 class BadParam(ValueError):
@@ -74,8 +79,11 @@ PARAMS: dict[str, dict[str, Callable[[str], Any]]] = {
     "models": {},
     "gallery": {"date": _date, "label": _pattern("label", LABEL, "a label name (letters, digits, spaces)"),
                 "page": _int("page", 1, 100000)},
+    "monitoring": {"endpoint": _pattern("endpoint", SAGEMAKER_NAME, "an endpoint name (letters, digits, hyphens)"),
+                   "days": _int("days", 1, 90)},
+    "labeling": {"job": _pattern("job", SAGEMAKER_NAME, "a labeling job name (letters, digits, hyphens)")},
 }
-DEFAULTS = {"dataset": {"top": 15}, "gallery": {"page": 1}}
+DEFAULTS = {"dataset": {"top": 15}, "gallery": {"page": 1}, "monitoring": {"days": 7}}
 
 
 def parse_params(page: str, request: Request) -> dict[str, Any]:
@@ -139,6 +147,8 @@ BUILDERS = {
     "dataset": ("Dataset", pages.dataset),
     "models": ("Models", pages.models),
     "gallery": ("Gallery", gallery_page.gallery),
+    "monitoring": ("Monitoring", monitoring_page.monitoring),
+    "labeling": ("Labeling", labeling_page.labeling),
 }
 
 
@@ -168,7 +178,8 @@ def _page_route(app: FastAPI, page: str, dag_ids: tuple[str, ...]) -> None:
 
 
 #: Which Ogiri page a DAG's "Ogiri" tab opens.
-DAG_PAGES = {pages.INGEST_DAG: "ingest", pages.TRAIN_DAG: "models", pages.BATCH_DAG: "gallery"}
+DAG_PAGES = {pages.INGEST_DAG: "ingest", pages.TRAIN_DAG: "models", pages.BATCH_DAG: "gallery",
+             monitoring_page.MONITOR_DAG: "monitoring", labeling_page.LABEL_DAG: "labeling"}
 
 
 def _data_routes(app: FastAPI) -> None:
@@ -205,16 +216,36 @@ def _data_routes(app: FastAPI) -> None:
                         headers={"Content-Disposition": f'inline; filename="rejects-{day}.jsonl"'})
 
 
+def _report_route(app: FastAPI) -> None:
+    @app.get("/monitoring/{endpoint}/{hour}/report.json", dependencies=can_read(monitoring_page.MONITOR_DAG),
+             name="monitoring_report")
+    def monitoring_report(endpoint: str, hour: str, reader: ReaderDep) -> Response:
+        from ogiri.ui.data import monitoring_report_key
+
+        if not SAGEMAKER_NAME.fullmatch(endpoint) or not HOUR.fullmatch(hour):
+            raise HTTPException(400, "a report is /monitoring/<endpoint name>/<YYYY-MM-DDTHH>/report.json")
+        try:
+            body = reader.s3_object(monitoring_report_key(endpoint, hour))
+        except SourceError as exc:
+            raise HTTPException(502, str(exc)) from None
+        if body is None:
+            raise HTTPException(404, f"no monitoring report for {endpoint} at {hour}")
+        return Response(body, media_type="application/json",
+                        headers={"Content-Disposition": f'inline; filename="report-{endpoint}-{hour}.json"'})
+
+
 def create_app() -> FastAPI:
     """The app (routes only; the reader and its AWS clients are made on the first request)."""
     app = FastAPI(title="Ogiri pages", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.reader = None
     app.add_exception_handler(StarletteHTTPException, _http_error)
     page_dags = {"ingest": (pages.INGEST_DAG,), "dataset": (pages.TRAIN_DAG,), "models": (pages.TRAIN_DAG,),
-                 "gallery": (pages.INGEST_DAG, pages.BATCH_DAG)}
+                 "gallery": (pages.INGEST_DAG, pages.BATCH_DAG), "monitoring": (monitoring_page.MONITOR_DAG,),
+                 "labeling": (labeling_page.LABEL_DAG,)}
     for page, dag_ids in page_dags.items():
         _page_route(app, page, dag_ids)
     _data_routes(app)
+    _report_route(app)
 
     from airflow.api_fastapi.core_api.security import requires_access_dag
 

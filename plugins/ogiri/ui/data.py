@@ -2,7 +2,8 @@
 
 * the run ledger (``ogiri.ledger``; ``include/sql/ledger/ui_*.sql`` and the ledger's own lookups);
 * S3 through the one client factory (``ogiri.aws.client`` on the Airflow AWS connection):
-  ``rejects/``, ``datasets/<version>/``, ``images/``;
+  ``rejects/``, ``datasets/<version>/``, ``images/``, ``monitoring/<endpoint>/<hour>/report.json``,
+  ``labeling/<job>/report/summary.json``;
 * the DynamoDB caption table (``IngestDateIndex``) through the same factory.
 
 Nothing is read at import. Answers are cached for ``Settings.ui_cache_s`` seconds per argument set
@@ -18,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ogiri import catalog
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 DATASETS_PREFIX = "datasets"
+MONITORING_PREFIX, LABELING_PREFIX = "monitoring", "labeling"
 
 
 class SourceError(RuntimeError):
@@ -184,6 +187,62 @@ class Reader:
             return [catalog.from_typed(item) for page in pages for item in page.get("Items", [])]
 
         return self.cache.get(("captions_on", day), lambda: self._source("caption table", read))
+
+    # -- monitoring and labeling (ogiri_monitor, ogiri_label) ---------------------------------------
+
+    def monitoring_windows(self, endpoint: str, limit: int) -> list[dict[str, Any]]:
+        """The endpoint's latest ``limit`` monitoring windows, oldest first."""
+        rows = self.cache.get(("monitoring", endpoint, limit), lambda: self._source(
+            "run ledger", lambda: self.ledger().latest_monitoring_windows(endpoint, limit)))
+        return sorted(rows, key=lambda r: r["window_start"])
+
+    def monitoring_endpoints(self) -> list[str]:
+        """Every endpoint with monitoring windows."""
+        return self.cache.get(("monitoring_endpoints",), lambda: self._source(
+            "run ledger", lambda: self.ledger().monitored_endpoints()))
+
+    def labeling_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest labeling jobs, newest first."""
+        return self.cache.get(("labeling", limit), lambda: self._source(
+            "run ledger", lambda: self.ledger().latest_labeling_jobs(limit)))
+
+    def labeling_summary(self, job: str) -> dict[str, Any] | None:
+        """``labeling/<job>/report/summary.json``, or None when the job has no report yet."""
+        body = self.cached_object(labeling_summary_key(job))
+        return json.loads(body) if body else None
+
+    # -- Airflow's metadata DB (the API server's own) -----------------------------------------------
+
+    def scheduled_run_ids(self, dag_id: str, logical_dates: tuple[str, ...]) -> dict[str, str]:
+        """Airflow's run id of each run of ``dag_id`` at ``logical_dates`` (ISO-8601; a scheduled run's
+        id comes from its ``run_after``, which the ledger's run key does not hold), keyed by the given text."""
+        wanted = {datetime.fromisoformat(d).astimezone(UTC): d for d in logical_dates}
+
+        def read() -> dict[str, str]:
+            from airflow.models.dagrun import DagRun
+            from airflow.utils.session import create_session
+            from sqlalchemy import select
+
+            query = select(DagRun.logical_date, DagRun.run_id).where(
+                DagRun.dag_id == dag_id, DagRun.logical_date.in_(list(wanted)))
+            with create_session() as session:
+                rows = session.execute(query).all()
+            return {wanted[ld.astimezone(UTC)]: run_id for ld, run_id in rows if ld.astimezone(UTC) in wanted}
+
+        if not wanted:
+            return {}
+        return self.cache.get(("run_ids", dag_id, logical_dates),
+                              lambda: self._source("Airflow metadata database", read))
+
+
+def monitoring_report_key(endpoint: str, hour: str) -> str:
+    """The S3 key of a window's ``report.json`` (``hour`` is ``YYYY-MM-DDTHH``)."""
+    return f"{MONITORING_PREFIX}/{endpoint}/{hour}/report.json"
+
+
+def labeling_summary_key(job: str) -> str:
+    """The S3 key of a labeling job's ``summary.json``."""
+    return f"{LABELING_PREFIX}/{job}/report/summary.json"
 
 
 def label_counts(records: list[dict[str, Any]]) -> Counter:

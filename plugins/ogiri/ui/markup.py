@@ -12,7 +12,8 @@ PAGES = (
     ("dataset", "Dataset"),
     ("models", "Models"),
     ("gallery", "Gallery"),
-    # Monitoring and Labeling pages join here once the ogiri_monitor / ogiri_label DAGs exist.
+    ("monitoring", "Monitoring"),
+    ("labeling", "Labeling"),
 )
 
 CSS = """
@@ -36,6 +37,8 @@ table { border-collapse:collapse; margin:.5rem 0; } td, th { border-bottom:1px s
 .gallery { display:grid; grid-template-columns:repeat(auto-fill, minmax(220px, 1fr)); gap:1rem; }
 .card { background:var(--card); border:1px solid var(--grid); border-radius:6px; padding:.5rem; }
 .card img { width:100%; height:auto; border-radius:4px; display:block; } .muted { color:var(--muted); }
+.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(380px, 1fr)); gap:.8rem 1.2rem; max-width:1400px; }
+.charts figure.small { margin:0; } .bad, .status-violation, .status-failed { color:var(--c4); font-weight:700; }
 .champion { font-weight:700; } form.filters { display:flex; gap:.8rem; align-items:end; flex-wrap:wrap; }
 """
 
