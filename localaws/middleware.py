@@ -11,6 +11,9 @@ Routes:
   ``GET /_localaws/iam/calls``       -> ``{"calls": [{"principal", "action", "allowed", "denied",
                                         "resources"}]}``: every decision under enforcement;
                                         ``DELETE`` clears it
+  ``GET /_localaws/sagemaker/capture``        -> data capture counts per endpoint/variant + clock offset
+  ``POST /_localaws/sagemaker/capture/flush``  -> write every buffered capture record now
+  ``GET|POST /_localaws/sagemaker/capture/clock`` -> ``{"offset_seconds": n}``: the capture clock offset
   ``GET /_localaws/sagemaker/<kind>/<name>`` -> an HTML page of one job or endpoint (Describe + log),
                                         where the Airflow tasks' extra links point locally
   ``GET /_localaws/sns/published[?topic_arn=ARN]`` -> ``{"topics": {arn: [{"message_id", "subject",
@@ -116,6 +119,8 @@ class LocalAwsMiddleware:
             if method == "GET":
                 return _json(start_response, 200, {"calls": self.iam.calls.snapshot()})
             return _json(start_response, 200, {"removed": self.iam.calls.clear()})
+        if route == "/sagemaker/capture" or route.startswith("/sagemaker/capture/"):
+            return _admin_capture(environ, start_response, method, route)
         if route.startswith("/sagemaker/") and method in ("GET", "HEAD"):
             from localaws import job_pages
 
@@ -146,6 +151,29 @@ class LocalAwsMiddleware:
             return _json(start_response, 400, {"error": 'body must be {"enforce": true} or {"enforce": false}'})
         self.iam.set(data["enforce"])
         return _json(start_response, 200, self.iam.state())
+
+
+def _admin_capture(environ: dict[str, Any], start_response: Callable, method: str, route: str) -> Iterable[bytes]:
+    """Endpoint data capture controls (``localaws.sagemaker.capture``)."""
+    from localaws.sagemaker import capture
+
+    if route == "/sagemaker/capture" and method == "GET":
+        return _json(start_response, 200, capture.stats())
+    if route == "/sagemaker/capture/flush" and method == "POST":
+        return _json(start_response, 200, capture.flush_all())
+    if route == "/sagemaker/capture/clock" and method == "GET":
+        return _json(start_response, 200, capture.clock())
+    if route == "/sagemaker/capture/clock" and method == "POST":
+        try:
+            data = json.loads(_read_body(environ) or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+        offset = data.get("offset_seconds") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or set(data) != {"offset_seconds"} or isinstance(offset, bool) \
+                or not isinstance(offset, (int, float)):
+            return _json(start_response, 400, {"error": 'body must be {"offset_seconds": <number>}'})
+        return _json(start_response, 200, capture.set_offset(offset))
+    return _json(start_response, 404, {"error": f"unknown localaws admin route {method} {ADMIN_PREFIX}{route}"})
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -91,6 +91,14 @@ class Emulator:
         with urllib.request.urlopen(f"{self.url}/_localaws/sns/published{query}", timeout=10) as resp:
             return json.load(resp)["topics"]
 
+    def capture_flush(self) -> dict:
+        """Write every buffered endpoint data capture record now: ``{"objects", "records", "dropped"}``."""
+        return capture_admin(self.url, "POST", "/flush", {})
+
+    def capture_clock(self, offset_seconds: float) -> dict:
+        """Shift the data capture clock (inferenceTime and the hour path) by ``offset_seconds``."""
+        return capture_admin(self.url, "POST", "/clock", {"offset_seconds": offset_seconds})
+
     def client(self, service: str, **kwargs):
         """A boto3 client for ``service`` pointed at the emulator."""
         import boto3
@@ -124,3 +132,12 @@ class Emulator:
                 self.proc.wait()
         if not self._log.closed:
             self._log.close()
+
+
+def capture_admin(url: str, method: str, route: str, body: dict | None = None) -> dict:
+    """Call ``/_localaws/sagemaker/capture<route>`` of the emulator at ``url`` (see docs/interfaces.md)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{url}/_localaws/sagemaker/capture{route}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.load(resp)

@@ -20,7 +20,9 @@ Behaviour (see the module docstrings for details):
   shifting, baking periods, auto-rollback on CloudWatch alarms; InvokeEndpoint publishes the
   `AWS/SageMaker` invocation metrics (`metrics.py`) that `localaws.cloudwatch` evaluates alarms on.
 * Env knobs: LOCALAWS_STOP_GRACE_SECONDS (5), LOCALAWS_MODEL_STARTUP_TIMEOUT (300),
-  LOCALAWS_INVOKE_TIMEOUT (60).
+  LOCALAWS_INVOKE_TIMEOUT (60), LOCALAWS_CAPTURE_FLUSH_SECONDS (5).
+* Endpoint data capture (``capture.py``): DataCaptureConfig validated, captured requests written to
+  S3 in SageMaker's JSON Lines layout as the model's execution role.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ def install() -> None:
 
 def reset() -> None:
     """Kill every job process and model server (the server calls this on `/moto-api/reset`)."""
+    from localaws.sagemaker import capture
     from localaws.sagemaker.registry import REGISTRY
 
     REGISTRY.shutdown()
+    capture.reset()
 
 
 def shutdown() -> None:

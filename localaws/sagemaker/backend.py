@@ -15,7 +15,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTrainingJob, SageMakerModelBackend
 
 from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
-from localaws.sagemaker import deployments, messages, processing, roles, training, transform, tuning
+from localaws.sagemaker import capture, deployments, messages, processing, roles, training, transform, tuning
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
 from localaws.sagemaker.registry import REGISTRY
 
@@ -303,6 +303,11 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             raise messages.endpoint(endpoint_name, self.account_id, self.region_name)
         response = dict(super().describe_endpoint(endpoint_name))
         endpoint = self.endpoints[endpoint_name]
+        # DescribeEndpoint's DataCaptureConfig is a DataCaptureConfigSummary (of the config in service)
+        response.pop("DataCaptureConfig", None)
+        summary = capture.summary(getattr(endpoint, "data_capture_config", None))
+        if summary is not None:
+            response["DataCaptureConfig"] = summary
         if getattr(endpoint, "last_deployment_config", None):
             response["LastDeploymentConfig"] = copy.deepcopy(endpoint.last_deployment_config)
         runtime = self.endpoint_runtime(endpoint_name)
@@ -330,6 +335,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if endpoint_config_name in self.endpoint_configs:
             arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
+        capture.validate(kwargs.get("data_capture_config"))
         return super().create_endpoint_config(endpoint_config_name, *args, **kwargs)
 
     # -- endpoints --------------------------------------------------------------------------
@@ -344,8 +350,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         _set_initial(endpoint, {"endpoint_status": "Creating", "failure_reason": None})
         runtime = EndpointRuntime(self.account_id, self.region_name, endpoint)
         REGISTRY.put(*self._key("endpoint", endpoint_name), runtime)
-        variants = self.endpoint_configs[endpoint_config_name].production_variants
-        runtime.create(endpoint_config_name, variants, self._models)
+        config = self.endpoint_configs[endpoint_config_name]
+        endpoint.data_capture_config = copy.deepcopy(config.data_capture_config) or {}
+        runtime.capture = capture.EndpointCapture.start(endpoint_name, endpoint.data_capture_config)
+        runtime.create(endpoint_config_name, config.production_variants, self._models)
         return endpoint
 
     def update_endpoint(self, endpoint_name: str, endpoint_config_name: str,
@@ -372,7 +380,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             raise ValidationError(message=f'Endpoint "{endpoint.arn}" has no running model servers.')
         endpoint.endpoint_status = "Updating"
         endpoint.last_deployment_config = copy.deepcopy(deployment_config)
-        runtime.update(endpoint_config_name, config.production_variants, self._models, deployment_config)
+        runtime.update(endpoint_config_name, config.production_variants, self._models, deployment_config,
+                       copy.deepcopy(config.data_capture_config) or {})
         return endpoint
 
     def delete_endpoint(self, endpoint_name: str) -> None:
@@ -382,6 +391,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         super().delete_endpoint(endpoint_name)
         runtime = REGISTRY.pop(*self._key("endpoint", endpoint_name))
         if runtime is not None:
+            if runtime.capture is not None:
+                runtime.capture.flush()  # what was captured before the delete still lands
             runtime.shutdown()
 
     def endpoint_runtime(self, endpoint_name: str) -> EndpointRuntime | None:
@@ -439,6 +450,13 @@ def stop_hyper_parameter_tuning_job(self: Any) -> EmptyResult:
     return EmptyResult()
 
 
+def describe_endpoint_config(self: Any) -> ActionResult:
+    response = dict(self.sagemaker_backend.describe_endpoint_config(self._get_param("EndpointConfigName")))
+    if not response.get("DataCaptureConfig"):  # AWS leaves out what the request did not set
+        response.pop("DataCaptureConfig", None)
+    return ActionResult(response)
+
+
 def update_endpoint(self: Any) -> ActionResult:
     endpoint = self.sagemaker_backend.update_endpoint(
         self._get_param("EndpointName"),
@@ -461,6 +479,7 @@ RESPONSE_METHODS = {
         create_hyper_parameter_tuning_job,
         list_training_jobs_for_hyper_parameter_tuning_job,
         stop_hyper_parameter_tuning_job,
+        describe_endpoint_config,
         update_endpoint,
     )
 }

@@ -23,7 +23,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from localaws.sagemaker import deployments
+from localaws.sagemaker import capture, deployments
 from localaws.sagemaker.common import home, trim_reason
 from localaws.sagemaker.jobs import set_attrs
 from localaws.sagemaker.workers import Worker, WorkerFailed
@@ -57,6 +57,7 @@ class EndpointRuntime:
         self.green_share = 0.0  #: the share of each variant's requests the new fleet takes
         self.pending: dict[str, Any] | None = None  #: the in-progress deployment, for DescribeEndpoint
         self._pending: list[Worker] = []
+        self.capture: capture.EndpointCapture | None = None  #: data capture of the serving config
         self._lock = threading.Lock()
         self._dead = False
 
@@ -131,7 +132,8 @@ class EndpointRuntime:
         threading.Thread(target=run, daemon=True, name=f"localaws-endpoint-{self.name}").start()
 
     def update(self, config_name: str, variants: list[dict[str, Any]], models: dict[str, Any],
-               deployment_config: dict[str, Any] | None = None) -> None:
+               deployment_config: dict[str, Any] | None = None, capture_config: dict[str, Any] | None = None,
+               ) -> None:
         """Blue/green: start the new fleet beside the old one, shift traffic step by step while the
         alarms are watched, then swap; any failure or alarm rolls back to the old fleet."""
         self.pending = {"config": config_name, "variants": variants, "start": time.time(),
@@ -149,6 +151,7 @@ class EndpointRuntime:
                 self._roll_back(workers, reason)
                 return
             self._swap(config_name, variants, workers, deployments.timings(deployment_config)[1])
+            self._switch_capture(capture_config)
 
         threading.Thread(target=run, daemon=True, name=f"localaws-endpoint-update-{self.name}").start()
 
@@ -240,6 +243,15 @@ class EndpointRuntime:
         else:
             terminate()
 
+    def _switch_capture(self, config: dict[str, Any] | None) -> None:
+        """The new config's data capture takes over; what the old one buffered is written first."""
+        if self._dead:
+            return
+        old, self.capture = self.capture, capture.EndpointCapture.start(self.name, config)
+        self.endpoint.data_capture_config = config or {}
+        if old is not None:
+            old.close()
+
     def pending_summary(self) -> dict[str, Any] | None:
         """DescribeEndpoint's PendingDeploymentSummary while an update is in progress."""
         pending = self.pending
@@ -288,5 +300,7 @@ class EndpointRuntime:
             self._dead = True
             workers, self.workers = list(self.workers.values()) + list(self.green.values()) + self._pending, {}
             self.green = {}
+        if self.capture is not None:
+            self.capture.close(flush=False)
         for worker in workers:
             worker.stop()

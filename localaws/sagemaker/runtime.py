@@ -10,6 +10,7 @@ endpoint invocation metrics (`metrics.py`) for the variant and fleet that took i
 from __future__ import annotations
 
 import re
+import sys
 import time
 from typing import Any
 from urllib.parse import unquote
@@ -79,11 +80,26 @@ def invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes]:
         total_us = (time.perf_counter() - started) * 1e6
         metrics.invocation(self.current_account, self.region, name, variant, getattr(worker, "config_name", ""),
                            status, model_us, max(total_us - (model_us or 0), 0.0))
+    _capture(runtime, variant, worker, (body, self.headers.get("Content-Type")), (out, content_type),
+             self.headers.get("X-Amzn-SageMaker-Inference-Id"))
     headers = {"Content-Type": content_type or "application/octet-stream", "x-Amzn-Invoked-Production-Variant": variant}
     custom = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
     if custom:
         headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
     return 200, headers, out
+
+
+def _capture(runtime: Any, variant: str, worker: Any, request: tuple[bytes, str | None],
+             response: tuple[bytes, str | None], inference_id: str | None) -> None:
+    """Data capture of an answered request (``capture.py``); a capture problem never fails the invocation."""
+    capture, session = runtime.capture, getattr(worker, "session", None)
+    if capture is None or session is None:
+        return
+    try:
+        capture.capture(variant, session, request, response, inference_id)
+    except Exception as exc:  # noqa: BLE001
+        print(f"localaws: data capture for endpoint {runtime.name} failed: {type(exc).__name__}", file=sys.stderr,
+              flush=True)
 
 
 def _call(worker: Any, variant: str, body: bytes, headers: Any, region: str, account: str,

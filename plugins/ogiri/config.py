@@ -144,6 +144,10 @@ class Settings:
     ui_cache_s: float = 30.0
     # Monitoring (issue 14): where the ogiri_monitor DAG sends drift alerts (the template's AlertTopic).
     alert_topic_arn: str = ""
+    # Monitoring: endpoint data capture (s3://<bucket>/capture/)
+    #: Share of the endpoint's requests captured (0-100) when the ogiri_train form leaves
+    #: ``capture_sampling_percent`` empty; 0 turns capture off (EnableCapture false).
+    capture_sampling_percent: int = 100
 
     def price_per_hour(self, instance_type: str) -> float | None:
         """On-demand price of ``instance_type`` in USD/hour, or None when unknown."""
@@ -216,7 +220,15 @@ def get_settings() -> Settings:
         instance_prices=prices,
         ui_cache_s=_env_float("OGIRI_UI_CACHE_S", d.ui_cache_s),
         alert_topic_arn=_env("OGIRI_ALERT_TOPIC_ARN", d.alert_topic_arn),
+        capture_sampling_percent=_env_percent("OGIRI_CAPTURE_SAMPLING_PERCENT", d.capture_sampling_percent),
     )
+
+
+def _env_percent(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name}={value} must be between 0 and 100")
+    return value
 
 
 @dataclass(frozen=True)

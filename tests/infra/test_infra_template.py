@@ -382,6 +382,9 @@ def test_sagemaker_role_reads_inputs_and_writes_only_outputs(roles, resolved):
     for key in ["landing/dt=2024-05-01/rows.csv", "images/ab/x.jpg", "datasets/v1/train.jsonl", "code/h/x"]:
         assert not is_allowed(sm, "s3:PutObject", _s3(key)), key
     assert not is_allowed(sm, "s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv"))
+    capture = "capture/ogiri-captioner/AllTraffic/2026/12/07/15/00-01-002-x.jsonl"  # issue 14: data capture
+    assert is_allowed(sm, "s3:PutObject", _s3(capture))
+    assert not is_allowed(sm, "s3:GetObject", _s3(capture))  # SageMaker only writes it
     assert not is_allowed(sm, "dynamodb:Scan", resolved.physical["CaptionTable"]["Arn"])
     assert is_allowed(
         sm, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}

@@ -399,3 +399,31 @@ def test_build_dataset_step_applies_min_rating_and_the_rated_metric_reaches_the_
     rated = {"bleu4": 0.2, "cider": 0.5, "rated_mean_rating": 3.75, "rated_test_images": 4, "rated_exact_matches": 1}
     pick, _ = steps._report_metrics(run, {"models": {run.names.training_job: {"metrics": rated}}})
     assert pick.metrics == rated
+
+
+def test_endpoint_config_captures_input_and_output_at_the_sampling_percent(monkeypatch):
+    """Issue 14: the endpoint config carries DataCaptureConfig (the emulator's CreateEndpointConfig
+    validation accepts it); an empty Param takes OGIRI_CAPTURE_SAMPLING_PERCENT, 0 turns capture off."""
+    from localaws.sagemaker.capture import validate
+
+    names = RunNames.for_run(KEY)
+    s = get_settings()
+    request = configs.endpoint_config_request(s, names, capture_percent=form_defaults()["capture_sampling_percent"])
+    assert request["DataCaptureConfig"] == {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{s.bucket}/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+    }
+    assert validate(request["DataCaptureConfig"]) is request["DataCaptureConfig"]
+    monkeypatch.setenv("OGIRI_CAPTURE_SAMPLING_PERCENT", "20")
+    assert form_defaults()["capture_sampling_percent"] == 20
+    assert form_defaults(capture_sampling_percent=35)["capture_sampling_percent"] == 35  # the form wins
+    off = configs.endpoint_config_request(get_settings(), names, capture_percent=0)["DataCaptureConfig"]
+    assert (off["EnableCapture"], off["InitialSamplingPercentage"]) == (False, 0)
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        configs.capture_config(s, 101)
+    monkeypatch.setenv("OGIRI_CAPTURE_SAMPLING_PERCENT", "150")
+    with pytest.raises(Exception, match="OGIRI_CAPTURE_SAMPLING_PERCENT=150 must be between 0 and 100"):
+        get_settings()

@@ -406,10 +406,28 @@ def model_request(
     }
 
 
-def endpoint_config_request(settings: Any, names: RunNames, instance_type: str | None = None) -> dict[str, Any]:
-    """CreateEndpointConfig request: one variant with all traffic on this run's model."""
+def capture_config(settings: Any, sampling_percent: int | None = None) -> dict[str, Any]:
+    """The endpoint's DataCaptureConfig: input and output (JSON as text, images as base64) of
+    ``sampling_percent`` of the requests (empty: the deployment setting) under ``s3://<bucket>/capture``;
+    0 keeps the config with EnableCapture false (DescribeEndpoint then says CaptureStatus Stopped)."""
+    percent = settings.capture_sampling_percent if sampling_percent is None else int(sampling_percent)
+    if not 0 <= percent <= 100:
+        raise ValueError(f"capture_sampling_percent must be between 0 and 100, got {percent}")
+    return {
+        "EnableCapture": percent > 0,
+        "InitialSamplingPercentage": percent,
+        "DestinationS3Uri": settings.s3_uri("capture"),
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+    }
+
+
+def endpoint_config_request(settings: Any, names: RunNames, instance_type: str | None = None,
+                            capture_percent: int | None = None) -> dict[str, Any]:
+    """CreateEndpointConfig request: one variant with all traffic on this run's model, data capture on."""
     return {
         "EndpointConfigName": names.endpoint_config,
+        "DataCaptureConfig": capture_config(settings, capture_percent),
         "ProductionVariants": [
             {
                 "VariantName": "AllTraffic",

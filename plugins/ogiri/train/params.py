@@ -91,6 +91,11 @@ PARAMS = {
     "alarm_max_p99_latency_ms": Param(None, type=["null", "number"], exclusiveMinimum=0,
                                       title="Roll back above this p99 model latency on the new fleet (ms)",
                                       description="Empty: OGIRI_ALARM_MAX_P99_LATENCY_MS (5000)."),
+    # Monitoring: endpoint data capture
+    "capture_sampling_percent": Param(None, type=["null", "integer"], minimum=0, maximum=100,
+                                      title="Data capture sampling (% of endpoint requests)",
+                                      description="Empty: OGIRI_CAPTURE_SAMPLING_PERCENT (100). 0 turns "
+                                      "capture off (EnableCapture false)."),
 }
 
 
@@ -108,6 +113,7 @@ SETTING_DEFAULTS = {
     "alarm_max_5xx_rate": "alarm_max_5xx_rate",
     "alarm_max_p99_latency_ms": "alarm_max_p99_latency_ms",
     "wait_interval_seconds": "deploy_wait_interval_s",
+    "capture_sampling_percent": "capture_sampling_percent",
 }
 
 

@@ -441,14 +441,16 @@ def configure_deployment(run: Run) -> dict[str, Any]:
     image = inference_image_uri(settings)
     previous = serving(run.client("sagemaker"), settings.endpoint_name)
     operation = "update" if previous else "create"
-    guard = _guardrails(run, configs.endpoint_config_request(settings, names), operation)
+    endpoint_config = configs.endpoint_config_request(settings, names,
+                                                      capture_percent=run.params["capture_sampling_percent"])
+    guard = _guardrails(run, endpoint_config, operation)
     plan = {
         "names": names.as_dict(),
         "operation": operation,
         "image_uri": image,
         "model_artifact": artifact,
         "model": configs.model_request(settings, names, image, artifact, run.params["model_env"]),
-        "endpoint_config": configs.endpoint_config_request(settings, names),
+        "endpoint_config": endpoint_config,
         "endpoint": {**configs.endpoint_request(settings, names), **guard["request"]},
         "guardrails": {k: guard[k] for k in ("strategy", "alarms", "alarm_requests")},
         "previous": previous,
