@@ -384,7 +384,10 @@ def test_sagemaker_role_reads_inputs_and_writes_only_outputs(roles, resolved):
     assert not is_allowed(sm, "s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv"))
     capture = "capture/ogiri-captioner/AllTraffic/2026/12/07/15/00-01-002-x.jsonl"  # issue 14: data capture
     assert is_allowed(sm, "s3:PutObject", _s3(capture))
-    assert not is_allowed(sm, "s3:GetObject", _s3(capture))  # SageMaker only writes it
+    # ... and ogiri_monitor's Processing job (same role) reads it and writes the window's report.
+    assert is_allowed(sm, "s3:GetObject", _s3(capture))
+    assert is_allowed(sm, "s3:PutObject", _s3("monitoring/ogiri-captioner/2026-12-07T15/report.json"))
+    assert not is_allowed(sm, "s3:GetObject", _s3("monitoring/ogiri-captioner/2026-12-07T15/report.json"))
     assert not is_allowed(sm, "dynamodb:Scan", resolved.physical["CaptionTable"]["Arn"])
     assert is_allowed(
         sm, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
