@@ -2,9 +2,10 @@
 the template's worker, the Processing job (``monitor.py``) as its execution role, against a real tiny
 model trained by ``train.py`` (so its ``model.tar.gz`` carries ``baseline.json``).
 
-Each run is a backfill of one past hour (``logical_date``): the capture of that hour is written in
-SageMaker's data-capture layout under ``capture/<endpoint>/<variant>/yyyy/mm/dd/hh/``, from the
-training images (in distribution), from darkened ones (shifted), or not at all (empty).
+Each run is a backfill of one past hour (``logical_date``). The endpoint really serves the model and
+the emulator captures its traffic as SageMaker does (written as the execution role), with the capture
+clock moved back so the records land in that past hour: the training images (in distribution),
+darkened ones (shifted), or nothing (empty).
 """
 
 from __future__ import annotations
@@ -93,6 +94,24 @@ def darkened(images: list[bytes]) -> list[bytes]:
     return out
 
 
+def invoke_during(env, hour: datetime, images: list[bytes]) -> None:
+    """Send ``images`` to the endpoint with the capture clock in ``hour`` (+5 min), then flush the capture."""
+    import time
+
+    sm, runtime = env["aws"].client("sagemaker"), env["aws"].client("sagemaker-runtime")
+    endpoint = env["settings"].endpoint_name
+    deadline = time.monotonic() + 300
+    while sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] != "InService":
+        assert time.monotonic() < deadline, "endpoint not InService"
+        time.sleep(1)
+    env["aws"].capture_clock((hour + timedelta(minutes=5) - datetime.now(UTC)).total_seconds())
+    for raw in images:
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                Body=json.dumps({"image_b64": base64.b64encode(raw).decode()}))
+    assert env["aws"].capture_flush()["dropped"] == 0
+    env["aws"].capture_clock(0)
+
+
 def capture(env, tiny_model, hour: datetime, images: list[bytes]) -> str:
     """One capture file of ``images`` answered by the model, under ``hour``'s prefix (SageMaker's layout)."""
     from PIL import Image
@@ -139,9 +158,11 @@ def test_in_distribution_shifted_and_empty_hours_backfilled(env, tiny_model):
     dag = load_dag()
     endpoint = env["settings"].endpoint_name
     images = train_images(tiny_model)
-    capture(env, tiny_model, OK_RUN - timedelta(hours=1), images)
-    capture(env, tiny_model, SHIFTED_RUN - timedelta(hours=1), darkened(images))
+    invoke_during(env, OK_RUN - timedelta(hours=1), images)
+    invoke_during(env, SHIFTED_RUN - timedelta(hours=1), darkened(images))
     capture(env, tiny_model, EMPTY_RUN, images)  # the hour *of* the empty run's logical date: not its window
+    ok_prefix = f"capture/{endpoint}/AllTraffic/{OK_RUN - timedelta(hours=1):%Y/%m/%d/%H}/"
+    assert env["s3"].list_objects_v2(Bucket=BUCKET, Prefix=ok_prefix)["KeyCount"] >= 1
 
     # 1. In distribution: ok, metrics, no alert, no drift event.
     dr = dag.test(logical_date=OK_RUN, run_conf=CONF)
