@@ -21,6 +21,7 @@ KINDS = {
     "transform": ("describe_transform_job", "/aws/sagemaker/TransformJobs"),
     "endpoint": ("describe_endpoint", "/aws/sagemaker/Endpoints/{name}"),
     "tuning": ("describe_hyper_parameter_tuning_job", None),  # its training jobs have their own pages
+    "labeling": ("describe_labeling_job", "/aws/sagemaker/LabelingJobs"),
 }
 DEFAULT_ACCOUNT = "123456789012"
 _MAX_LOG_LINES = 2000
@@ -65,7 +66,7 @@ def respond(start_response: Callable, route: str, query: str) -> Iterable[bytes]
 
 def _status(description: dict[str, Any]) -> str | None:
     for key in ("TrainingJobStatus", "ProcessingJobStatus", "TransformJobStatus", "EndpointStatus",
-                "HyperParameterTuningJobStatus"):
+                "HyperParameterTuningJobStatus", "LabelingJobStatus"):
         if key in description:
             return description[key]
     return None

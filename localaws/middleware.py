@@ -11,6 +11,8 @@ Routes:
   ``GET /_localaws/iam/calls``       -> ``{"calls": [{"principal", "action", "allowed", "denied",
                                         "resources"}]}``: every decision under enforcement;
                                         ``DELETE`` clears it
+  ``GET|POST|DELETE /_localaws/workforce`` -> the simulated Ground Truth workforce's configurations
+                                        (``localaws.sagemaker.labeling.workforce``)
   ``GET /_localaws/sagemaker/capture``        -> data capture counts per endpoint/variant + clock offset
   ``POST /_localaws/sagemaker/capture/flush``  -> write every buffered capture record now
   ``GET|POST /_localaws/sagemaker/capture/clock`` -> ``{"offset_seconds": n}``: the capture clock offset
@@ -119,6 +121,8 @@ class LocalAwsMiddleware:
             if method == "GET":
                 return _json(start_response, 200, {"calls": self.iam.calls.snapshot()})
             return _json(start_response, 200, {"removed": self.iam.calls.clear()})
+        if route == "/workforce":
+            return _admin_workforce(environ, start_response, method)
         if route == "/sagemaker/capture" or route.startswith("/sagemaker/capture/"):
             return _admin_capture(environ, start_response, method, route)
         if route.startswith("/sagemaker/") and method in ("GET", "HEAD"):
@@ -151,6 +155,26 @@ class LocalAwsMiddleware:
             return _json(start_response, 400, {"error": 'body must be {"enforce": true} or {"enforce": false}'})
         self.iam.set(data["enforce"])
         return _json(start_response, 200, self.iam.state())
+
+
+def _admin_workforce(environ: dict[str, Any], start_response: Callable, method: str) -> Iterable[bytes]:
+    """GET: every configuration; POST: set one (a job's or the default); DELETE: clear them."""
+    from localaws.sagemaker.labeling.workforce import STORE, WorkforceConfigError
+
+    if method == "GET":
+        return _json(start_response, 200, {"configs": STORE.snapshot()})
+    if method == "DELETE":
+        return _json(start_response, 200, {"removed": STORE.clear()})
+    if method != "POST":
+        return _json(start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/workforce"})
+    try:
+        data = json.loads(_read_body(environ) or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+    try:
+        return _json(start_response, 201, STORE.set(data))
+    except WorkforceConfigError as e:
+        return _json(start_response, 400, {"error": str(e)})
 
 
 def _admin_capture(environ: dict[str, Any], start_response: Callable, method: str, route: str) -> Iterable[bytes]:

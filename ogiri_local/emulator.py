@@ -91,6 +91,11 @@ class Emulator:
         with urllib.request.urlopen(f"{self.url}/_localaws/sns/published{query}", timeout=10) as resp:
             return json.load(resp)["topics"]
 
+    def workforce(self, **config) -> None:
+        """Configure the simulated Ground Truth workforce (``POST /_localaws/workforce``, see
+        docs/interfaces.md), e.g. ``workforce(noise=0.3, abandonment=0.1)``."""
+        self._call("POST", "/_localaws/workforce", config)
+
     def capture_flush(self) -> dict:
         """Write every buffered endpoint data capture record now: ``{"objects", "records", "dropped"}``."""
         return capture_admin(self.url, "POST", "/flush", {})

@@ -19,6 +19,9 @@ Behaviour (see the module docstrings for details):
 * Endpoint updates are blue/green with DeploymentConfig (`deployments.py`): canary or linear traffic
   shifting, baking periods, auto-rollback on CloudWatch alarms; InvokeEndpoint publishes the
   `AWS/SageMaker` invocation metrics (`metrics.py`) that `localaws.cloudwatch` evaluates alarms on.
+* labeling jobs (``labeling/``): Ground Truth custom workflows; the pre-annotation and
+  consolidation Lambdas run as Python subprocesses (``localaws.lambdas``); a simulated private
+  workforce configured through ``/_localaws/workforce``; Ground Truth's output layout.
 * Env knobs: LOCALAWS_STOP_GRACE_SECONDS (5), LOCALAWS_MODEL_STARTUP_TIMEOUT (300),
   LOCALAWS_INVOKE_TIMEOUT (60), LOCALAWS_CAPTURE_FLUSH_SECONDS (5).
 * Endpoint data capture (``capture.py``): DataCaptureConfig validated, captured requests written to
@@ -46,12 +49,13 @@ def install() -> None:
 
         from localaws.sagemaker import runtime
         from localaws.sagemaker.backend import RESPONSE_METHODS, LocalSageMakerBackend
+        from localaws.sagemaker.labeling.responses import RESPONSE_METHODS as LABELING_METHODS
 
         models.sagemaker_backends.backend = LocalSageMakerBackend
         for account_backends in models.sagemaker_backends.values():
             account_backends.backend = LocalSageMakerBackend
             account_backends.clear()
-        for name, method in RESPONSE_METHODS.items():
+        for name, method in {**RESPONSE_METHODS, **LABELING_METHODS}.items():
             setattr(SageMakerResponse, name, method)
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
         # Binary bodies (images) must not be decoded as UTF-8 (moto would answer 500).
@@ -63,9 +67,11 @@ def install() -> None:
 def reset() -> None:
     """Kill every job process and model server (the server calls this on `/moto-api/reset`)."""
     from localaws.sagemaker import capture
+    from localaws.sagemaker.labeling.workforce import STORE
     from localaws.sagemaker.registry import REGISTRY
 
     REGISTRY.shutdown()
+    STORE.clear()
     capture.reset()
 
 

@@ -17,6 +17,8 @@ from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, FakeTraining
 from localaws.instance_types import PROCESSING, TRAINING, TRANSFORM, check_instance_type
 from localaws.sagemaker import capture, deployments, messages, processing, roles, training, transform, tuning
 from localaws.sagemaker.endpoints import EndpointRuntime, model_spec
+from localaws.sagemaker.labeling import models as labeling_models
+from localaws.sagemaker.labeling import run as labeling_run
 from localaws.sagemaker.registry import REGISTRY
 
 
@@ -151,6 +153,53 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         run = REGISTRY.get(*self._key("tuning", name))
         if run is not None:
             run.request_stop()
+
+    # -- labeling (Ground Truth) ---------------------------------------------------------------
+    @property
+    def localaws_labeling_jobs(self) -> dict[str, labeling_models.LabelingJob]:
+        """Labeling jobs by lower-cased name (names are unique ignoring case)."""
+        return self.__dict__.setdefault("_localaws_labeling_jobs", {})
+
+    def localaws_create_labeling_job(self, req: dict[str, Any]) -> labeling_models.LabelingJob:
+        """CreateLabelingJob: validated as SageMaker does, then run by ``labeling.run.LabelingRun``."""
+        labeling_models.validate(req, self.localaws_labeling_jobs, self.account_id, self.region_name)
+        name = req["LabelingJobName"]
+        roles.check(req.get("RoleArn"), self.account_id,
+                    roles.resource_arn("labeling-job", name, self.account_id, self.region_name))
+        job = labeling_models.LabelingJob(req, self.account_id, self.region_name)
+        self.localaws_labeling_jobs[name.lower()] = job
+        run = labeling_run.LabelingRun(job, self.account_id, self.region_name)
+        REGISTRY.put(*self._key("labeling", name.lower()), run)
+        run.start()
+        return job
+
+    def localaws_labeling_job(self, name: str) -> labeling_models.LabelingJob:
+        """The labeling job called ``name`` (any case); unknown names answer like SageMaker."""
+        job = self.localaws_labeling_jobs.get(str(name or "").lower())
+        if job is None:
+            raise labeling_models.not_found(name)
+        return job
+
+    def describe_labeling_job(self, name: str) -> dict[str, Any]:
+        """DescribeLabelingJob's answer (also for the local job page)."""
+        return self.localaws_labeling_job(name).describe()
+
+    def localaws_stop_labeling_job(self, name: str) -> None:
+        """StopLabelingJob: Stopping → Stopped with the objects labeled so far."""
+        job = self.localaws_labeling_job(name)
+        if job.status not in ("Initializing", "InProgress"):
+            raise ValidationError(message=f"The request was rejected because the labeling job is in status {job.status}.")
+        run = REGISTRY.get(*self._key("labeling", job.name.lower()))
+        if run is not None:
+            run.request_stop()
+
+    def localaws_list_labeling_jobs(self, params: dict[str, Any]) -> tuple[list[dict], str | None]:
+        """ListLabelingJobs."""
+        return labeling_models.list_jobs(list(self.localaws_labeling_jobs.values()), params)
+
+    def localaws_list_labeling_jobs_for_workteam(self, params: dict[str, Any]) -> tuple[list[dict], str | None]:
+        """ListLabelingJobsForWorkteam."""
+        return labeling_models.list_for_workteam(list(self.localaws_labeling_jobs.values()), params)
 
     # -- processing -------------------------------------------------------------------------
     def localaws_create_processing_job(self, req: dict[str, Any]) -> Any:

@@ -193,6 +193,7 @@ def test_malformed_lines_are_counted_not_raised_nor_logged(model, synthetic, tmp
     assert report["records"] == 4  # 3 images + the application/json {"image_b64"} request
     assert report["bad_records"] == {"invalid_json": 2, "undecodable": 3, "unsupported_content_type": 2}
     assert report["status"] in ("ok", "violation")  # a tiny window: scored, whatever the verdict
+    assert report["features"]["embedding"]["available"] is False  # 4 records < 16 projected dims
     assert secret not in caplog.text and secret not in json.dumps(report)
 
 

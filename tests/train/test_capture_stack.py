@@ -56,6 +56,10 @@ def test_the_endpoint_config_captures_as_the_templates_execution_role(aws, stack
     for x in range(3):
         runtime.invoke_endpoint(EndpointName="ogiri-captioner", Body=json.dumps({"x": x}),
                                 ContentType="application/json", Accept="application/json")
-    assert _flush(aws) == {"objects": 1, "records": 3, "dropped": 0}
-    [key] = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=bucket, Prefix="capture/")["Contents"]]
-    assert key.startswith("capture/ogiri-captioner/AllTraffic/") and key.endswith(".jsonl")
+    assert _flush(aws)["dropped"] == 0
+    s3 = aws.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="capture/")["Contents"]]
+    assert all(k.startswith("capture/ogiri-captioner/AllTraffic/") and k.endswith(".jsonl") for k in keys)
+    lines = [line for k in keys for line in s3.get_object(Bucket=bucket, Key=k)["Body"].read().splitlines()]
+    assert sorted(json.loads(json.loads(line)["captureData"]["endpointInput"]["data"])["x"] for line in lines) == [
+        0, 1, 2]

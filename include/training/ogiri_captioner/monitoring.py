@@ -16,8 +16,9 @@ two histograms of the same shape still score 0 whatever their sizes. The headlin
   statistics; 1 when the window's mean moved by the baseline's whole RMS spread (or the spread changed
   as much). ``DISTANCE_THRESHOLD`` = 0.25 flags a mean moved by half the baseline's RMS spread.
 
-A feature that could not be computed (Rekognition unavailable, no outputs, no embedding) is
-reported with ``available: false`` and ``value: null`` and never counts as a violation.
+The embedding needs at least ``dim`` (16) window records, else its covariance is rank-deficient.
+A feature that could not be computed (Rekognition unavailable, no outputs, too few records for the
+embedding) is reported with ``available: false`` and ``value: null`` and never counts as a violation.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def score_feature(name: str, base: dict, window: dict | None, limits: dict) -> d
     if base.get("kind") == "embedding":
         if window is None or not window.get("n", 1):
             return _unavailable("distance", limits["distance"], "no embedding computed for this window")
+        if window.get("n", window["dim"]) < window["dim"]:
+            return _unavailable("distance", limits["distance"], f"fewer records than the {window['dim']} "
+                                "embedding dims: the window's covariance is not estimable")
         value = frechet_distance(base, window)
         return {"metric": "distance", "value": value, "threshold": limits["distance"],
                 "violation": bool(value > limits["distance"]), "psi": None, "js": None, "available": True}

@@ -65,9 +65,9 @@ class TrainConfig:
     min_freq: int = 1
     clip_grad: float = 1.0
     val_max_images: int = 500
-    baseline_max_images: int = 256
     #: Loss weight of rated captions (:func:`~ogiri_captioner.data.rating_weight_of`); 0: ratings ignored.
     rating_weight: float = 0.0
+    baseline_max_images: int = 256
 
     def model_config(self) -> dict:
         """The part of the config the saved model needs to rebuild itself."""
