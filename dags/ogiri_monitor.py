@@ -10,7 +10,9 @@ with the `window_start` Param (`YYYY-MM-DDTHH`). Reruns of a window overwrite it
 
 1. **resolve_serving_model** — DescribeEndpoint → endpoint config → model → `ModelDataUrl`, the
    variant and the capture destination; the window's capture prefix
-   `capture/<endpoint>/<variant>/yyyy/mm/dd/hh/`. No endpoint: nothing to monitor (skipped).
+   `capture/<endpoint>/<variant>/yyyy/mm/dd/hh/`. The baseline is that of the model that served the
+   window (the ledger's champion deployed before the window ended, else the endpoint's model), so a
+   backfill after a redeploy compares like with like. No endpoint: nothing to monitor (skipped).
 2. **wait_for_capture** — `S3KeySensor` on that prefix for a short while
    (`OGIRI_MONITOR_CAPTURE_TIMEOUT_S`); nothing captured ⇒ the sensor is skipped (`soft_fail`) and
    **record_empty_window** writes an `empty` row: the run stays green, no job runs.

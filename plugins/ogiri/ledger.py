@@ -419,6 +419,11 @@ class Ledger:
         """Captions written by one batch transform job."""
         return self.query("select_batch_captions", {"job_name": job_name})
 
+    def champion_at(self, endpoint_name: str, at: str) -> dict[str, Any] | None:
+        """The model that served ``endpoint_name`` at ``at`` (ISO UTC): the latest successful
+        create/update/rollback deployed before it, or None."""
+        return _one(self.query("champion_at", {"endpoint_name": endpoint_name, "at": at}))
+
     def monitoring_windows(self, endpoint_name: str) -> list[dict[str, Any]]:
         """The monitored windows of an endpoint, newest first (scores and violations decoded)."""
         return self.query("select_monitoring_windows", {"endpoint_name": endpoint_name})

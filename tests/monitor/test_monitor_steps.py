@@ -210,3 +210,28 @@ def test_no_topic_fails_the_alert_clearly(moto_env, monkeypatch):
                "scores": {}, "thresholds": {}, "report_uri": "s3://b/r"}
     with pytest.raises(AirflowFailException, match="OGIRI_ALERT_TOPIC_ARN"):
         results.compose_alert(run_at(), summary)
+
+
+def test_a_backfilled_window_is_compared_with_the_model_that_served_it(moto_env):
+    from ogiri.ledger import Deployment
+    from ogiri.monitor import steps
+
+    deploy(moto_env["sm"])  # ogiri-model-1 serves now
+    sm = moto_env["sm"]
+    sm.create_model(ModelName="ogiri-model-0", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                    PrimaryContainer={"Image": "img", "ModelDataUrl": f"s3://{BUCKET}/models/j0/output/model.tar.gz"})
+    run = run_at()
+    # The ledger: ogiri-model-0 was deployed (deployed_at = when recorded, i.e. now).
+    run.ledger.record_deployment(Deployment(run_key="ogiri_train:r0", endpoint_name=ENDPOINT, action="create",
+                                            status="succeeded", model_name="ogiri-model-0"))
+    # A window that ended before that deployment: no champion known then, the endpoint's model.
+    assert steps.resolve_serving_model(run)["model_name"] == "ogiri-model-1"
+    # A window ending after it (ogiri-model-1 replaced it without a ledger row): the model of that time.
+    later = run_at(logical_date=datetime.now(UTC) + timedelta(hours=3))
+    found = steps.resolve_serving_model(later)
+    assert (found["model_name"], found["model_artifact"]) == (
+        "ogiri-model-0", f"s3://{BUCKET}/models/j0/output/model.tar.gz")
+    run.ledger.record_deployment(Deployment(run_key="ogiri_train:r1", endpoint_name=ENDPOINT, action="update",
+                                            status="succeeded", model_name="ogiri-model-1",
+                                            model_artifact=f"s3://{BUCKET}/models/j1/output/model.tar.gz"))
+    assert steps.resolve_serving_model(later)["model_name"] == "ogiri-model-1"

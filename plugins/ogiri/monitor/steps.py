@@ -58,9 +58,25 @@ def _skip(message: str) -> None:
 # -- 1. what serves, which hour ---------------------------------------------------------------------
 
 
+def model_during(run: Run, window: Window, live: dict[str, Any]) -> tuple[str, str]:
+    """``(model name, model.tar.gz URI)`` of the model that answered the window: the ledger's champion
+    deployed before the window ended, so a backfill after a redeploy compares with the baseline of
+    the model that served then; the endpoint's current model when the ledger knows no earlier one."""
+    then = run.ledger.champion_at(window.endpoint, window.end.isoformat())
+    if not then or not then.get("model_name") or then["model_name"] == live["model_name"]:
+        return live["model_name"], live["model_artifact"]
+    artifact = then.get("model_artifact")
+    if not artifact:
+        model = run.describe("model", then["model_name"])
+        artifact = (model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]).get("ModelDataUrl")
+    log.info("window %s was served by %s (now %s)", window.label, then["model_name"], live["model_name"])
+    return then["model_name"], artifact
+
+
 def resolve_serving_model(run: Run) -> dict[str, Any]:
-    """The endpoint's serving model (DescribeEndpoint → config → model → ``ModelDataUrl``), its variant,
-    the window and where its capture and report live. No endpoint: nothing to monitor (skipped)."""
+    """The model that served the window (DescribeEndpoint → config → model → ``ModelDataUrl``, or the
+    ledger's champion of that time: :func:`model_during`), the endpoint's variant, the window and where
+    its capture and report live. No endpoint: nothing to monitor (skipped)."""
     from ogiri.endpoints import serving
 
     window = window_for(run)
@@ -70,10 +86,11 @@ def resolve_serving_model(run: Run) -> dict[str, Any]:
     destination = (live.get("data_capture") or {}).get("DestinationS3Uri") or run.settings.s3_uri("capture")
     capture = window.capture_prefix(destination, live["variant_name"])
     report_prefix = window.report_prefix(run.settings)
+    model_name, model_artifact = model_during(run, window, live)
     found = {
         "endpoint_name": window.endpoint,
-        "model_name": live["model_name"],
-        "model_artifact": live["model_artifact"],
+        "model_name": model_name,
+        "model_artifact": model_artifact,
         "variant_name": live["variant_name"],
         "capture_enabled": bool((live.get("data_capture") or {}).get("EnableCapture")),
         "window": window.as_dict(),
@@ -83,7 +100,7 @@ def resolve_serving_model(run: Run) -> dict[str, Any]:
         "report_uri": report_prefix + "report.json",
         "processing_job": job_name(run.key),
     }
-    log.info("window %s of %s: model %s, capture %s", window.label, window.endpoint, live["model_name"], capture)
+    log.info("window %s of %s: model %s, capture %s", window.label, window.endpoint, model_name, capture)
     if not found["capture_enabled"]:
         log.warning("endpoint %s has no data capture enabled: its windows stay empty", window.endpoint)
     return found
