@@ -1,8 +1,11 @@
 """
 ### ogiri_train — dataset version → GPU training → champion/challenger → safe endpoint deploy
 
-Runs when the ingestion DAG updates the caption table (Asset `ogiri_captions`) or from the UI with
-the form below (epochs, instance type, hyperparameters, gate margins, force deploy, Managed Spot).
+Runs when the ingestion DAG updates the caption table (Asset `ogiri_captions`) **or** when
+`ogiri_monitor` finds drift on the endpoint (Asset `ogiri_drift`; the condition
+`ogiri_captions | ogiri_drift`), or from the UI with the form below (epochs, instance type,
+hyperparameters, gate margins, force deploy, Managed Spot). A drift-triggered run says so in its
+ledger rows (`training_runs.triggered_by = drift`) and trains even below `min_new_images`.
 
 1. **build_dataset** — a dataset version from DynamoDB: hash split by `ImageKey`, frozen test split,
    manifests under `s3://<bucket>/datasets/<version>/`. **check_new_data**: too little new data ⇒
@@ -44,7 +47,7 @@ from datetime import timedelta
 
 from airflow.sdk import TriggerRule, chain, dag, task, teardown
 
-from ogiri.assets import captions_asset
+from ogiri.assets import captions_asset, drift_asset
 from ogiri.config import get_settings, parse_knobs
 from ogiri.jobs import (
     ReattachingEndpointOperator,
@@ -73,7 +76,8 @@ AWS_ARGS = {"aws_conn_id": "{{ ogiri_settings().aws_conn_id }}", "region_name": 
 
 @dag(
     dag_id=DAG_ID,
-    schedule=[captions_asset()],  # emitted by the ingestion DAG after each run
+    # captions: emitted by the ingestion DAG after each run; drift: by ogiri_monitor on a violation
+    schedule=(captions_asset() | drift_asset()),
     catchup=False,
     max_active_runs=1,
     params=PARAMS,

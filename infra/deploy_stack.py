@@ -33,6 +33,7 @@ OUTPUT_TO_SETTING = {
     "OgiriLabelingRoleArn": "OGIRI_LABELING_ROLE_ARN",
     "OgiriLabelingPreLambdaArn": "OGIRI_LABELING_PRE_LAMBDA_ARN",
     "OgiriLabelingConsolidationLambdaArn": "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN",
+    "OgiriAlertTopicArn": "OGIRI_ALERT_TOPIC_ARN",
 }
 
 _DONE_OK = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})

@@ -1,4 +1,6 @@
-"""Command line: ``python -m localaws serve --host 127.0.0.1 --port N [--home DIR] [--enforce-iam] [--tls]``."""
+"""Command line: ``python -m localaws serve --host 127.0.0.1 --port N [--home DIR] [--enforce-iam] [--tls]``;
+``python -m localaws sns-published [--url URL] [--topic-arn ARN]`` prints what a running emulator's SNS
+topics received (``GET /_localaws/sns/published``)."""
 
 from __future__ import annotations
 
@@ -32,13 +34,29 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="serve HTTPS with a self-signed certificate under HOME/tls (default: $LOCALAWS_TLS, else off)",
     )
+    published = sub.add_parser("sns-published", help="print the messages published to SNS topics (JSON)")
+    published.add_argument("--url", default="http://127.0.0.1:4566", help="the emulator (default %(default)s)")
+    published.add_argument("--topic-arn", default=None, help="only this topic")
     args = parser.parse_args(argv)
+    if args.command == "sns-published":
+        return _print_published(args.url, args.topic_arn)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0-65535, got {args.port}")
 
     from localaws.server import serve as run_server
 
     return run_server(args.host, args.port, args.home, enforce_iam=args.enforce_iam, tls=args.tls)
+
+
+def _print_published(url: str, topic_arn: str | None) -> int:
+    import json
+    import urllib.request
+    from urllib.parse import urlencode
+
+    query = f"?{urlencode({'topic_arn': topic_arn})}" if topic_arn else ""
+    with urllib.request.urlopen(f"{url.rstrip('/')}/_localaws/sns/published{query}", timeout=10) as resp:
+        print(json.dumps(json.load(resp), indent=2, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":

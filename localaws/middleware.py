@@ -18,6 +18,9 @@ Routes:
   ``GET|POST /_localaws/sagemaker/capture/clock`` -> ``{"offset_seconds": n}``: the capture clock offset
   ``GET /_localaws/sagemaker/<kind>/<name>`` -> an HTML page of one job or endpoint (Describe + log),
                                         where the Airflow tasks' extra links point locally
+  ``GET /_localaws/sns/published[?topic_arn=ARN]`` -> ``{"topics": {arn: [{"message_id", "subject",
+                                        "message", "message_attributes", "group_id"}]}}``: what was
+                                        published to each topic (localaws.sns)
 Every other request goes to moto, unless IAM enforcement denies it or a fault rule fires for it
 first. After ``POST /moto-api/reset`` the ``reset_hooks`` run.
 """
@@ -126,6 +129,10 @@ class LocalAwsMiddleware:
             from localaws import job_pages
 
             return job_pages.respond(start_response, route, environ.get("QUERY_STRING", ""))
+        if route == "/sns/published" and method == "GET":
+            from localaws import sns
+
+            return _json(start_response, *sns.respond(environ.get("QUERY_STRING", "")))
         if route.startswith("/faults/") and method == "DELETE":
             rule_id = route.split("/", 2)[2]
             if self.faults.remove(rule_id):

@@ -35,6 +35,7 @@ WARM_SERVICES = (
     "iam",
     "cloudformation",
     "cloudwatch",
+    "sns",  # ogiri_monitor's drift alerts (issue 14)
 )
 
 

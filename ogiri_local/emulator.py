@@ -83,6 +83,14 @@ class Emulator:
         """Add a fault rule (see docs/interfaces.md)."""
         self._call("POST", "/_localaws/faults", fault)
 
+    def sns_published(self, topic_arn: str | None = None) -> dict[str, list[dict]]:
+        """``{topic ARN: [{"message_id", "subject", "message", …}]}``: what SNS topics received (admin route)."""
+        from urllib.parse import urlencode
+
+        query = f"?{urlencode({'topic_arn': topic_arn})}" if topic_arn else ""
+        with urllib.request.urlopen(f"{self.url}/_localaws/sns/published{query}", timeout=10) as resp:
+            return json.load(resp)["topics"]
+
     def workforce(self, **config) -> None:
         """Configure the simulated Ground Truth workforce (``POST /_localaws/workforce``, see
         docs/interfaces.md), e.g. ``workforce(noise=0.3, abandonment=0.1)``."""

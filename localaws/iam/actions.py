@@ -259,6 +259,32 @@ def cloudwatch_checks(req: ApiRequest, account: str) -> list[Check]:
     raise Unmodelled(f"CloudWatch {op}")
 
 
+# --- SNS (issue 14) -------------------------------------------------------------------------------
+# As the SNS service authorization reference lists them: topic actions on the topic's ARN
+# (CreateTopic on the ARN it would create), subscription actions on their topic, Publish to a topic
+# or platform endpoint on that ARN and to a phone number on "*", listings on "*".
+
+_SNS_ANY = {"ListTopics", "ListSubscriptions", "ListPlatformApplications", "CheckIfPhoneNumberIsOptedOut",
+            "ListPhoneNumbersOptedOut", "GetSMSAttributes", "SetSMSAttributes", "OptInPhoneNumber",
+            "GetSMSSandboxAccountStatus", "ListOriginationNumbers", "ListSMSSandboxPhoneNumbers"}
+
+
+def sns_checks(req: ApiRequest, account: str) -> list[Check]:
+    """Topic ARN (``TopicArn``/``TargetArn``/``ResourceArn``, ``Name`` for CreateTopic); a subscription
+    ARN authorizes on its topic; phone numbers and listings on ``*``."""
+    op, p = req.operation or "", req.params
+    if op in _SNS_ANY or (op == "Publish" and p.get("PhoneNumber") and not (p.get("TopicArn") or p.get("TargetArn"))):
+        return [Check(f"sns:{op}", "*")]
+    if op == "CreateTopic" and p.get("Name"):
+        return [Check("sns:CreateTopic", f"arn:aws:sns:{req.region}:{account}:{p['Name']}")]
+    arn = p.get("TopicArn") or p.get("TargetArn") or p.get("ResourceArn")
+    if not arn and p.get("SubscriptionArn"):
+        arn = str(p["SubscriptionArn"]).rsplit(":", 1)[0]  # <topic arn>:<subscription id>
+    if not arn:
+        raise Unmodelled(f"SNS {op} without a topic")
+    return [Check(f"sns:{op}", str(arn))]
+
+
 _BUILDERS: dict[str, Callable[[ApiRequest, str], list[Check]]] = {
     "dynamodb": dynamodb_checks,
     "sagemaker": sagemaker_checks,
@@ -267,6 +293,7 @@ _BUILDERS: dict[str, Callable[[ApiRequest, str], list[Check]]] = {
     "cloudformation": cloudformation_checks,
     "rekognition": rekognition_checks,
     "monitoring": cloudwatch_checks,
+    "sns": sns_checks,
 }
 
 

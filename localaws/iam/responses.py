@@ -20,6 +20,10 @@ _RENAMED = {
     ("json", "SignatureDoesNotMatch"): ("InvalidSignatureException", 400),
 }
 
+#: (service, code) -> (code, status) for a service that names a denial its own way: SNS answers
+#: ``AuthorizationError`` 403 where other query services say ``AccessDenied``.
+_SERVICE_RENAMED = {("sns", "AccessDenied"): ("AuthorizationError", 403)}
+
 
 def _protocol(environ: dict[str, Any], service: str | None) -> str:
     if service == "s3":
@@ -32,7 +36,8 @@ def _protocol(environ: dict[str, Any], service: str | None) -> str:
 def shaped(denial: Denial, environ: dict[str, Any], service: str | None) -> tuple[str, list, bytes]:
     """Status line, headers and body of a denial in the request's protocol."""
     protocol = _protocol(environ, service)
-    code, status = _RENAMED.get((protocol, denial.code), (denial.code, denial.status or 403))
+    code, status = _SERVICE_RENAMED.get((service, denial.code)) or _RENAMED.get(
+        (protocol, denial.code), (denial.code, denial.status or 403))
     rule = FaultRule(service=service or "", error=code, status=status, message=denial.message)
     status_line, headers, body = error_response(rule, environ, service)
     if environ.get("REQUEST_METHOD") == "HEAD":

@@ -1,5 +1,6 @@
-"""The Airflow Asset the ingestion DAG emits after each reconciled run (and the training DAG
-schedules on). Cheap to import: DAG files use it at parse time."""
+"""The Airflow Assets the training DAG schedules on: captions (emitted by the ingestion DAG after each
+reconciled run) and drift (emitted by the monitoring DAG on a violation). Cheap to import: DAG files
+use them at parse time."""
 
 from __future__ import annotations
 
@@ -18,3 +19,15 @@ CAPTIONS_ASSET_URI = "x-ogiri://captions"
 def captions_asset() -> Asset:
     """``Asset(name="ogiri_captions", uri="x-ogiri://captions", group="ogiri")``."""
     return Asset(name=CAPTIONS_ASSET_NAME, uri=CAPTIONS_ASSET_URI, group="ogiri")
+
+
+#: Emitted by ``ogiri_monitor`` when a window violates its baseline; ``ogiri_train`` schedules on
+#: ``captions_asset() | drift_asset()``. Event extra: ``{"endpoint", "window_start", "report_uri",
+#: "violations": [feature names]}`` (docs/interfaces.md).
+DRIFT_ASSET_NAME = "ogiri_drift"
+DRIFT_ASSET_URI = "x-ogiri://drift"
+
+
+def drift_asset() -> Asset:
+    """``Asset(name="ogiri_drift", uri="x-ogiri://drift", group="ogiri")``."""
+    return Asset(name=DRIFT_ASSET_NAME, uri=DRIFT_ASSET_URI, group="ogiri")

@@ -142,6 +142,8 @@ class Settings:
     instance_prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INSTANCE_PRICES))
     #: Seconds the Ogiri UI pages keep a ledger/S3/DynamoDB answer before reading it again.
     ui_cache_s: float = 30.0
+    # Monitoring (issue 14): where the ogiri_monitor DAG sends drift alerts (the template's AlertTopic).
+    alert_topic_arn: str = ""
     # Monitoring: endpoint data capture (s3://<bucket>/capture/)
     #: Share of the endpoint's requests captured (0-100) when the ogiri_train form leaves
     #: ``capture_sampling_percent`` empty; 0 turns capture off (EnableCapture false).
@@ -224,6 +226,7 @@ def get_settings() -> Settings:
         deploy_wait_interval_s=_env_int("OGIRI_DEPLOY_WAIT_INTERVAL_S", d.deploy_wait_interval_s),
         instance_prices=prices,
         ui_cache_s=_env_float("OGIRI_UI_CACHE_S", d.ui_cache_s),
+        alert_topic_arn=_env("OGIRI_ALERT_TOPIC_ARN", d.alert_topic_arn),
         capture_sampling_percent=_env_percent("OGIRI_CAPTURE_SAMPLING_PERCENT", d.capture_sampling_percent),
         workteam_arn=_env("OGIRI_WORKTEAM_ARN", d.workteam_arn),
         labeling_pre_lambda_arn=_env("OGIRI_LABELING_PRE_LAMBDA_ARN", d.labeling_pre_lambda_arn),
@@ -262,6 +265,12 @@ class ParseKnobs:
     #: ``ogiri_label``'s schedule: a cron expression (``OGIRI_LABEL_SCHEDULE``, e.g. ``0 6 * * 1`` for
     #: weekly) or empty for manual runs only (the default).
     label_schedule: str | None = None
+    # ogiri_monitor (issue 14): when each hourly window is checked, from which hour on, and how long
+    # the capture sensor waits before it records the window as empty.
+    monitor_cron: str = "0 * * * *"
+    monitor_start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    monitor_capture_timeout_s: int = 300
+    monitor_capture_poke_s: int = 30
 
 
 def _knob(name: str, default: Any, convert: Any) -> Any:
@@ -303,9 +312,15 @@ def parse_knobs() -> ParseKnobs:
         max_parallel_training=_knob("OGIRI_MAX_PARALLEL_TRAINING", d.max_parallel_training, _positive_int),
         sagemaker_pool=_knob("OGIRI_SAGEMAKER_POOL", d.sagemaker_pool, str),
         label_schedule=_knob("OGIRI_LABEL_SCHEDULE", d.label_schedule, _cron),
+        monitor_cron=_knob("OGIRI_MONITOR_CRON", d.monitor_cron, _cron),
+        monitor_start_date=_knob("OGIRI_MONITOR_START_DATE", d.monitor_start_date, _utc_datetime),
+        monitor_capture_timeout_s=_knob("OGIRI_MONITOR_CAPTURE_TIMEOUT_S", d.monitor_capture_timeout_s, _positive_int),
+        monitor_capture_poke_s=_knob("OGIRI_MONITOR_CAPTURE_POKE_S", d.monitor_capture_poke_s, _positive_int),
     )
 
 
 def _cron(raw: str) -> str | None:
-    """A five-field cron expression (checked for shape only; Airflow parses it), else None."""
-    return raw if len(raw.split()) == 5 else None
+    """A five-field cron expression, else None (a bad one would break the DAG's import)."""
+    from croniter import croniter
+
+    return raw if len(raw.split()) == 5 and croniter.is_valid(raw) else None

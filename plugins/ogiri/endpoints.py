@@ -15,7 +15,8 @@ CHANGING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 
 def serving(sm_client: Any, endpoint_name: str) -> dict[str, Any] | None:
-    """What ``endpoint_name`` serves now: status, endpoint config, model name and artifact; None if absent."""
+    """What ``endpoint_name`` serves now: status, endpoint config, (first) variant, model name and artifact,
+    and the config's ``DataCaptureConfig`` (None when capture is off); None if the endpoint is absent."""
     try:
         endpoint = sm_client.describe_endpoint(EndpointName=endpoint_name)
     except ClientError as exc:
@@ -24,7 +25,8 @@ def serving(sm_client: Any, endpoint_name: str) -> dict[str, Any] | None:
         raise
     config_name = endpoint["EndpointConfigName"]
     config = sm_client.describe_endpoint_config(EndpointConfigName=config_name)
-    model_name = config["ProductionVariants"][0]["ModelName"]
+    variant = config["ProductionVariants"][0]
+    model_name = variant["ModelName"]
     model = sm_client.describe_model(ModelName=model_name)
     container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
     return {
@@ -35,6 +37,8 @@ def serving(sm_client: Any, endpoint_name: str) -> dict[str, Any] | None:
         "model_name": model_name,
         "model_artifact": container.get("ModelDataUrl"),
         "image": container.get("Image"),
+        "variant_name": variant.get("VariantName"),
+        "data_capture": config.get("DataCaptureConfig"),
     }
 
 

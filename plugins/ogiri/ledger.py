@@ -1,4 +1,4 @@
-"""The run ledger: ingest runs, training runs, evaluations, deployments and batch captions in SQL.
+"""The run ledger: ingest runs, training runs, evaluations, deployments, batch captions and monitoring windows in SQL.
 
 The SQL lives in ``include/sql/ledger/*.sql`` (portable between SQLite and PostgreSQL, ``:name``
 bind parameters, converted here to the driver's style). Access goes through the common-sql
@@ -31,7 +31,8 @@ DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _JSON_COLUMNS = frozenset(
-    {"rejected_by_reason", "hyperparameters", "metrics", "candidate_metrics", "champion_metrics", "alarms"}
+    {"rejected_by_reason", "hyperparameters", "metrics", "candidate_metrics", "champion_metrics", "alarms",
+     "scores", "violations"}
 )
 #: Columns added to existing tables after their first release: ``ensure_schema`` adds the missing
 #: ones to a ledger created before (SQLite and PostgreSQL both take ``ALTER TABLE … ADD COLUMN``).
@@ -40,6 +41,8 @@ ADDED_COLUMNS: dict[str, dict[str, str]] = {
     # ogiri_label's ratings of model captions (medians 1-5, their mean, workers, the labeling job).
     "batch_captions": {"rating_fit": "DOUBLE PRECISION", "rating_humour": "DOUBLE PRECISION",
                        "rating": "DOUBLE PRECISION", "rating_count": "INTEGER", "rating_job": "TEXT"},
+    # issue 14: what started the training run (captions | drift | manual); see TrainingRun.triggered_by
+    "training_runs": {"triggered_by": "TEXT"},
 }
 
 DEPLOY_ACTIONS = ("create", "update", "rollback", "skip")
@@ -145,10 +148,13 @@ class TrainingRun:
     failure_reason: str | None = None
     model_artifact: str | None = None
     metrics: dict[str, Any] | None = None
+    #: What started the run: ``captions`` (new data), ``drift`` (an ``ogiri_drift`` event) or ``manual``.
+    triggered_by: str | None = None
 
     @classmethod
     def from_description(cls, job: Mapping[str, Any], *, run_key: str, dataset_version: str | None,
-                         hyperparameters: dict[str, Any], cost: Any, metrics: dict[str, Any]) -> TrainingRun:
+                         hyperparameters: dict[str, Any], cost: Any, metrics: dict[str, Any],
+                         triggered_by: str | None = None) -> TrainingRun:
         """The row of a ``DescribeTrainingJob`` answer and its :class:`~ogiri.train.cost.JobCost`."""
         return cls(
             job_name=job["TrainingJobName"],
@@ -163,6 +169,7 @@ class TrainingRun:
             failure_reason=job.get("FailureReason"),
             model_artifact=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
             metrics=metrics,
+            triggered_by=triggered_by,
         )
 
 
@@ -244,6 +251,33 @@ class LabelingJob:
         if self.objects_in != self.labeled + self.rejected + self.expired:
             raise LedgerError(f"labeling job {self.job_name}: objects_in {self.objects_in} != labeled "
                               f"{self.labeled} + rejected {self.rejected} + expired {self.expired}")
+
+
+#: ``monitoring_windows.status``: report.json's statuses, plus ``failed`` (the job did not complete).
+MONITOR_STATUSES = ("ok", "violation", "empty", "no_baseline", "failed")
+
+
+@dataclass
+class MonitoringWindow:
+    """The drift check of one endpoint's hourly capture window (``ogiri_monitor``)."""
+
+    endpoint_name: str
+    window_start: str
+    window_end: str
+    status: str
+    run_key: str | None = None
+    model_name: str | None = None
+    records: int = 0
+    bad_records: int = 0
+    scores: dict[str, Any] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    report_uri: str | None = None
+    processing_job: str | None = None
+    alert_message_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in MONITOR_STATUSES:
+            raise LedgerError(f"monitoring status {self.status!r} not in {MONITOR_STATUSES}")
 
 
 class Ledger:
@@ -376,6 +410,15 @@ class Ledger:
         now = utcnow()
         return self.execute_many("rate_batch_caption", ({**r, "now": now} for r in ratings))
 
+    def record_monitoring_window(self, window: MonitoringWindow) -> None:
+        """Insert or overwrite the result of (endpoint_name, window_start)."""
+        self.execute("upsert_monitoring_window", _row(window))
+
+    def set_monitoring_alert(self, endpoint_name: str, window_start: str, message_id: str) -> None:
+        """Attach the SNS message id of the alert sent for one window."""
+        self.execute("set_monitoring_alert", {"endpoint_name": endpoint_name, "window_start": window_start,
+                                              "alert_message_id": message_id, "now": utcnow()})
+
     # -- lookups --------------------------------------------------------------------------------
 
     def get_ingest_run(self, run_key: str) -> dict[str, Any] | None:
@@ -418,6 +461,15 @@ class Ledger:
     def get_labeling_job(self, job_name: str) -> dict[str, Any] | None:
         """One labeling job's row, or None."""
         return _one(self._select("labeling_jobs", "job_name", job_name))
+
+    def champion_at(self, endpoint_name: str, at: str) -> dict[str, Any] | None:
+        """The model that served ``endpoint_name`` at ``at`` (ISO UTC): the latest successful
+        create/update/rollback deployed before it, or None."""
+        return _one(self.query("champion_at", {"endpoint_name": endpoint_name, "at": at}))
+
+    def monitoring_windows(self, endpoint_name: str) -> list[dict[str, Any]]:
+        """The monitored windows of an endpoint, newest first (scores and violations decoded)."""
+        return self.query("select_monitoring_windows", {"endpoint_name": endpoint_name})
 
     def _select(self, table: str, key: str, value: str) -> list[dict[str, Any]]:
         # table/key come from the fixed method set above, never from callers.

@@ -60,6 +60,16 @@ def merge_params(params: Mapping[str, Any] | None, settings: Settings, defaults:
     return merged
 
 
+def triggering_events(accessor: Mapping[Any, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """``{asset name: [event extra, …]}`` of a context's ``triggering_asset_events`` (aliases left out)."""
+    events: dict[str, list[dict[str, Any]]] = {}
+    for asset in accessor or {}:
+        name = getattr(asset, "name", None)
+        if name and getattr(asset, "uri", None) is not None:
+            events[name] = [dict(getattr(event, "extra", None) or {}) for event in accessor[asset]]
+    return events
+
+
 @dataclass
 class Run:
     """What one task knows about its DAG run (see the module docstring)."""
@@ -72,6 +82,9 @@ class Run:
     logical_date: datetime | None = None
     run_after: datetime | None = None
     names: Any = None
+    #: ``{asset name: [event extra, …]}`` of the asset events that triggered the run (empty for
+    #: scheduled and manual runs): e.g. ``ogiri_train`` tells a drift-triggered run by it.
+    asset_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The AWS connection, looked up and wrapped once per task (not once per client).
     _connection: Any = field(default=None, repr=False)
@@ -104,6 +117,7 @@ class Run:
             logical_date=logical_date,
             run_after=getattr(dag_run, "run_after", None),
             names=names(key) if names else None,
+            asset_events=triggering_events(context.get("triggering_asset_events")),
         )
 
     @classmethod

@@ -20,7 +20,7 @@ from ogiri.ledger import (
 )
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
-TABLES = ("ingest_runs", "training_runs", "evaluations", "deployments", "batch_captions")
+TABLES = ("ingest_runs", "training_runs", "evaluations", "deployments", "batch_captions", "monitoring_windows")
 
 
 @pytest.fixture(scope="session")
@@ -255,3 +255,40 @@ def test_guarded_deployment_columns_are_added_to_an_existing_ledger(ledger):
     assert (rows["r2"]["outcome"], rows["r2"]["outcome_alarm"]) == ("rolled_back_by_alarm", "ogiri-ep-AllTraffic-5xx-rate")
     with pytest.raises(LedgerError):
         Deployment("r3", "ep", "update", "failed", outcome="mostly_fine")
+
+
+# -- issue 14: monitoring windows, what triggered a training run --------------------------------------
+
+
+def test_monitoring_window_upsert_alert_and_rerun(ledger):
+    from ogiri.ledger import MonitoringWindow
+
+    start, end = "2026-12-07T14:00:00+00:00", "2026-12-07T15:00:00+00:00"
+    scores = {"input_brightness": {"metric": "psi", "value": 1.2, "threshold": 0.25, "violation": True}}
+    ledger.record_monitoring_window(MonitoringWindow(
+        endpoint_name="ep", window_start=start, window_end=end, status="violation", run_key="ogiri_monitor:a",
+        model_name="m1", records=40, bad_records=2, scores=scores, violations=["input_brightness"],
+        report_uri="s3://b/monitoring/ep/2026-12-07T14/report.json", processing_job="ogiri-monitor-x"))
+    ledger.set_monitoring_alert("ep", start, "msg-1")
+    ledger.record_monitoring_window(MonitoringWindow(endpoint_name="ep", window_start="2026-12-07T13:00:00+00:00",
+                                                     window_end=start, status="empty", model_name="m1"))
+    rows = ledger.monitoring_windows("ep")
+    assert [r["window_start"] for r in rows] == [start, "2026-12-07T13:00:00+00:00"]  # newest first
+    assert rows[0]["scores"] == scores and rows[0]["violations"] == ["input_brightness"]
+    assert (rows[0]["alert_message_id"], rows[0]["records"], rows[0]["bad_records"]) == ("msg-1", 40, 2)
+    assert (rows[1]["status"], rows[1]["scores"], rows[1]["violations"], rows[1]["records"]) == ("empty", {}, [], 0)
+    ledger.record_monitoring_window(MonitoringWindow(endpoint_name="ep", window_start=start, window_end=end,
+                                                     status="ok", run_key="ogiri_monitor:b"))
+    rerun = ledger.monitoring_windows("ep")[0]
+    assert (rerun["status"], rerun["alert_message_id"], rerun["model_name"]) == ("ok", None, "m1")
+    assert len(ledger.monitoring_windows("ep")) == 2 and ledger.monitoring_windows("other") == []
+    with pytest.raises(LedgerError):
+        MonitoringWindow(endpoint_name="ep", window_start=start, window_end=end, status="drifted")
+
+
+def test_training_runs_gain_triggered_by_on_an_existing_ledger(ledger):
+    ledger.hook.run("ALTER TABLE training_runs DROP COLUMN triggered_by")  # a ledger from before issue 14
+    ledger.ensure_schema()
+    ledger.record_training_run(TrainingRun(job_name="j1", status="InProgress", triggered_by="drift"))
+    ledger.record_training_run(TrainingRun(job_name="j1", status="Completed"))
+    assert ledger.get_training_run("j1")["triggered_by"] == "drift"

@@ -65,6 +65,8 @@ def _physical_ids(template: dict[str, Any], params: dict[str, str], conditions: 
     for logical in [k for k, r in res.items() if r["Type"] == "AWS::Lambda::Function"]:
         name = _resolve(res[logical]["Properties"]["FunctionName"], ctx)
         physical[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{name}"}
+    topic = _resolve(res["AlertTopic"]["Properties"]["TopicName"], ctx)
+    physical["AlertTopic"] = {"Ref": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{topic}"}
     for logical in [k for k, r in res.items() if r["Type"] == "AWS::IAM::ManagedPolicy"]:
         policy_name = _resolve(res[logical]["Properties"]["ManagedPolicyName"], ctx)
         physical[logical] = {"Ref": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{policy_name}"}

@@ -2,8 +2,9 @@
 
 Per principal, the code that acts as it:
 
-* the Airflow worker: the product (``plugins/ogiri``, ``dags``) and the Amazon provider's SageMaker
-  hook, operators and triggers that our operators subclass;
+* the Airflow worker: the product (``plugins/ogiri``, ``dags``), the Amazon provider's SageMaker
+  hook, operators and triggers that our operators subclass, and the provider's S3 sensor and SNS
+  operator (and their hooks) that ``ogiri_monitor`` uses;
 * the SageMaker execution role: what SageMaker itself does as the role (the emulator's model of it,
   ``localaws/sagemaker``) and the job code (``include/training``);
 * the producer: the local producer (``ogiri_local/environment.py``).
@@ -40,6 +41,7 @@ SOURCES = {
         *sorted((REPO / "plugins" / "ogiri").rglob("*.py")),
         *sorted((REPO / "dags").glob("*.py")),
         *_provider("hooks/sagemaker.py", "operators/sagemaker.py", "triggers/sagemaker.py"),
+        *_provider("sensors/s3.py", "operators/sns.py", "hooks/sns.py"),
     ],
     "SageMakerExecutionRole": lambda: [
         *sorted((REPO / "localaws" / "sagemaker").glob("*.py")),

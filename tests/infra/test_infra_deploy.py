@@ -49,6 +49,7 @@ def test_stack_creates_bucket_table_gsi_roles_and_outputs(aws):
         "OGIRI_LABELING_PRE_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:ogiri-local-label-pre",
         "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN":
             "arn:aws:lambda:us-east-1:123456789012:function:ogiri-local-label-acs",
+        "OGIRI_ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:ogiri-local-alerts",
     }
     assert outputs["WorkerPolicyArn"] == "arn:aws:iam::123456789012:policy/ogiri-local-airflow-worker"
 

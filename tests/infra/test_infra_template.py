@@ -126,6 +126,7 @@ def _allowed_scopes(resolved) -> list[str]:
         re.escape(resolved.physical["LabelingRole"]["Arn"]),
         rf"{re.escape(bucket_arn)}/labeling/\*/output/\*",
         rf"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ogiri-[a-z0-9-]+-label-(pre|acs)",
+        re.escape(resolved.physical["AlertTopic"]["Ref"]),
     ]
 
 
@@ -289,7 +290,7 @@ def _source_upload_keys() -> list[str]:
     """The keys ``package_code`` writes, from the uploader itself (a client that records them)."""
     from botocore.exceptions import ClientError
 
-    from ogiri.train.source import upload_source
+    from ogiri.source import upload_source
 
     class Recorder:
         keys: list[str] = []
@@ -386,7 +387,10 @@ def test_sagemaker_role_reads_inputs_and_writes_only_outputs(roles, resolved):
     assert not is_allowed(sm, "s3:GetObject", _s3("landing/dt=2024-05-01/rows.csv"))
     capture = "capture/ogiri-captioner/AllTraffic/2026/12/07/15/00-01-002-x.jsonl"  # issue 14: data capture
     assert is_allowed(sm, "s3:PutObject", _s3(capture))
-    assert not is_allowed(sm, "s3:GetObject", _s3(capture))  # SageMaker only writes it
+    # ... and ogiri_monitor's Processing job (same role) reads it and writes the window's report.
+    assert is_allowed(sm, "s3:GetObject", _s3(capture))
+    assert is_allowed(sm, "s3:PutObject", _s3("monitoring/ogiri-captioner/2026-12-07T15/report.json"))
+    assert not is_allowed(sm, "s3:GetObject", _s3("monitoring/ogiri-captioner/2026-12-07T15/report.json"))
     assert not is_allowed(sm, "dynamodb:Scan", resolved.physical["CaptionTable"]["Arn"])
     assert is_allowed(
         sm, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
@@ -466,6 +470,7 @@ def test_outputs_feed_every_ogiri_setting(resolved, monkeypatch):
     assert settings.region == REGION
     assert settings.sagemaker_role_arn == resolved.physical["SageMakerExecutionRole"]["Arn"]
     assert resolved.outputs["WorkerPolicyArn"] == f"arn:aws:iam::{ACCOUNT}:policy/ogiri-test-airflow-worker"
+    assert settings.alert_topic_arn == f"arn:aws:sns:{REGION}:{ACCOUNT}:ogiri-test-alerts"
 
 
 def test_policies_fit_iam_size_limits_even_with_the_longest_names(template):

@@ -23,9 +23,13 @@ def down(dag, task_id):
     return dag.task_dict[task_id].downstream_task_ids
 
 
-def test_schedule_on_ingestion_asset_and_single_active_run(dag):
+def test_schedule_on_ingestion_or_drift_asset_and_single_active_run(dag):
+    from airflow.sdk.definitions.asset import AssetAny
+
     assert dag.max_active_runs == 1
-    assert [a.name for a in dag.timetable.asset_condition.objects] == ["ogiri_captions"]
+    condition = dag.timetable.asset_condition
+    assert isinstance(condition, AssetAny)  # captions OR drift (issue 14)
+    assert [a.name for a in condition.objects] == ["ogiri_captions", "ogiri_drift"]
 
 
 def test_candidates_param_is_a_non_empty_list_and_the_form_rejects_an_empty_one(dag):

@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from ogiri.config import get_settings
-from ogiri.train.images import inference_image_uri, pytorch_image_uri, training_image_uri
-from ogiri.train.source import build_sourcedir, content_hash, source_files, upload_source
+from ogiri.images import inference_image_uri, pytorch_image_uri, training_image_uri
+from ogiri.source import build_sourcedir, content_hash, source_files, upload_source
 
 
 @pytest.fixture

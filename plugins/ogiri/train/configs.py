@@ -11,6 +11,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ogiri.naming import resource_name, short_hash
+from ogiri.processing import (
+    PROCESSING_ROOT,
+    cluster,
+    code_input,
+    processing_input,
+    processing_output,
+    script_app,
+)
 
 #: Metrics scraped from the training log (names and format pinned in docs/interfaces.md).
 LOGGED_METRICS = ("epoch", "train_loss", "val_loss", "val_bleu4", "val_cider")
@@ -22,7 +30,6 @@ KNOWN_HYPERPARAMETERS = frozenset(
      "val_max_images", "rating_weight"}
 )
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-PROCESSING_ROOT = "/opt/ml/processing"
 MODEL_PACKAGE_GROUP_SUFFIX = "models"
 #: At most this many candidates per run: the one evaluation job takes every candidate, the champion,
 #: the code, the test manifest and the images as inputs, and CreateProcessingJob allows 10 inputs.
@@ -321,46 +328,21 @@ def tuning_job_request(
     }
 
 
-def _processing_input(name: str, uri: str, local: str) -> dict[str, Any]:
-    return {
-        "InputName": name,
-        "S3Input": {
-            "S3Uri": uri,
-            "LocalPath": local,
-            "S3DataType": "S3Prefix",
-            "S3InputMode": "File",
-            "S3DataDistributionType": "FullyReplicated",
-        },
-    }
-
-
 def _evaluation_inputs(dataset: dict[str, Any], source: dict[str, Any], models: dict[str, str]) -> list[dict]:
-    inputs = [_processing_input("code", source["files_uri"], f"{PROCESSING_ROOT}/input/code")]
-    inputs += [_processing_input(name, uri, f"{PROCESSING_ROOT}/models/{name}") for name, uri in models.items()]
-    inputs.append(_processing_input("test", dataset["channels"]["test"], f"{PROCESSING_ROOT}/test"))
-    inputs.append(_processing_input("images", dataset["images_uri"], f"{PROCESSING_ROOT}/images"))
+    inputs = [code_input(source)]
+    inputs += [processing_input(name, uri, f"{PROCESSING_ROOT}/models/{name}") for name, uri in models.items()]
+    inputs.append(processing_input("test", dataset["channels"]["test"], f"{PROCESSING_ROOT}/test"))
+    inputs.append(processing_input("images", dataset["images_uri"], f"{PROCESSING_ROOT}/images"))
     return inputs
 
 
 def _evaluation_app(image_uri: str) -> dict[str, Any]:
-    return {
-        "ImageUri": image_uri,
-        # Unlike training, a processing job does not install the source dir's requirements
-        # (pycocoevalcap is not in the PyTorch DLC): install them, then run evaluate.py.
-        "ContainerEntrypoint": [
-            "bash",
-            "-c",
-            f"python3 -m pip install --quiet --disable-pip-version-check -r {PROCESSING_ROOT}/input/code/"
-            f'requirements.txt && exec python3 {PROCESSING_ROOT}/input/code/evaluate.py "$@"',
-            "evaluate",
-        ],
-        "ContainerArguments": [
-            "--models", f"{PROCESSING_ROOT}/models",
-            "--test", f"{PROCESSING_ROOT}/test",
-            "--images", f"{PROCESSING_ROOT}/images",
-            "--output", f"{PROCESSING_ROOT}/evaluation",
-        ],
-    }
+    return script_app(image_uri, "evaluate.py", [
+        "--models", f"{PROCESSING_ROOT}/models",
+        "--test", f"{PROCESSING_ROOT}/test",
+        "--images", f"{PROCESSING_ROOT}/images",
+        "--output", f"{PROCESSING_ROOT}/evaluation",
+    ])
 
 
 def evaluation_job_request(
@@ -382,27 +364,14 @@ def evaluation_job_request(
     models = dict(candidate_artifacts)
     if champion_artifact:
         models[CHAMPION] = champion_artifact
-    output = {
-        "OutputName": "evaluation",
-        "S3Output": {
-            "S3Uri": evaluation_prefix(settings, names),
-            "LocalPath": f"{PROCESSING_ROOT}/evaluation",
-            "S3UploadMode": "EndOfJob",
-        },
-    }
+    output = processing_output("evaluation", evaluation_prefix(settings, names), f"{PROCESSING_ROOT}/evaluation")
     return {
         "ProcessingJobName": names.evaluation_job,
         "RoleArn": settings.sagemaker_role_arn,
         "AppSpecification": _evaluation_app(image_uri),
         "ProcessingInputs": _evaluation_inputs(dataset, source, models),
         "ProcessingOutputConfig": {"Outputs": [output]},
-        "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": settings.processing_instance_type,
-                "VolumeSizeInGB": 30,
-            }
-        },
+        "ProcessingResources": cluster(settings.processing_instance_type),
         "StoppingCondition": {"MaxRuntimeInSeconds": 2 * 3600},
         "Tags": _tags(names.run_key, dataset_version=dataset["version"]),
     }

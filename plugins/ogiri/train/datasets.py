@@ -11,7 +11,8 @@
   manifest. ``min_rating`` drops the train/val captions rated below it (unrated captions stay); the
   test split is never filtered (it is frozen), but its records carry the captions' current ratings
   (captions and images unchanged, so scores stay comparable) for the rated-test metric of evaluate.py.
-* Skip: when fewer than ``min_new_images`` images are new since the previous version.
+* Skip: when fewer than ``min_new_images`` images are new since the previous version, unless the run
+  was triggered by drift (:func:`required_new_images`).
 
 Manifests follow docs/interfaces.md: ``{"image", "caption", "labels", "image_key"}`` plus ``"rating"``
 where rated, with ``image`` relative to the images channel (``s3://<bucket>/images/``).
@@ -34,6 +35,14 @@ IMAGES_PREFIX = "images/"
 DATASETS_PREFIX = "datasets"
 FROZEN_TEST_DIR = f"{DATASETS_PREFIX}/frozen-test"
 LATEST_POINTER = f"{DATASETS_PREFIX}/latest.json"
+#: What started a training run (``training_runs.triggered_by``, the dataset summary's ``triggered_by``).
+TRIGGER_CAPTIONS, TRIGGER_DRIFT, TRIGGER_MANUAL = "captions", "drift", "manual"
+
+
+def required_new_images(min_new_images: int, triggered_by: str) -> int:
+    """New images a run needs before it trains: ``min_new_images``, except for a drift-triggered run,
+    which retrains on whatever data there is (the serving model no longer fits its traffic)."""
+    return 0 if triggered_by == TRIGGER_DRIFT else min_new_images
 
 
 def split_of(image_key: str, *, val_pct: int = 10, test_pct: int = 10, salt: str = SPLIT_SALT) -> str:
@@ -252,6 +261,7 @@ def build_dataset_version(
     test_pct: int = 10,
     run_key: str = "",
     min_rating: float | None = None,
+    triggered_by: str = TRIGGER_MANUAL,
 ) -> dict[str, Any]:
     """Plan a version from the table and, unless it is skipped, write its manifests and its candidate
     pointer (``latest`` moves in :func:`mark_trained`, after training succeeds). Returns
@@ -261,7 +271,8 @@ def build_dataset_version(
     version, a retry of the run that trained it (same ``run_key``) keeps its decision (counted
     against the version before), while any other run (a re-ingest or backfill that added nothing)
     sees 0 new images and skips: unchanged data is not retrained. ``min_rating`` (1-5 or None)
-    drops train/val captions rated below it (see the module docstring)."""
+    drops train/val captions rated below it (see the module docstring). A drift-triggered run
+    (``triggered_by="drift"``) trains below ``min_new_images``."""
     latest_raw = get_if_exists(s3_client, bucket, LATEST_POINTER)
     latest = json.loads(latest_raw) if latest_raw else None
     frozen_raw = get_if_exists(s3_client, bucket, f"{FROZEN_TEST_DIR}/test.jsonl")
@@ -279,12 +290,12 @@ def build_dataset_version(
         bucket=bucket,
         previous_image_keys=previous_keys,
         frozen_test=frozen,
-        min_new_images=min_new_images,
+        min_new_images=required_new_images(min_new_images, triggered_by),
         val_pct=val_pct,
         test_pct=test_pct,
         min_rating=min_rating,
     )
-    summary = plan.summary(bucket)
+    summary = {**plan.summary(bucket), "triggered_by": triggered_by}
     if not plan.skip_reason:
         _write_version(s3_client, bucket, plan, summary, write_frozen=frozen is None,
                        previous_keys=previous_keys, run_key=run_key)
@@ -303,7 +314,7 @@ def _write_version(s3_client: Any, bucket: str, plan: DatasetPlan, summary: dict
         # Flat file for people and the smoke test; a one-file prefix per split for SageMaker channels.
         s3_client.put_object(Bucket=bucket, Key=f"{base}/{split}.jsonl", Body=body)
         s3_client.put_object(Bucket=bucket, Key=f"{base}/{split}/{split}.jsonl", Body=body)
-    meta = {k: v for k, v in summary.items() if k != "skip_reason"}
+    meta = {k: v for k, v in summary.items() if k not in ("skip_reason", "triggered_by")}
     s3_client.put_object(Bucket=bucket, Key=f"{base}/meta.json", Body=json.dumps(meta, indent=1).encode())
     # The candidate pointer: it becomes ``latest`` only once a model was trained on this version
     # (:func:`mark_trained`), so a failed training run does not hide its data from the next one.

@@ -57,12 +57,28 @@ def _training_job(run: Run) -> dict[str, Any]:
 # -- 1. dataset -------------------------------------------------------------------------------------
 
 
+def triggered_by(run: Run) -> str:
+    """``drift`` when an ``ogiri_drift`` event triggered the run (also alongside captions), ``captions``
+    for new captions only, else ``manual`` (the form, the API, a test)."""
+    from ogiri.assets import CAPTIONS_ASSET_NAME, DRIFT_ASSET_NAME
+    from ogiri.train.datasets import TRIGGER_CAPTIONS, TRIGGER_DRIFT, TRIGGER_MANUAL
+
+    if run.asset_events.get(DRIFT_ASSET_NAME):
+        return TRIGGER_DRIFT
+    return TRIGGER_CAPTIONS if CAPTIONS_ASSET_NAME in run.asset_events else TRIGGER_MANUAL
+
+
 def build_dataset(run: Run) -> dict[str, Any]:
     """Write the dataset version's manifests. Too little new data since the last trained version
     is not an error: ``skip_reason`` says why, and :func:`check_new_data` routes the run to
-    ``skip_training``."""
+    ``skip_training``. A drift-triggered run trains below ``min_new_images``."""
+    from ogiri.assets import DRIFT_ASSET_NAME
     from ogiri.train.datasets import build_dataset_version
 
+    trigger = triggered_by(run)
+    for event in run.asset_events.get(DRIFT_ASSET_NAME, []):
+        log.warning("retraining on drift: endpoint %s, window %s, features %s (%s)", event.get("endpoint"),
+                    event.get("window_start"), event.get("violations"), event.get("report_uri"))
     summary = build_dataset_version(
         run.client("s3"),
         run.client("dynamodb"),
@@ -71,8 +87,10 @@ def build_dataset(run: Run) -> dict[str, Any]:
         min_new_images=int(run.params["min_new_images"]),
         run_key=run.key,
         min_rating=run.params.get("min_rating"),
+        triggered_by=trigger,
     )
-    log.info("dataset %s: %s", summary["version"], json.dumps({k: summary[k] for k in ("counts", "new_images", "dropped_captions")}))
+    log.info("dataset %s (%s-triggered run): %s", summary["version"], trigger,
+             json.dumps({k: summary[k] for k in ("counts", "new_images", "dropped_captions")}))
     return summary
 
 
@@ -89,7 +107,7 @@ def skip_training(run: Run, dataset: dict[str, Any]) -> str:
     (shown as the task's XCom), so the run's grid shows a green ``skip_training`` and why."""
     from ogiri.ledger import Deployment
 
-    reason = f"training skipped: {dataset['skip_reason']}"
+    reason = f"training skipped: {dataset['skip_reason']} ({dataset.get('triggered_by', 'manual')}-triggered run)"
     run.ledger.record_deployment(
         Deployment(run_key=run.key, endpoint_name=run.settings.endpoint_name, action="skip",
                    status="succeeded", reason=reason)
@@ -103,7 +121,7 @@ def skip_training(run: Run, dataset: dict[str, Any]) -> str:
 
 def package_code(run: Run, source_dir: str | Path = TRAINING_SOURCE_DIR) -> dict[str, Any]:
     """Upload ``include/training`` as ``sourcedir.tar.gz`` at its content-hashed key."""
-    from ogiri.train.source import upload_source
+    from ogiri.source import upload_source
 
     bundle = upload_source(run.client("s3"), run.settings.bucket, source_dir)
     log.info("training code %s (%s)", bundle.sourcedir_uri, "uploaded" if bundle.uploaded else "already in S3")
@@ -116,7 +134,7 @@ def package_code(run: Run, source_dir: str | Path = TRAINING_SOURCE_DIR) -> dict
 def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
     """The CreateTrainingJob requests of this run, one per candidate (``train_model`` maps over them).
     A bad candidate (unknown hyperparameter, …) fails here, before any job starts, without retries."""
-    from ogiri.train.images import training_image_uri
+    from ogiri.images import training_image_uri
 
     image = training_image_uri(run.settings, run.params["instance_type"])
     try:
@@ -138,7 +156,7 @@ def configure_training(run: Run, dataset: dict[str, Any], source: dict[str, Any]
 
 def configure_tuning(run: Run, dataset: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request of the ``tuning`` param; skipped when it is null."""
-    from ogiri.train.images import training_image_uri
+    from ogiri.images import training_image_uri
 
     if configs.tuning_spec(run.params) is None:
         _skip("no tuning in this run (the tuning param is empty)")
@@ -228,6 +246,7 @@ def _record_candidate(run: Run, job: dict[str, Any], overrides: dict[str, Any],
         TrainingRun.from_description(
             job, run_key=run.key, dataset_version=(dataset or {}).get("version"),
             hyperparameters=configs.candidate_hyperparameters(run.params, overrides), cost=cost, metrics=metrics,
+            triggered_by=(dataset or {}).get("triggered_by"),
         )
     )
     log.info(
@@ -272,7 +291,7 @@ def configure_evaluation(run: Run, dataset: dict[str, Any], source: dict[str, An
     """The CreateProcessingJob request scoring every completed candidate and the serving champion on the
     frozen test manifest, in one job. Candidates whose job did not complete are left out (logged)."""
     from ogiri.endpoints import serving
-    from ogiri.train.images import training_image_uri
+    from ogiri.images import training_image_uri
 
     jobs = _candidate_jobs(run)
     completed = {name: job["ModelArtifacts"]["S3ModelArtifacts"] for name, job in jobs.items()
@@ -414,8 +433,8 @@ def record_skip(run: Run) -> str:
 def configure_deployment(run: Run) -> dict[str, Any]:
     """Model, endpoint-config and endpoint requests, whether to create or update, and what to roll back to."""
     from ogiri.endpoints import serving
+    from ogiri.images import inference_image_uri
     from ogiri.ledger import Deployment
-    from ogiri.train.images import inference_image_uri
 
     settings, names, winner = run.settings, run.names, winner_job(run)
     artifact = _training_job(run)["ModelArtifacts"]["S3ModelArtifacts"]

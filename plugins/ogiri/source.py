@@ -1,4 +1,5 @@
-"""Package ``include/training`` as a deterministic ``sourcedir.tar.gz`` at a content-hashed S3 key.
+"""Package ``include/training`` as a deterministic ``sourcedir.tar.gz`` at a content-hashed S3 key (shared by
+the pipelines that run that code in SageMaker: training, evaluation and monitoring jobs).
 
 Entries are sorted and carry fixed mtimes, uids and modes, and gzip gets ``mtime=0``, so unchanged code
 gives the same bytes, the same hash and the same key (a re-upload is skipped).
