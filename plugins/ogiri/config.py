@@ -174,8 +174,8 @@ class Settings:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def get_settings() -> Settings:
-    """Read ``OGIRI_*`` now. Cheap; call it where the value is used."""
+def _instance_prices() -> dict[str, float]:
+    """The built-in price table updated with ``OGIRI_INSTANCE_PRICES`` (JSON)."""
     prices = dict(DEFAULT_INSTANCE_PRICES)
     raw_prices = _env("OGIRI_INSTANCE_PRICES", "")
     if raw_prices:
@@ -183,6 +183,12 @@ def get_settings() -> Settings:
             prices.update({str(k): float(v) for k, v in json.loads(raw_prices).items()})
         except (ValueError, AttributeError) as exc:
             raise ConfigError("OGIRI_INSTANCE_PRICES must be a JSON object of instance type -> USD/hour") from exc
+    return prices
+
+
+def get_settings() -> Settings:
+    """Read ``OGIRI_*`` now. Cheap; call it where the value is used."""
+    prices = _instance_prices()
     d = Settings()
     return Settings(
         bucket=_env("OGIRI_BUCKET", d.bucket),
