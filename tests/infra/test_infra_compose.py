@@ -218,7 +218,7 @@ def test_provision_service_deploys_what_the_airflow_services_expect(model, aws, 
     assert exports == {k: env[k] for k in exports}
     assert set(exports) == {"OGIRI_BUCKET", "OGIRI_TABLE", "OGIRI_SAGEMAKER_ROLE_ARN", "OGIRI_REGION",
                             "OGIRI_WORKTEAM_ARN", "OGIRI_LABELING_ROLE_ARN", "OGIRI_LABELING_PRE_LAMBDA_ARN",
-                            "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN"}
+                            "OGIRI_LABELING_CONSOLIDATION_LAMBDA_ARN", "OGIRI_ALERT_TOPIC_ARN"}
 
 
 @pytest.mark.postgres
