@@ -9,7 +9,12 @@
 6. run ``ogiri_train`` again, a forced update deployed as a canary (guarded blue/green update with
    auto-rollback alarms) while requests keep coming, and print how the traffic shifted;
 7. run ``ogiri_batch_caption`` over the ingested images with the new champion;
-8. print a summary, and stop every process it started.
+8. send the endpoint an in-distribution batch and a shifted one in two past hours, run
+   ``ogiri_monitor`` on both windows (the first passes, the second raises a violation, an SNS alert
+   and the ``ogiri_drift`` event), then the ``ogiri_train`` run that event queued
+   (``ogiri_local.monitoring_demo``);
+9. run one ``ogiri_label`` ``rate`` job over the batch captions (``ogiri_local.labeling_demo``);
+10. print a summary, and stop every process it started.
 
 Everything lives under ``.local/demo/`` (recreated on each run). The DAGs run with ``dag.test()``
 in this process, so their task logs stream to the terminal as they run.
@@ -65,6 +70,8 @@ def _prepare_process_env(airflow_home: Path) -> None:
             "OGIRI_MIN_NEW_IMAGES": "1",
             "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge",
             "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large",
+            # Guarded updates bake 8 s per step locally (the drift-triggered run's update), not 300.
+            "OGIRI_DEPLOY_WAIT_INTERVAL_S": "8",
         }
     )
     for path in (str(REPO / "plugins"), str(REPO)):
@@ -263,6 +270,52 @@ def _summary(env, dates: list[date], train_run_id: str) -> None:
     _serving_summary(env, endpoint, ledger.champion(endpoint), history)
 
 
+def _run_pipelines(env, args: argparse.Namespace, dates: list[date]) -> str:
+    """Ingest (backfill), train two candidates, a canary update under traffic, batch captioning.
+    Returns the first training run's id."""
+    for day in dates:
+        banner(f"ogiri_ingest for partition {day} (backfill)")
+        run_time = datetime(day.year, day.month, day.day, 2, tzinfo=UTC) + timedelta(days=1)
+        _run_dag("ogiri_ingest", logical_date=run_time)
+
+    banner("ogiri_train: dataset version → 2 candidate training jobs → one evaluation → gate → endpoint")
+    train = _run_dag(
+        "ogiri_train",
+        conf={"epochs": args.epochs, "image_size": 64, "batch_size": 32, "use_spot": False, "min_new_images": 1,
+              "candidates": CANDIDATES},
+    )
+
+    banner("ogiri_train again: a forced update, deployed as a canary while requests keep coming")
+    endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
+    with _Requests(env, endpoint) as requests:
+        _run_dag("ogiri_train", conf={
+            "epochs": max(2, args.epochs // 10), "image_size": 64, "batch_size": 32, "use_spot": False,
+            "min_new_images": 0, "force_deploy": True, "deployment_strategy": "canary", "canary_percent": 20,
+            "candidates": [{}],
+            "wait_interval_seconds": 8,
+        })
+    _print_traffic_shift(env, endpoint, requests)
+
+    banner("ogiri_batch_caption: batch transform over the ingested images")
+    _run_dag("ogiri_batch_caption", conf={"ingest_date": dates[-1].isoformat()})
+    return train["run_id"]
+
+
+def _run_loop(env, dates: list[date]) -> tuple[list[datetime], dict, dict]:
+    """Close the loop: drift monitoring of two hours, the retraining the drift triggers, a rating job."""
+    from ogiri_local import monitoring_demo
+    from ogiri_local.labeling_demo import run_rate_job
+
+    endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
+    banner("Endpoint traffic in two past hours (captured), then ogiri_monitor for each hour")
+    starts = monitoring_demo.run_monitoring(env, endpoint, _run_dag)
+    banner("ogiri_train on drift: the run the ogiri_drift asset event queued (captions | drift schedule)")
+    retrain = monitoring_demo.run_drift_retraining({})
+    banner("ogiri_label: people rate the batch captions (Ground Truth, the emulator's simulated workforce)")
+    labeling = run_rate_job(env, dates)
+    return starts, retrain, labeling
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the demo; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -274,7 +327,10 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(ROOT, ignore_errors=True)
     ROOT.mkdir(parents=True)
     _prepare_process_env(ROOT / "airflow")
+    from ogiri_local import monitoring_demo
     from ogiri_local.environment import LocalEnvironment
+    from ogiri_local.iam_report import print_report, report
+    from ogiri_local.labeling_demo import format_summary
 
     started = time.monotonic()
     banner("Starting the emulator, deploying infra/ogiri.yaml, generating the synthetic image set")
@@ -287,36 +343,13 @@ def main(argv: list[str] | None = None) -> None:
         dates = [today - timedelta(days=d) for d in (3, 2, 1)]
         banner(f"Landing CSVs for {', '.join(d.isoformat() for d in dates)}")
         _land_csvs(env, dates)
+        train_run_id = _run_pipelines(env, args, dates)
+        starts, retrain, labeling = _run_loop(env, dates)
 
-        for day in dates:
-            banner(f"ogiri_ingest for partition {day} (backfill)")
-            run_time = datetime(day.year, day.month, day.day, 2, tzinfo=UTC) + timedelta(days=1)
-            _run_dag("ogiri_ingest", logical_date=run_time)
-
-        banner("ogiri_train: dataset version → 2 candidate training jobs → one evaluation → gate → endpoint")
-        train = _run_dag(
-            "ogiri_train",
-            conf={"epochs": args.epochs, "image_size": 64, "batch_size": 32, "use_spot": False, "min_new_images": 1,
-                  "candidates": CANDIDATES},
-        )
-
-        banner("ogiri_train again: a forced update, deployed as a canary while requests keep coming")
-        endpoint = os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner")
-        with _Requests(env, endpoint) as requests:
-            _run_dag("ogiri_train", conf={
-                "epochs": max(2, args.epochs // 10), "image_size": 64, "batch_size": 32, "use_spot": False,
-                "min_new_images": 0, "force_deploy": True, "deployment_strategy": "canary", "canary_percent": 20,
-                "candidates": [{}],
-                "wait_interval_seconds": 8,
-            })
-        _print_traffic_shift(env, endpoint, requests)
-
-        banner("ogiri_batch_caption: batch transform over the ingested images")
-        _run_dag("ogiri_batch_caption", conf={"ingest_date": dates[-1].isoformat()})
-
-        _summary(env, dates, train["run_id"])
-        from ogiri_local.iam_report import print_report, report
-
+        _summary(env, dates, train_run_id)
+        monitoring_demo.print_summary(env, os.environ.get("OGIRI_ENDPOINT_NAME", "ogiri-captioner"), starts, retrain)
+        print("Labeling (ogiri_label, report labeling/<job>/report/summary.json):")
+        print(format_summary(labeling))
         print_report(report(env.emulator.url, env.emulator.client("iam")))
     print(f"\nDemo finished in {time.monotonic() - started:.0f} s; every process it started is stopped.")
 

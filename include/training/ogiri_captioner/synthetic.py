@@ -63,8 +63,15 @@ def random_scene(rng: random.Random) -> Scene:
     return Scene(obj(), None) if rng.random() < 0.5 else Scene(None, obj())
 
 
-def render(scene: Scene, rng: random.Random, size: int = 96) -> Image.Image:
-    """The scene drawn on a noisy light background, with jittered object sizes and positions."""
+#: Another palette for the same scene names: traffic drawn with it is what drift monitoring must flag.
+SHIFTED_COLOURS = {"赤": (120, 0, 120), "青": (0, 200, 200), "緑": (250, 120, 0), "黄": (90, 60, 20)}
+
+
+def render(scene: Scene, rng: random.Random, size: int = 96,
+           palette: dict[str, tuple[int, int, int]] | None = None) -> Image.Image:
+    """The scene drawn on a noisy light background, with jittered object sizes and positions
+    (``palette``: the RGB of each colour name, ``COLOURS`` by default)."""
+    palette = palette or COLOURS
     bg = tuple(rng.randint(200, 245) for _ in range(3))
     img = Image.new("RGB", (size, size), bg)
     draw = ImageDraw.Draw(img)
@@ -78,7 +85,7 @@ def render(scene: Scene, rng: random.Random, size: int = 96) -> Image.Image:
         r = rng.uniform(0.12, 0.2) * size
         cx = (0.25 if side == "left" else 0.75) * size + rng.uniform(-0.06, 0.06) * size
         cy = rng.uniform(0.3, 0.7) * size
-        fill = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in COLOURS[colour])
+        fill = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in palette[colour])
         box = (cx - r, cy - r, cx + r, cy + r)
         if shape == "丸":
             draw.ellipse(box, fill=fill)
