@@ -31,8 +31,9 @@ def metrics_line(job_name: str, description: dict[str, Any]) -> str:
     return f"training job {job_name} {description.get('TrainingJobStatus')}: {shown}"
 
 
-class TrainingLogTrigger(BaseTrigger):
-    """Wait for a training job and stream its CloudWatch log lines into the task log."""
+class JobPollTrigger(BaseTrigger):
+    """Base of our job-polling triggers: one job name, a poll interval, a poll budget and the AWS
+    connection; subclasses implement ``run`` (and ``on_kill``). Serializes as its own class."""
 
     def __init__(self, job_name: str, poll_seconds: float = 30, max_attempts: int = 480,
                  aws_conn_id: str | None = "aws_default", region_name: str | None = None):
@@ -50,6 +51,10 @@ class TrainingLogTrigger(BaseTrigger):
             {"job_name": self.job_name, "poll_seconds": self.poll_seconds, "max_attempts": self.max_attempts,
              "aws_conn_id": self.aws_conn_id, "region_name": self.region_name},
         )
+
+
+class TrainingLogTrigger(JobPollTrigger):
+    """Wait for a training job and stream its CloudWatch log lines into the task log."""
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: stop the training job."""

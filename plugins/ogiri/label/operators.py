@@ -28,11 +28,12 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.operators.sagemaker import serialize
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError
 
 from ogiri import links
 from ogiri.aws import fail_fast_on_access_denied, not_found
+from ogiri.training_logs import JobPollTrigger
 
 WAITING = frozenset({"Initializing", "InProgress", "Stopping"})
 #: Terminal statuses whose labels are ingested.
@@ -61,25 +62,12 @@ def stop_labeling_job(sm: Any, name: str, log: Any) -> bool:
     return True
 
 
-class LabelingJobTrigger(BaseTrigger):
+class LabelingJobTrigger(JobPollTrigger):
     """Poll ``DescribeLabelingJob`` until the job ends; fire ``{"status", "job_name", "message"}``."""
 
     def __init__(self, job_name: str, poll_seconds: float = 60, max_attempts: int = 14400,
                  aws_conn_id: str | None = "aws_default", region_name: str | None = None):
-        super().__init__()
-        self.job_name = job_name
-        self.poll_seconds = poll_seconds
-        self.max_attempts = max_attempts
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and kwargs, for the triggerer."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"job_name": self.job_name, "poll_seconds": self.poll_seconds, "max_attempts": self.max_attempts,
-             "aws_conn_id": self.aws_conn_id, "region_name": self.region_name},
-        )
+        super().__init__(job_name, poll_seconds, max_attempts, aws_conn_id, region_name)
 
     def _hook(self) -> SageMakerHook:
         return SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
