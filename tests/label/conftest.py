@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from label_env import BUCKET, LAMBDAS, TABLE
+from moto_env import use_inprocess_moto
 
 
 @pytest.fixture
@@ -16,9 +17,7 @@ def moto_aws(monkeypatch):
 
     from ogiri import catalog
 
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(
-        {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}))
+    use_inprocess_moto(monkeypatch)
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
     monkeypatch.setenv("OGIRI_TABLE", TABLE)
     with mock_aws():

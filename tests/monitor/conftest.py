@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from moto_env import use_inprocess_moto
 
 BUCKET = "ogiri-monitor-unit"
 ENDPOINT = "ogiri-captioner"
@@ -15,11 +14,7 @@ def moto_env(tmp_path, monkeypatch):
     """moto (S3, SageMaker, CloudWatch, SNS) with the bucket and alert topic; settings and ledger set."""
     from moto import mock_aws
 
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(
-        {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite",
-                                                                 "host": str(tmp_path / "ledger.db")}))
+    use_inprocess_moto(monkeypatch, tmp_path / "ledger.db")
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
     monkeypatch.setenv("OGIRI_ENDPOINT_NAME", ENDPOINT)
     with mock_aws():

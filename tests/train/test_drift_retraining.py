@@ -4,11 +4,11 @@ below ``min_new_images`` and says so in its ledger rows; a captions-triggered ru
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from moto_env import use_inprocess_moto
 
 BUCKET, TABLE = "ogiri-drift-retrain", "ogiri-drift-captions"
 DRIFT_EXTRA = {"endpoint": "ogiri-captioner", "window_start": "2026-12-07T14:00:00+00:00",
@@ -27,11 +27,7 @@ def trained_once(tmp_path, monkeypatch):
     """A table of 40 images whose dataset version was trained, then 3 new images (< 20)."""
     from moto import mock_aws
 
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(
-        {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": "us-east-1"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_OGIRI_LEDGER", json.dumps({"conn_type": "sqlite",
-                                                                 "host": str(tmp_path / "ledger.db")}))
+    use_inprocess_moto(monkeypatch, tmp_path / "ledger.db")
     monkeypatch.setenv("OGIRI_BUCKET", BUCKET)
     monkeypatch.setenv("OGIRI_TABLE", TABLE)
     monkeypatch.setenv("OGIRI_MIN_NEW_IMAGES", "20")
