@@ -57,6 +57,18 @@ def test_rate_selection_lowest_batch_scores_then_a_deterministic_audit_sample(mo
     assert pick("ogiri_label:r1") == first
 
 
+def test_batch_captions_are_rated_on_the_image_their_row_names(moto_aws):
+    """``ogiri_batch_caption`` records the image's S3 key (``images/ab/<sha>.jpg``), or the full URI of an
+    image in another bucket, as ``image_key``: the worker must see that very image."""
+    batch = [{"image_key": catalog.image_s3_key(A), "caption": "bad", "score": -9.0, "model_name": "m"},
+             {"image_key": "s3://elsewhere/photos/b.jpg", "caption": "meh", "score": -5.0, "model_name": "m"}]
+    objects = select(Choice("rate", 2, ("2026-12-06",), audit_fraction=0.0), dynamodb=moto_aws["dynamodb"],
+                     table=TABLE, bucket=BUCKET, run_key="ogiri_label:r1", batch_rows=batch)
+    assert [o["source-ref"] for o in objects] == [f"s3://{BUCKET}/{catalog.image_s3_key(A)}",
+                                                   "s3://elsewhere/photos/b.jpg"]
+    assert [o["image_key"] for o in objects] == [catalog.image_s3_key(A), "s3://elsewhere/photos/b.jpg"]
+
+
 def test_bad_source_date_is_refused():
     with pytest.raises(SelectionError):
         check_dates(["2026-13-01"])

@@ -84,6 +84,15 @@ def caption_objects(items: Iterable[dict[str, Any]], *, min_captions: int, max_o
     ]
 
 
+def batch_image_uri(image_key: str, bucket: str) -> str:
+    """The image of a ``batch_captions`` row: its ``image_key`` is the S3 key in the product bucket
+    (``images/ab/<sha>.jpg``) or, for another bucket, the full URI (``ogiri.batch.planning``); a bare
+    content hash names an ingested image."""
+    if image_key.startswith("s3://"):
+        return image_key
+    return f"s3://{bucket}/{image_key if '/' in image_key else catalog.image_s3_key(image_key)}"
+
+
 def rate_object(image_key: str, caption: str, uri: str, origin: str, score: float | None = None,
                 model_name: str | None = None) -> dict[str, Any]:
     """One caption to rate; ``origin`` is ``batch`` (a model caption) or ``audit`` (an accepted one)."""
@@ -100,8 +109,8 @@ def rate_objects(batch_rows: Sequence[dict[str, Any]], items: Sequence[dict[str,
     for row in batch_rows:
         if len(chosen) >= choice.max_objects - n_audit:
             break
-        obj = rate_object(row["image_key"], row["caption"], f"s3://{bucket}/{catalog.image_s3_key(row['image_key'])}",
-                          "batch", row.get("score"), row.get("model_name"))
+        obj = rate_object(row["image_key"], row["caption"], batch_image_uri(row["image_key"], bucket), "batch",
+                          row.get("score"), row.get("model_name"))
         chosen.setdefault(obj["id"], obj)
     audit = sorted(items, key=lambda i: short_hash(run_key, i[catalog.IMAGE_KEY], i[catalog.CAPTION_ID]))
     for item in audit:
