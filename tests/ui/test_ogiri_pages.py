@@ -3,9 +3,10 @@
 The data is made by the product itself: one night is landed (synthetic images plus the hostile rows
 ``make up`` lands, so there are rejects), ``ogiri_ingest`` runs it, the asset-triggered
 ``ogiri_train`` trains, evaluates and deploys a champion, and ``ogiri_batch_caption`` captions the
-night's images with it; then ``ogiri_monitor`` checks the endpoint's captured traffic (the smoke test's
-requests) and ``ogiri_label`` runs a labeling job on the emulator's workforce (both with their default
-conf, so this test needs those DAGs). Then a logged-in user opens every page (top level and inside Airflow's
+night's images with it; then the champion endpoint answers two batches of requests captured (100 %)
+in two past hours, in-distribution then a shifted palette, ``ogiri_monitor`` checks each hour (the
+second violates), and ``ogiri_label`` runs a ``rate`` job (its default conf) on the emulator's
+workforce. Then a logged-in user opens every page (top level and inside Airflow's
 navigation frame): charts must have drawn marks, every gallery image must have loaded
 (``naturalWidth > 0``), no console errors; a logged-out browser and a token-less client are refused.
 Screenshots (light and dark) go to ``.local/ui-artifacts/<test>/``; page timings (first byte and full
@@ -23,8 +24,10 @@ import pytest
 from airflow_ui import AirflowUI, wait_for
 from selenium.webdriver.common.by import By
 
+from ogiri.config import Settings
 from ogiri_local.airflow_stack import AirflowStack
 from ogiri_local.environment import LocalEnvironment
+from ogiri_local.monitoring_demo import in_distribution_images, send_traffic, shifted_images, window_start
 from ogiri_local.up import hostile_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -80,16 +83,28 @@ def _produce_data(stack: AirflowStack, day: str) -> None:
     assert _finished(stack, "ogiri_batch_caption", batch, 420) == "success"
 
 
-def _produce_monitoring_and_labeling_data(stack: AirflowStack) -> None:
-    """``ogiri_monitor`` over the champion endpoint's captured traffic, and one ``ogiri_label`` job,
-    each triggered with its default conf once ``_produce_data`` has deployed a champion."""
+def _produce_monitoring_and_labeling_data(stack: AirflowStack, env: LocalEnvironment, now: datetime) -> None:
+    """Traffic on the champion endpoint as ``make demo`` sends it (in-distribution images captured in
+    the hour two hours back, a shifted palette one hour back), then one ``ogiri_monitor`` run per hour
+    (``window_start``: the first passes, the second violates) and one ``ogiri_label`` job with its
+    default conf (a ``rate`` job over the latest batch captions, answered by the emulator's workforce)."""
     wait_for(lambda: {"ogiri_monitor", "ogiri_label"} <= {d["dag_id"] for d in stack.request("GET", "/api/v2/dags")["dags"]},
              180, "the monitoring and labeling DAGs to register")
-    runs = {}
+    # The drift event would queue a retraining; this test is about the pages, not a second training.
+    stack.request("PATCH", "/api/v2/dags/ogiri_train", {"is_paused": True})
+    endpoint = stack.env.get("OGIRI_ENDPOINT_NAME") or Settings.endpoint_name
+    windows = []
+    for images, hours_ago in ((in_distribution_images(env), 2), (shifted_images(), 1)):
+        start = window_start(now, hours_ago)
+        # The capture clock set to the middle of that hour, however long the test has run so far.
+        back = (datetime.now(UTC) - start - timedelta(minutes=30)).total_seconds() / 3600
+        assert send_traffic(env, endpoint, images, back) == len(images)
+        windows.append(f"{start:%Y-%m-%dT%H}")
+    runs = [("ogiri_monitor", _trigger(stack, "ogiri_monitor", {"window_start": start})) for start in windows]
+    runs.append(("ogiri_label", _trigger(stack, "ogiri_label", {})))
     for dag_id in ("ogiri_monitor", "ogiri_label"):
-        runs[dag_id] = _trigger(stack, dag_id, {})
         stack.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    for dag_id, run_id in runs.items():
+    for dag_id, run_id in runs:
         assert _finished(stack, dag_id, run_id, 600) == "success", dag_id
 
 
@@ -140,7 +155,7 @@ def test_every_ogiri_page_renders_real_data_in_chromium(tmp_path, postgres_metad
                      "OGIRI_TRAINING_INSTANCE_TYPE": "ml.m5.xlarge", "OGIRI_ENDPOINT_INSTANCE_TYPE": "ml.m5.large"}
         with AirflowStack(tmp_path / "airflow", env=stack_env, sql_alchemy_conn=postgres_metadata_db) as stack:
             _produce_data(stack, day)
-            _produce_monitoring_and_labeling_data(stack)
+            _produce_monitoring_and_labeling_data(stack, env, now)
             refused = _refused_without_a_session(stack.url)
             ui = AirflowUI(chromium, stack.url, artifacts=ui_artifacts)
             ui.login("admin", stack.password)
@@ -186,9 +201,12 @@ def test_every_ogiri_page_renders_real_data_in_chromium(tmp_path, postgres_metad
     assert seen["monitoring"]["charts"], seen["monitoring"]["text"][:800]
     assert all(c["thresholds"] == 1 for c in seen["monitoring"]["charts"]), seen["monitoring"]["charts"]
     assert "No monitoring windows yet" not in seen["monitoring"]["text"]
+    # The shifted window violates: its marks are ringed on the charts and its row says so.
+    assert any(c["violations"] for c in seen["monitoring"]["charts"]), seen["monitoring"]["charts"]
     # Labeling: the latest job's analysis (annotations per worker, agreement, time per task at least)
     # and its best/worst gallery, every image loaded through the plugin.
     assert len(seen["labeling"]["charts"]) >= 3, (seen["labeling"]["charts"], seen["labeling"]["text"][:800])
+    assert "labeling_failed" not in seen["labeling"]["text"], seen["labeling"]["text"][:2000]
     labeled = seen["labeling"]["images"]
     assert labeled and all(i["width"] > 0 for i in labeled), labeled
     assert all(i["src"].startswith("/ogiri/images/") for i in labeled), labeled

@@ -99,8 +99,9 @@ def lines(label: str, x_labels: Sequence[str], series: Sequence[tuple[str, Seque
     values = [v for _, vs in series for v in vs if v is not None]
     y_max = _nice_max(max(values, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = plot_w / max(1, len(x_labels) - 1) if len(x_labels) > 1 else 0
-    xs = [LEFT + (step * i if len(x_labels) > 1 else plot_w / 2) for i in range(len(x_labels))]
+    pad = 28  # the first and last windows' labels stay inside the chart (they are centred or slanted)
+    step = (plot_w - 2 * pad) / (len(x_labels) - 1) if len(x_labels) > 1 else 0
+    xs = [LEFT + (pad + step * i if len(x_labels) > 1 else plot_w / 2) for i in range(len(x_labels))]
     body = [_x_label(x, text, len(x_labels) > 8) for x, text in zip(xs, x_labels, strict=True)]
     for s, (name, vs) in enumerate(series):
         colour = COLOURS[s % len(COLOURS)]
@@ -153,8 +154,9 @@ def drift(label: str, x_labels: Sequence[str], values: Sequence[float | None],
     y_max = _nice_max(max(known, default=0) * 1.1)
     width, height = SMALL
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
-    step = plot_w / max(1, len(x_labels) - 1) if len(x_labels) > 1 else 0
-    xs = [LEFT + (step * i if len(x_labels) > 1 else plot_w / 2) for i in range(len(x_labels))]
+    pad = 28  # the first and last windows' labels stay inside the chart (they are centred or slanted)
+    step = (plot_w - 2 * pad) / (len(x_labels) - 1) if len(x_labels) > 1 else 0
+    xs = [LEFT + (pad + step * i if len(x_labels) > 1 else plot_w / 2) for i in range(len(x_labels))]
 
     def y(v: float) -> float:
         return TOP + plot_h - plot_h * min(v, y_max) / y_max
