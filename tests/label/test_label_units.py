@@ -43,9 +43,11 @@ def test_rate_selection_lowest_batch_scores_then_a_deterministic_audit_sample(mo
     db = moto_aws["dynamodb"]
     for i in range(10):
         _put(db, f"{i:064x}", f"caption {i}")
-    batch = [{"image_key": A, "caption": "bad", "score": -9.0, "model_name": "m"},
-             {"image_key": B, "caption": "meh", "score": -5.0, "model_name": "m"},
-             {"image_key": C, "caption": "ok", "score": -1.0, "model_name": "m"}]
+    # batch_captions rows as ogiri_batch_caption writes them: the image's S3 key in the product bucket,
+    # or its full URI when it lives elsewhere (plugins/ogiri/batch/planning.py ImageRef.image_key)
+    batch = [{"image_key": catalog.image_s3_key(A), "caption": "bad", "score": -9.0, "model_name": "m"},
+             {"image_key": "s3://other-bucket/in/b.png", "caption": "meh", "score": -5.0, "model_name": "m"},
+             {"image_key": catalog.image_s3_key(C), "caption": "ok", "score": -1.0, "model_name": "m"}]
     choice = Choice("rate", 4, ("2026-12-06",), audit_fraction=0.5)
 
     def pick(key):
@@ -53,6 +55,9 @@ def test_rate_selection_lowest_batch_scores_then_a_deterministic_audit_sample(mo
 
     first = pick("ogiri_label:r1")
     assert [o["caption"] for o in first[:2]] == ["bad", "meh"]
+    assert [o["source-ref"] for o in first[:2]] == [f"s3://{BUCKET}/{catalog.image_s3_key(A)}",
+                                                    "s3://other-bucket/in/b.png"]
+    assert [o["image_key"] for o in first[:2]] == [catalog.image_s3_key(A), "s3://other-bucket/in/b.png"]
     assert [o["origin"] for o in first] == ["batch", "batch", "audit", "audit"]
     assert pick("ogiri_label:r1") == first
 

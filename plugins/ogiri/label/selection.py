@@ -84,6 +84,12 @@ def caption_objects(items: Iterable[dict[str, Any]], *, min_captions: int, max_o
     ]
 
 
+def batch_image_uri(image_key: str, bucket: str) -> str:
+    """The image of a ``batch_captions`` row: its ``image_key`` is the image's S3 key in the product bucket,
+    or its full ``s3://`` URI elsewhere (as ``ogiri_batch_caption`` records it), not a catalog image key."""
+    return image_key if image_key.startswith("s3://") else f"s3://{bucket}/{image_key.lstrip('/')}"
+
+
 def rate_object(image_key: str, caption: str, uri: str, origin: str, score: float | None = None,
                 model_name: str | None = None) -> dict[str, Any]:
     """One caption to rate; ``origin`` is ``batch`` (a model caption) or ``audit`` (an accepted one)."""
@@ -100,8 +106,8 @@ def rate_objects(batch_rows: Sequence[dict[str, Any]], items: Sequence[dict[str,
     for row in batch_rows:
         if len(chosen) >= choice.max_objects - n_audit:
             break
-        obj = rate_object(row["image_key"], row["caption"], f"s3://{bucket}/{catalog.image_s3_key(row['image_key'])}",
-                          "batch", row.get("score"), row.get("model_name"))
+        obj = rate_object(row["image_key"], row["caption"], batch_image_uri(row["image_key"], bucket), "batch",
+                          row.get("score"), row.get("model_name"))
         chosen.setdefault(obj["id"], obj)
     audit = sorted(items, key=lambda i: short_hash(run_key, i[catalog.IMAGE_KEY], i[catalog.CAPTION_ID]))
     for item in audit:
