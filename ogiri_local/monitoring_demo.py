@@ -16,6 +16,7 @@ windows, the alert read back from SNS, and the retraining the drift triggers.
 from __future__ import annotations
 
 import io
+import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,15 @@ def run_drift_retraining(train_conf: dict) -> dict:
     return {"run_id": run.run_id, "tasks": states}
 
 
+def _message_text(message: str) -> str:
+    """The text of an SNS message; a ``MessageStructure=json`` message shows its ``default``."""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return message
+    return parsed.get("default", message) if isinstance(parsed, dict) else message
+
+
 def print_summary(env, endpoint: str, starts: list[datetime], retrain: dict) -> None:
     """Drift scores of both windows, the violation, the SNS alert and the drift-triggered run."""
     from ogiri.ledger import Ledger
@@ -154,7 +164,7 @@ def print_summary(env, endpoint: str, starts: list[datetime], retrain: dict) -> 
     topic = env.settings.get("OGIRI_ALERT_TOPIC_ARN")
     for message in env.emulator.sns_published(topic).get(topic, []):
         print(f"SNS alert on {topic.rsplit(':', 1)[-1]}: {message['subject']}")
-        for line in message["message"].splitlines():
+        for line in _message_text(message["message"]).splitlines():
             print(f"    {line}")
     names = RunNames.for_run(run_key(DAG_TRAIN, retrain["run_id"]))
     print(f"Drift-triggered {DAG_TRAIN} run {retrain['run_id']}:")

@@ -43,11 +43,9 @@ def test_rate_selection_lowest_batch_scores_then_a_deterministic_audit_sample(mo
     db = moto_aws["dynamodb"]
     for i in range(10):
         _put(db, f"{i:064x}", f"caption {i}")
-    # batch_captions rows as ogiri_batch_caption writes them: the image's S3 key in the product bucket,
-    # or its full URI when it lives elsewhere (plugins/ogiri/batch/planning.py ImageRef.image_key)
-    batch = [{"image_key": catalog.image_s3_key(A), "caption": "bad", "score": -9.0, "model_name": "m"},
-             {"image_key": "s3://other-bucket/in/b.png", "caption": "meh", "score": -5.0, "model_name": "m"},
-             {"image_key": catalog.image_s3_key(C), "caption": "ok", "score": -1.0, "model_name": "m"}]
+    batch = [{"image_key": A, "caption": "bad", "score": -9.0, "model_name": "m"},
+             {"image_key": B, "caption": "meh", "score": -5.0, "model_name": "m"},
+             {"image_key": C, "caption": "ok", "score": -1.0, "model_name": "m"}]
     choice = Choice("rate", 4, ("2026-12-06",), audit_fraction=0.5)
 
     def pick(key):
@@ -55,11 +53,20 @@ def test_rate_selection_lowest_batch_scores_then_a_deterministic_audit_sample(mo
 
     first = pick("ogiri_label:r1")
     assert [o["caption"] for o in first[:2]] == ["bad", "meh"]
-    assert [o["source-ref"] for o in first[:2]] == [f"s3://{BUCKET}/{catalog.image_s3_key(A)}",
-                                                    "s3://other-bucket/in/b.png"]
-    assert [o["image_key"] for o in first[:2]] == [catalog.image_s3_key(A), "s3://other-bucket/in/b.png"]
     assert [o["origin"] for o in first] == ["batch", "batch", "audit", "audit"]
     assert pick("ogiri_label:r1") == first
+
+
+def test_batch_captions_are_rated_on_the_image_their_row_names(moto_aws):
+    """``ogiri_batch_caption`` records the image's S3 key (``images/ab/<sha>.jpg``), or the full URI of an
+    image in another bucket, as ``image_key``: the worker must see that very image."""
+    batch = [{"image_key": catalog.image_s3_key(A), "caption": "bad", "score": -9.0, "model_name": "m"},
+             {"image_key": "s3://elsewhere/photos/b.jpg", "caption": "meh", "score": -5.0, "model_name": "m"}]
+    objects = select(Choice("rate", 2, ("2026-12-06",), audit_fraction=0.0), dynamodb=moto_aws["dynamodb"],
+                     table=TABLE, bucket=BUCKET, run_key="ogiri_label:r1", batch_rows=batch)
+    assert [o["source-ref"] for o in objects] == [f"s3://{BUCKET}/{catalog.image_s3_key(A)}",
+                                                   "s3://elsewhere/photos/b.jpg"]
+    assert [o["image_key"] for o in objects] == [catalog.image_s3_key(A), "s3://elsewhere/photos/b.jpg"]
 
 
 def test_bad_source_date_is_refused():

@@ -85,9 +85,12 @@ def caption_objects(items: Iterable[dict[str, Any]], *, min_captions: int, max_o
 
 
 def batch_image_uri(image_key: str, bucket: str) -> str:
-    """The image of a ``batch_captions`` row: its ``image_key`` is the image's S3 key in the product bucket,
-    or its full ``s3://`` URI elsewhere (as ``ogiri_batch_caption`` records it), not a catalog image key."""
-    return image_key if image_key.startswith("s3://") else f"s3://{bucket}/{image_key.lstrip('/')}"
+    """The image of a ``batch_captions`` row: its ``image_key`` is the S3 key in the product bucket
+    (``images/ab/<sha>.jpg``) or, for another bucket, the full URI (``ogiri.batch.planning``); a bare
+    content hash names an ingested image."""
+    if image_key.startswith("s3://"):
+        return image_key
+    return f"s3://{bucket}/{image_key if '/' in image_key else catalog.image_s3_key(image_key)}"
 
 
 def rate_object(image_key: str, caption: str, uri: str, origin: str, score: float | None = None,
