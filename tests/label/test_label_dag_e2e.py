@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -167,10 +168,14 @@ def test_an_abandoned_job_records_every_object_as_expired(workforce, label_env):
 def test_the_demo_hook_runs_a_rate_job_and_returns_its_summary(workforce, label_env, aws):
     from types import SimpleNamespace
 
-    from ogiri_local.labeling_demo import format_summary, run_rate_job
+    from ogiri_local.labeling_demo import NOISE, format_summary, run_rate_job
 
-    workforce(noise=0.3, seed=4)
-    env = SimpleNamespace(emulator=aws, settings={"OGIRI_BUCKET": BUCKET})
-    summary = run_rate_job(env, [datetime.fromisoformat(DAY).date()], max_objects=4)
-    assert summary["task"] == "rate" and summary["objects"]["in"] == 4
+    env = SimpleNamespace(emulator=aws, settings={"OGIRI_BUCKET": BUCKET, "OGIRI_TABLE": TABLE})
+    summary = run_rate_job(env, [datetime.fromisoformat(DAY).date()], max_objects=4)  # configures the workforce
+    assert summary["task"] == "rate" and summary["objects"] == {"in": 4, "labeled": 4, "rejected": 0, "expired": 0}
+    with urllib.request.urlopen(f"{aws.url}/_localaws/workforce", timeout=10) as r:
+        config = json.load(r)["configs"][""]  # the default for every job, set by the hook
+    assert (config["answers_by"], config["noise"]) == ("ogiri-id", NOISE) and len(config["answers"]) == 6
+    assert len([v for v in summary["ratings"]["fit"].values() if v]) > 1  # the oracle, not a constant 1
+    assert all(r["rating"] is not None for r in label_env["ledger"].latest_batch_captions())
     assert "labeled" in format_summary(summary)
