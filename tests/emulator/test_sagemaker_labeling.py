@@ -251,6 +251,25 @@ def test_workforce_admin_api_sets_answers_and_refuses_bad_configs(gt):
         assert set(json.load(r)["configs"]) == {"oracle"}
 
 
+def test_answers_keyed_by_a_line_attribute_tell_apart_lines_of_one_image(gt):
+    """One image in two lines (two captions to rate): ``answers_by`` keys the answers on the line's id;
+    a line without an entry still gets the default oracle's answer from the image."""
+    aws, s3, sm, pre, post, role = gt
+    ref = images(s3, 1)[0]
+    lines = [{"source-ref": ref, "caption": c, "line-id": i} for i, c in (("a", "one"), ("b", "two"), ("c", "three"))]
+    base = upload_inputs(s3, lines)
+    aws.workforce(labeling_job="by-id", answers_by="line-id",
+                  answers={"a": {"fit": 5, "humour": 2}, "b": {"fit": 1, "humour": 4}, ref: {"fit": 4, "humour": 4}})
+    desc, _ = _run(sm, request("by-id", base, role, pre, post))
+    assert desc["LabelCounters"]["TotalLabeled"] == 3, desc.get("FailureReason")
+    first, second, third = (line["rating"]["answers"] for line in _manifest(s3, desc))
+    assert first == [{"fit": 5, "humour": 2}] * 3 and second == [{"fit": 1, "humour": 4}] * 3
+    assert third[0]["fit"] != 4 and {"fit", "humour"} <= set(third[0])  # not keyed by source-ref now
+    with pytest.raises(urllib.error.HTTPError) as err:
+        aws.workforce(answers_by=3)
+    assert err.value.code == 400 and "answers_by must be" in err.value.read().decode()
+
+
 def test_lambdas_deployed_by_cloudformation_run_and_a_raising_consolidation_fails_objects(gt):
     aws, s3, sm, _, _, _ = gt
     fn_role = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": LAMBDA_TRUST}}

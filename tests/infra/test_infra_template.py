@@ -120,6 +120,7 @@ def _allowed_scopes(resolved) -> list[str]:
         rf"|model-package-group|model-package|hyper-parameter-tuning-job|labeling-job)/ogiri-\*",
         rf"{re.escape(sm)}model-package/\*",
         rf"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/\*(:log-stream:\*)?",
+        rf"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/LabelingJobs(:\*)?",  # Ground Truth's own group
         rf"arn:aws:ecr:{REGION}:{dlc}:repository/pytorch-(training|inference)",
         rf"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:ogiri-\*",
         re.escape(resolved.physical["SageMakerExecutionRole"]["Arn"]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,10 +65,13 @@ def label_env(aws, stack, airflow_db, tmp_path, monkeypatch):
             catalog.S3_URI: {"S": f"s3://{BUCKET}/{catalog.image_s3_key(sha)}"},
             catalog.WIDTH: {"N": "32"}, catalog.HEIGHT: {"N": "32"}})
         keys.append(sha)
-    ledger.record_batch_captions([BatchCaption(image_key=k, model_name="ogiri-m", caption=f"model caption {n}",
-                                               score=-float(n), job_name="t", run_key="ogiri_batch_caption:r")
+    # as ogiri_batch_caption records them: image_key = the image's S3 key in the product bucket
+    ledger.record_batch_captions([BatchCaption(image_key=catalog.image_s3_key(k), model_name="ogiri-captioner-1",
+                                               caption=f"model caption {n}", score=-1.5 - n,
+                                               job_name="ogiri-batch-t-set-0", run_key="ogiri_batch_caption:r")
                                   for n, k in enumerate(keys[:2])])
-    return {"s3": s3, "db": db, "sm": aws.client("sagemaker"), "ledger": ledger, "keys": keys}
+    return {"s3": s3, "db": db, "sm": aws.client("sagemaker"), "logs": aws.client("logs"), "ledger": ledger,
+            "keys": keys}
 
 
 def aws_workteam(aws) -> str:
@@ -113,6 +117,10 @@ def test_rate_job_with_a_noisy_oracle_then_a_rerun_re_attaches(workforce, label_
     assert all(r["rating"] is not None and r["rating_job"] == summary["job_name"] for r in model)
     row = label_env["ledger"].get_labeling_job(summary["job_name"])
     assert (row["objects_in"], row["labeled"], row["status"]) == (4, 4, "Completed")
+    # Ground Truth logged the job as the template's labeling role (its CloudWatch Logs grant)
+    events = label_env["logs"].get_log_events(logGroupName="/aws/sagemaker/LabelingJobs",
+                                              logStreamName=f"{summary['job_name']}/labeling")["events"]
+    assert any("4 data objects" in e["message"] for e in events)
 
     again = _run(conf)  # the same run again: its job is found, none is created
     assert str(again.state) == "success"
@@ -160,10 +168,14 @@ def test_an_abandoned_job_records_every_object_as_expired(workforce, label_env):
 def test_the_demo_hook_runs_a_rate_job_and_returns_its_summary(workforce, label_env, aws):
     from types import SimpleNamespace
 
-    from ogiri_local.labeling_demo import format_summary, run_rate_job
+    from ogiri_local.labeling_demo import NOISE, format_summary, run_rate_job
 
-    workforce(noise=0.3, seed=4)
-    env = SimpleNamespace(emulator=aws, settings={"OGIRI_BUCKET": BUCKET})
-    summary = run_rate_job(env, [datetime.fromisoformat(DAY).date()], max_objects=4)
-    assert summary["task"] == "rate" and summary["objects"]["in"] == 4
+    env = SimpleNamespace(emulator=aws, settings={"OGIRI_BUCKET": BUCKET, "OGIRI_TABLE": TABLE})
+    summary = run_rate_job(env, [datetime.fromisoformat(DAY).date()], max_objects=4)  # configures the workforce
+    assert summary["task"] == "rate" and summary["objects"] == {"in": 4, "labeled": 4, "rejected": 0, "expired": 0}
+    with urllib.request.urlopen(f"{aws.url}/_localaws/workforce", timeout=10) as r:
+        config = json.load(r)["configs"][""]  # the default for every job, set by the hook
+    assert (config["answers_by"], config["noise"]) == ("ogiri-id", NOISE) and len(config["answers"]) == 6
+    assert len([v for v in summary["ratings"]["fit"].values() if v]) > 1  # the oracle, not a constant 1
+    assert all(r["rating"] is not None for r in label_env["ledger"].latest_batch_captions())
     assert "labeled" in format_summary(summary)

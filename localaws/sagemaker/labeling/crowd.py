@@ -17,8 +17,9 @@ EXPIRED = ("ClientError: The data object expired: {answered} of {asked} workers 
 def _truth(run: Any, obj: Any, task_input: Any, config: dict[str, Any], s3: Any) -> Any:
     """The configured or computed true answer: a dict, or a list of exact per-worker answers."""
     ref = obj.line.get("source-ref")
-    if ref in config["answers"]:
-        return config["answers"][ref]
+    key = obj.line.get(config["answers_by"])
+    if isinstance(key, str) and key in config["answers"]:
+        return config["answers"][key]
     if config["rule"] == "constant":
         return config["answer"]
     image = None

@@ -4,7 +4,11 @@ Configuration (JSON, every key optional; ``POST`` one object, ``GET`` shows them
 
 * ``labeling_job``: the job name this config is for; without it, the default for every job;
 * ``answers``: ``{source-ref: answer}`` (the true answer, perturbed by ``noise``) or
-  ``{source-ref: [answer, ...]}`` (exactly what worker 1, 2, ... submit, no noise);
+  ``{source-ref: [answer, ...]}`` (exactly what worker 1, 2, ... submit, no noise); an object
+  without an entry gets the ``rule``'s answer;
+* ``answers_by`` (default ``"source-ref"``): the manifest line attribute that keys ``answers``, e.g.
+  the line's own id attribute when one image appears in several lines (say, with different captions
+  to rate), since their ``source-ref`` is the same;
 * ``rule``: ``"image"`` (default: answers from the image's pixels, see below) or ``"constant"``
   with ``"answer": {...}``;
 * ``noise`` (0..1, default 0): the chance that a worker answers differently from the truth;
@@ -30,10 +34,11 @@ import hashlib
 import threading
 from typing import Any
 
-_KEYS = {"labeling_job", "answers", "rule", "answer", "noise", "abandonment", "min_answers", "workers", "fields",
+_KEYS = {"labeling_job", "answers", "answers_by", "rule", "answer", "noise", "abandonment", "min_answers", "workers", "fields",
          "seconds_per_task", "seed", "pace_seconds"}
 DEFAULT: dict[str, Any] = {"rule": "image", "noise": 0.0, "abandonment": 0.0, "min_answers": 1, "workers": 5,
-                           "fields": {}, "seconds_per_task": [5, 60], "seed": 0, "answers": {}}
+                           "fields": {}, "seconds_per_task": [5, 60], "seed": 0, "answers": {},
+                           "answers_by": "source-ref"}
 
 
 class WorkforceConfigError(ValueError):
@@ -57,6 +62,8 @@ def _check(config: Any) -> dict[str, Any]:
     for key, low in (("workers", 1), ("min_answers", 1)):
         if not isinstance(config.get(key, low), int) or config.get(key, low) < low:
             raise WorkforceConfigError(f"{key} must be an integer >= {low}")
+    if not isinstance(config.get("answers_by", "source-ref"), str) or not config.get("answers_by", "source-ref"):
+        raise WorkforceConfigError("answers_by must be the name of a manifest line attribute")
     if not isinstance(config.get("answers", {}), dict) or not isinstance(config.get("fields", {}), dict):
         raise WorkforceConfigError("answers and fields must be JSON objects")
     if not isinstance(config.get("pace_seconds", 0), int | float) or not 0 <= config.get("pace_seconds", 0) <= 60:
