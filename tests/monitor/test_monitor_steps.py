@@ -152,7 +152,7 @@ def test_a_violation_is_recorded_published_alerted_and_becomes_the_drift_extra(m
     alert = results.compose_alert(run, summary)
     assert alert["topic_arn"] == moto_env["topic"]
     assert alert["subject"] == f"Ogiri drift: {ENDPOINT} {found['window']['label']}"
-    assert "input_brightness: 1.7 > 0.25" in alert["message"] and "embedding: 0.9 > 0.25" in alert["message"]
+    assert "input_brightness: 1.700 > 0.250" in alert["message"] and "embedding: 0.900 > 0.250" in alert["message"]
     assert found["report_uri"] in alert["message"] and "output_score" not in alert["message"]
     extra = results.record_alert(run, summary, {"MessageId": "m-1"})
     assert extra == {"endpoint": ENDPOINT, "window_start": found["window"]["start"], "report_uri": found["report_uri"],

@@ -148,6 +148,11 @@ def check_violation(summary: dict[str, Any]) -> list[str]:
     return [ALERT_BRANCH] if summary["status"] == "violation" else []
 
 
+def _num(value: Any) -> str:
+    """A score or threshold for people: 3 decimals (``?`` when missing)."""
+    return f"{value:.3f}" if isinstance(value, int | float) else "?"
+
+
 def compose_alert(run: Run, summary: dict[str, Any]) -> dict[str, str]:
     """The SNS subject and message: endpoint, window, violated features with score and threshold, the
     report's URI. Fails at once when no topic is configured."""
@@ -158,7 +163,7 @@ def compose_alert(run: Run, summary: dict[str, Any]) -> dict[str, str]:
         f"Window: {summary['window']['start']} to {summary['window']['end']}",
         f"Records: {summary['records']} ({summary['bad_records']} unreadable)",
         "Violated features (score > threshold):",
-        *[f"  {name}: {summary['scores'].get(name)} > {summary['thresholds'].get(name)}"
+        *[f"  {name}: {_num(summary['scores'].get(name))} > {_num(summary['thresholds'].get(name))}"
           for name in summary["violations"]],
         f"Report: {summary['report_uri']}",
     ]
