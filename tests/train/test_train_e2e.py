@@ -361,7 +361,9 @@ def test_candidates_train_as_mapped_jobs_one_evaluation_scores_all_and_a_failed_
     book.ensure_schema()  # (when this test runs alone, no run has written the ledger yet)
     champion_before = book.champion(stack["settings"].endpoint_name)
     # (dag.test keeps an earlier run's conf values in the DAG's params: say every deploy choice)
-    conf = {**FAST, "epochs": 2, "candidates": candidates, "force_deploy": False, "model_env": {}}
+    # (the gate may deploy the winner as a canary update: bake 2 s a step, not the 300 s default)
+    conf = {**FAST, "epochs": 2, "candidates": candidates, "force_deploy": False, "model_env": {},
+            "wait_interval_seconds": 2}
     dr = stack["dag"].test(logical_date=datetime(2026, 5, 6, tzinfo=UTC), run_conf=conf)
     st = states(dr)
     assert dr.state == "success", st
@@ -410,7 +412,8 @@ def test_tuning_runs_one_tuning_job_whose_best_training_job_is_the_candidate(sta
 
     tuning = {"strategy": "Random", "max_jobs": 2, "max_parallel": 2,
               "ranges": {"lr": {"min": 0.001, "max": 0.01, "scaling": "Logarithmic"}}}
-    conf = {**FAST, "epochs": 2, "candidates": [{}], "tuning": tuning, "force_deploy": False, "model_env": {}}
+    conf = {**FAST, "epochs": 2, "candidates": [{}], "tuning": tuning, "force_deploy": False, "model_env": {},
+            "wait_interval_seconds": 2}  # a deploy (when the best trial beats the champion) bakes 2 s a step
     dr = stack["dag"].test(logical_date=datetime(2026, 5, 7, tzinfo=UTC), run_conf=conf)
     st = states(dr)
     assert dr.state == "success", st
