@@ -27,7 +27,8 @@ def _chunk_rates(account, site, caplog, rows: int, chunk_rows: int) -> list[floa
     body = "".join(f"{site.url(i)},budget {i}\n" for i in range(rows))
     account.put_csv(f"landing/dt={info['partition_date']}/a.csv", "image_url,caption\n" + body)
     chunks = plan_run(run, info)
-    assert len(chunks) == -(-rows // chunk_rows)
+    # rows are placed by a hash of their URL (the site's port is in it), so a slot may stay empty
+    assert 1 <= len(chunks) <= -(-rows // chunk_rows)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="ogiri.ingest.tasks"):
         for chunk in chunks:
@@ -40,15 +41,17 @@ def _chunk_rates(account, site, caplog, rows: int, chunk_rows: int) -> list[floa
 def test_chunks_that_run_at_once_share_the_runs_budget(account, site, caplog):
     from ogiri.ingest.labels import MAX_CHUNKS_AT_ONCE
 
-    rates = _chunk_rates(account, site, caplog, rows=10, chunk_rows=2)
-    assert len(rates) == 5
+    # 24 rows in 12 slots: far more chunks than MAX_CHUNKS_AT_ONCE, whatever the URL hashes
+    rates = _chunk_rates(account, site, caplog, rows=24, chunk_rows=2)
+    assert MAX_CHUNKS_AT_ONCE < len(rates) <= 12
     # any MAX_CHUNKS_AT_ONCE of them together stay within the run's budget
     assert sum(sorted(rates)[-MAX_CHUNKS_AT_ONCE:]) <= RUN_TPS
-    assert rates == [RUN_TPS / MAX_CHUNKS_AT_ONCE] * 5
+    assert rates == [RUN_TPS / MAX_CHUNKS_AT_ONCE] * len(rates)
 
 
 def test_a_run_of_fewer_chunks_gives_each_a_larger_share(account, site, caplog):
-    assert _chunk_rates(account, site, caplog, rows=4, chunk_rows=2) == [RUN_TPS / 2] * 2
+    rates = _chunk_rates(account, site, caplog, rows=4, chunk_rows=2)  # 1 or 2 chunks, by the URL hashes
+    assert len(rates) in (1, 2) and rates == [RUN_TPS / len(rates)] * len(rates)
     assert _chunk_rates(account, site, caplog, rows=3, chunk_rows=5) == [RUN_TPS]
 
 
