@@ -101,10 +101,9 @@ class LocalAwsMiddleware:
             if method == "DELETE":
                 return _json(start_response, 200, {"removed": self.faults.clear()})
             if method == "POST":
-                try:
-                    data = json.loads(_read_body(environ) or b"null")
-                except (ValueError, UnicodeDecodeError) as e:
-                    return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+                data, error = _json_body(environ)
+                if error:
+                    return _json(start_response, 400, {"error": error})
                 try:
                     if isinstance(data, list):
                         rules = [self.faults.add(item) for item in data]
@@ -147,10 +146,9 @@ class LocalAwsMiddleware:
             return _json(start_response, 200, self.iam.state())
         if method != "POST":
             return _json(start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/iam"})
-        try:
-            data = json.loads(_read_body(environ) or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
-            return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+        data, error = _json_body(environ)
+        if error:
+            return _json(start_response, 400, {"error": error})
         if not isinstance(data, dict) or set(data) != {"enforce"} or not isinstance(data["enforce"], bool):
             return _json(start_response, 400, {"error": 'body must be {"enforce": true} or {"enforce": false}'})
         self.iam.set(data["enforce"])
@@ -167,10 +165,9 @@ def _admin_workforce(environ: dict[str, Any], start_response: Callable, method: 
         return _json(start_response, 200, {"removed": STORE.clear()})
     if method != "POST":
         return _json(start_response, 405, {"error": f"method {method} not allowed on {ADMIN_PREFIX}/workforce"})
-    try:
-        data = json.loads(_read_body(environ) or b"null")
-    except (ValueError, UnicodeDecodeError) as e:
-        return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+    data, error = _json_body(environ)
+    if error:
+        return _json(start_response, 400, {"error": error})
     try:
         return _json(start_response, 201, STORE.set(data))
     except WorkforceConfigError as e:
@@ -188,16 +185,23 @@ def _admin_capture(environ: dict[str, Any], start_response: Callable, method: st
     if route == "/sagemaker/capture/clock" and method == "GET":
         return _json(start_response, 200, capture.clock())
     if route == "/sagemaker/capture/clock" and method == "POST":
-        try:
-            data = json.loads(_read_body(environ) or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
-            return _json(start_response, 400, {"error": f"body is not valid JSON: {e}"})
+        data, error = _json_body(environ)
+        if error:
+            return _json(start_response, 400, {"error": error})
         offset = data.get("offset_seconds") if isinstance(data, dict) else None
         if not isinstance(data, dict) or set(data) != {"offset_seconds"} or isinstance(offset, bool) \
                 or not isinstance(offset, (int, float)):
             return _json(start_response, 400, {"error": 'body must be {"offset_seconds": <number>}'})
         return _json(start_response, 200, capture.set_offset(offset))
     return _json(start_response, 404, {"error": f"unknown localaws admin route {method} {ADMIN_PREFIX}{route}"})
+
+
+def _json_body(environ: dict[str, Any]) -> tuple[Any, str | None]:
+    """An admin request's JSON body (``None`` when empty), or the 400 message when it is not JSON."""
+    try:
+        return json.loads(_read_body(environ) or b"null"), None
+    except (ValueError, UnicodeDecodeError) as e:
+        return None, f"body is not valid JSON: {e}"
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
